@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/startos/feed"
+)
+
+// methodCommands builds the command tree from the method table: each dotted
+// name is a path of subcommands ("server.time" -> start-cli server time).
+// Required params are positional arguments in declaration order; every
+// param is also a --flag; --params takes the whole object as JSON.
+func methodCommands(s *session) []*cli.Command {
+	root := &cli.Command{}
+	for _, m := range rpc.Table {
+		if m.Name == "rpc.unsubscribe" {
+			continue // meaningful only inside a connection
+		}
+		parts := strings.Split(m.Name, ".")
+		node := root
+		for _, p := range parts {
+			node = child(node, p)
+		}
+		fillCommand(node, m, s)
+	}
+	return root.Subcommands
+}
+
+func child(parent *cli.Command, name string) *cli.Command {
+	for _, c := range parent.Subcommands {
+		if c.Name == name {
+			return c
+		}
+	}
+	c := &cli.Command{Name: name, Usage: name + " commands", HideHelpCommand: true}
+	parent.Subcommands = append(parent.Subcommands, c)
+	return c
+}
+
+func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
+	fields := m.ParamFields()
+	var args []string
+	for _, f := range fields {
+		if f.Required {
+			args = append(args, strings.ToUpper(kebab(f.Name)))
+		}
+	}
+	cmd.Usage = m.Doc
+	cmd.ArgsUsage = strings.Join(args, " ")
+	if m.Streaming() {
+		cmd.Usage += " (streams until interrupted)"
+	}
+	cmd.Flags = append(cmd.Flags, &cli.StringFlag{Name: "params", Usage: "all params as one JSON object"})
+	for _, f := range fields {
+		cmd.Flags = append(cmd.Flags, paramFlag(f))
+	}
+	cmd.Action = func(cCtx *cli.Context) error {
+		params, err := buildParams(cCtx, fields)
+		if err != nil {
+			return err
+		}
+		if m.Streaming() {
+			return s.stream(cCtx.Context, m.Name, params)
+		}
+		return s.call(cCtx.Context, m.Name, params)
+	}
+}
+
+func paramFlag(f rpc.ParamField) cli.Flag {
+	name := kebab(f.Name)
+	usage := f.Kind
+	if f.Required {
+		usage += ", required (or positional)"
+	}
+	switch f.Kind {
+	case "boolean":
+		return &cli.BoolFlag{Name: name, Usage: usage}
+	case "array":
+		if f.Type.Elem().Kind() == reflect.String {
+			return &cli.StringSliceFlag{Name: name, Usage: usage + "; repeat the flag"}
+		}
+	}
+	return &cli.StringFlag{Name: name, Usage: usage}
+}
+
+// buildParams turns --params, positional arguments and flags into the params
+// object; flags and arguments override fields of --params.
+func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, error) {
+	params := map[string]any{}
+	if raw := cCtx.String("params"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &params); err != nil {
+			return nil, fmt.Errorf("--params: not a JSON object: %w", err)
+		}
+	}
+	args := cCtx.Args().Slice()
+	for _, f := range fields {
+		name := kebab(f.Name)
+		switch {
+		case cCtx.IsSet(name):
+			v, err := flagValue(cCtx, name, f)
+			if err != nil {
+				return nil, err
+			}
+			params[f.Name] = v
+		case f.Required && len(args) > 0 && params[f.Name] == nil:
+			v, err := parseValue(args[0], f)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", strings.ToUpper(name), err)
+			}
+			params[f.Name] = v
+			args = args[1:]
+		}
+	}
+	if len(args) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", args[0])
+	}
+	return params, nil
+}
+
+func flagValue(cCtx *cli.Context, name string, f rpc.ParamField) (any, error) {
+	switch {
+	case f.Kind == "boolean":
+		return cCtx.Bool(name), nil
+	case f.Kind == "array" && f.Type.Elem().Kind() == reflect.String:
+		return cCtx.StringSlice(name), nil
+	}
+	v, err := parseValue(cCtx.String(name), f)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", name, err)
+	}
+	return v, nil
+}
+
+// parseValue reads a command-line word as the field's JSON type: strings as
+// they are, numbers and booleans parsed, anything else as JSON.
+func parseValue(word string, f rpc.ParamField) (any, error) {
+	switch f.Kind {
+	case "string", "an RFC 3339 time string":
+		return word, nil
+	case "integer", "non-negative integer":
+		n, err := strconv.ParseInt(word, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an integer", word)
+		}
+		return n, nil
+	case "number":
+		n, err := strconv.ParseFloat(word, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", word)
+		}
+		return n, nil
+	case "boolean":
+		b, err := strconv.ParseBool(word)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", word)
+		}
+		return b, nil
+	}
+	var v any
+	if err := json.Unmarshal([]byte(word), &v); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	return v, nil
+}
+
+// kebab turns a JSON name into a flag name: packageId -> package-id.
+func kebab(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *session) call(ctx context.Context, method string, params any) error {
+	c, err := s.connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Invoke(ctx, method, params)
+	if err != nil {
+		return err
+	}
+	return render(s.stdout, s.format, resp.Result)
+}
+
+// stream prints a subscription's initial value, then each item, until the
+// user interrupts or the daemon ends it.
+func (s *session) stream(ctx context.Context, method string, params any) error {
+	c, err := s.connect(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sub, err := c.Subscribe(ctx, method, params)
+	if err != nil {
+		return err
+	}
+	if err := render(s.stdout, s.format, sub.Value); err != nil {
+		return err
+	}
+	for {
+		item, err := sub.Next(ctx)
+		switch {
+		case err == nil:
+			if err := render(s.stdout, s.format, item); err != nil {
+				return err
+			}
+		case errors.Is(err, context.Canceled):
+			return nil // interrupted
+		case errors.Is(err, feed.ErrSourceClosed):
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+func callCommand(s *session) *cli.Command {
+	return &cli.Command{
+		Name:      "call",
+		Usage:     "call any method: start-cli call METHOD [JSON-PARAMS]",
+		ArgsUsage: "METHOD [JSON-PARAMS]",
+		Action: func(cCtx *cli.Context) error {
+			if cCtx.NArg() < 1 || cCtx.NArg() > 2 {
+				return cli.Exit("usage: start-cli call METHOD [JSON-PARAMS]", 2)
+			}
+			method := cCtx.Args().Get(0)
+			params := json.RawMessage("{}")
+			if cCtx.NArg() == 2 {
+				params = json.RawMessage(cCtx.Args().Get(1))
+				if !json.Valid(params) {
+					return fmt.Errorf("params: not valid JSON")
+				}
+			}
+			if m, ok := rpc.Lookup(method); ok && m.Streaming() {
+				return s.stream(cCtx.Context, method, params)
+			}
+			return s.call(cCtx.Context, method, params)
+		},
+	}
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+)
+
+// config is startd's settings. Each comes from, in order of precedence, a
+// flag, a STARTD_* environment variable, the config file, or the default.
+type config struct {
+	DataDir  string `yaml:"data-dir"`
+	RunDir   string `yaml:"run-dir"`
+	Listen   string `yaml:"listen"`
+	LogLevel string `yaml:"log-level"`
+}
+
+var defaults = config{
+	DataDir:  "/var/lib/startos",
+	RunDir:   "/run/startos",
+	Listen:   "127.0.0.1:5959",
+	LogLevel: "info",
+}
+
+// defaultConfigFile is read when it exists and --config is not given.
+const defaultConfigFile = "/etc/startos/config.yaml"
+
+var configFlags = []cli.Flag{
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
+	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
+	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
+	&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (default " + defaults.LogLevel + ")", EnvVars: []string{"STARTD_LOG_LEVEL"}},
+}
+
+// loadConfig merges flags and environment (both seen through cCtx), the
+// config file and the defaults.
+func loadConfig(cCtx *cli.Context) (config, error) {
+	cfg := defaults
+	path, explicit := cCtx.String("config"), cCtx.IsSet("config")
+	if !explicit {
+		path = defaultConfigFile
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		var file config
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
+			return config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+		merge(&cfg, file)
+	case explicit || !errors.Is(err, os.ErrNotExist):
+		return config{}, fmt.Errorf("config file: %w", err)
+	}
+	for name, dst := range map[string]*string{
+		"data-dir": &cfg.DataDir, "run-dir": &cfg.RunDir, "listen": &cfg.Listen, "log-level": &cfg.LogLevel,
+	} {
+		if cCtx.IsSet(name) {
+			*dst = cCtx.String(name)
+		}
+	}
+	return cfg, nil
+}
+
+// merge copies the non-empty fields of src over dst.
+func merge(dst *config, src config) {
+	for _, p := range []struct{ d, s *string }{
+		{&dst.DataDir, &src.DataDir}, {&dst.RunDir, &src.RunDir}, {&dst.Listen, &src.Listen}, {&dst.LogLevel, &src.LogLevel},
+	} {
+		if *p.s != "" {
+			*p.d = *p.s
+		}
+	}
+}

@@ -1,0 +1,78 @@
+# StartOS in Go. `just` lists the recipes.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+data_dir := justfile_directory() / ".data"
+listen := "127.0.0.1:5959"
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# Build startd, start-cli, start-sdk and start-tui into ./bin.
+build:
+    mkdir -p bin
+    for pair in startd:daemon start-cli:cli start-sdk:sdk start-tui:tui; do \
+      [ -f frontends/${pair#*:}/main.go ] && go build -o bin/${pair%%:*} ./frontends/${pair#*:}; \
+    done; true
+    @ls bin
+
+# Run the daemon with a data folder in the checkout; prints how to reach it.
+run: build
+    mkdir -p {{data_dir}}/run
+    @echo "startd: data in {{data_dir}}; try: ./bin/start-cli --socket {{data_dir}}/run/rpc.sock server time"
+    @echo "        or: ./bin/start-cli --host http://{{listen}} echo hello"
+    ./bin/startd --data-dir {{data_dir}} --run-dir {{data_dir}}/run --listen {{listen}}
+
+# Make sure a Docker Engine is installed and answering (installs docker.io as root).
+engine:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    sock=/var/run/docker.sock
+    answering() {
+      if command -v curl >/dev/null 2>&1; then curl -sf --max-time 3 --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1
+      else timeout 5 docker version >/dev/null 2>&1; fi
+    }
+    if answering; then exit 0; fi
+    if ! command -v dockerd >/dev/null 2>&1; then
+      if [ "$(id -u)" != 0 ]; then
+        echo "engine: Docker Engine is missing and I am not root; install it with: sudo apt-get install -y docker.io" >&2
+        exit 1
+      fi
+      echo "engine: installing docker.io" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq >/dev/null
+      apt-get install -y -qq docker.io >/dev/null
+    fi
+    if ! answering; then
+      if [ "$(id -u)" != 0 ]; then
+        echo "engine: dockerd is not running on $sock and I am not root to start it" >&2
+        exit 1
+      fi
+      echo "engine: starting dockerd (log: /tmp/dockerd.log)" >&2
+      (setsid dockerd >/tmp/dockerd.log 2>&1 &)
+      for _ in $(seq 1 60); do answering && break; sleep 0.5; done
+    fi
+    if ! answering; then
+      echo "engine: dockerd did not answer on $sock within 30 s; see /tmp/dockerd.log" >&2
+      tail -n 20 /tmp/dockerd.log >&2 || true
+      exit 1
+    fi
+    echo "engine: Docker Engine answering on $sock" >&2
+
+# Run every test, integration tests against the real engine included.
+test: engine
+    STARTOS_REQUIRE_DOCKER=1 go test -race -count=1 -timeout 15m ./...
+
+# Measure: RPC round trips, logging, watchdog, state store, packages; each against Docker in the same run.
+bench: engine
+    go run ./internal/bench
+
+# gofmt and go vet.
+lint:
+    @out=$(gofmt -l $(git ls-files '*.go')); if [ -n "$out" ]; then echo "gofmt needed:"; echo "$out"; exit 1; fi
+    go vet ./...
+
+# Regenerate docs/api.md from the method table.
+docs:
+    go run ./internal/apidoc > docs/api.md

@@ -1,0 +1,388 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/startos-go/startos/startos/feed"
+)
+
+// DefaultAddr is where startd listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:5959"
+
+// DialTimeout bounds connecting to the daemon.
+const DialTimeout = 5 * time.Second
+
+// Response is a successful call's result and metadata.
+type Response struct {
+	Result   json.RawMessage
+	Revision uint64 // state revision after a mutating call; 0 otherwise
+}
+
+// Client calls the daemon. It is safe for concurrent use. Over HTTP it makes
+// one request per call; over WebSocket and the unix socket it keeps one
+// connection, which also carries subscriptions.
+type Client struct {
+	http    *http.Client
+	httpURL string // http(s)://host/rpc/v1, for the HTTP transport
+
+	conn   *jsonrpc2.Conn // stream transports
+	st     *objectStream
+	cl     *clientHandler
+	nextID atomic.Uint64
+}
+
+// ClientOptions tune Dial.
+type ClientOptions struct {
+	// HTTPClient is used by the HTTP and WebSocket transports, e.g. for its
+	// cookie jar. Nil means a client with a fresh cookie jar.
+	HTTPClient *http.Client
+}
+
+// Dial connects to target: "unix:///run/startos/rpc.sock" (or a bare path),
+// "http://host:port", "https://host:port", "ws://host:port" or
+// "wss://host:port".
+func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, error) {
+	hc := opts.HTTPClient
+	if hc == nil {
+		jar, _ := cookiejar.New(nil)
+		hc = &http.Client{Jar: jar}
+	}
+	switch {
+	case strings.HasPrefix(target, "unix://"), strings.HasPrefix(target, "/"), strings.HasPrefix(target, "./"):
+		path := strings.TrimPrefix(target, "unix://")
+		d := net.Dialer{Timeout: DialTimeout}
+		c, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", path, err)
+		}
+		return newStreamClient(newLineFramer(c)), nil
+	case strings.HasPrefix(target, "ws://"), strings.HasPrefix(target, "wss://"):
+		u := strings.TrimSuffix(target, "/")
+		if !strings.HasSuffix(u, "/ws/rpc") {
+			u += "/ws/rpc"
+		}
+		dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+		defer cancel()
+		c, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: hc})
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", u, err)
+		}
+		c.SetReadLimit(64 << 20)
+		lifetime, stop := context.WithCancel(context.Background())
+		cl := newStreamClient(&wsFramer{c: c, ctx: lifetime})
+		go func() {
+			<-cl.conn.DisconnectNotify()
+			stop()
+		}()
+		return cl, nil
+	case strings.HasPrefix(target, "http://"), strings.HasPrefix(target, "https://"):
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, fmt.Errorf("bad host %q: %w", target, err)
+		}
+		if u.Path == "" || u.Path == "/" {
+			u.Path = "/rpc/v1"
+		}
+		return &Client{http: hc, httpURL: u.String()}, nil
+	}
+	return nil, fmt.Errorf("bad target %q: want unix:///path, http(s)://host:port or ws(s)://host:port", target)
+}
+
+func newStreamClient(fr framer) *Client {
+	st := newObjectStream(fr, false)
+	cl := &clientHandler{subs: map[string]*feed.Feed[json.RawMessage]{}, early: map[string][]json.RawMessage{}}
+	conn := jsonrpc2.NewConn(context.Background(), st, cl, jsonrpc2.OnRecv(cl.onRecv))
+	return &Client{conn: conn, st: st, cl: cl}
+}
+
+// Close ends the connection and every subscription on it.
+func (c *Client) Close() error {
+	if c.conn == nil {
+		c.http.CloseIdleConnections()
+		return nil
+	}
+	err := c.conn.Close()
+	c.st.wait()
+	c.cl.endAll(feed.ErrSourceClosed)
+	return err
+}
+
+// Done is closed when a stream connection ends (never, over HTTP).
+func (c *Client) Done() <-chan struct{} {
+	if c.conn == nil {
+		return nil
+	}
+	return c.conn.DisconnectNotify()
+}
+
+// Call invokes method with params and decodes the result into result (which
+// may be nil).
+func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	resp, err := c.Invoke(ctx, method, params)
+	if err != nil {
+		return err
+	}
+	if result == nil {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Result, result); err != nil {
+		return fmt.Errorf("%s: decode result: %w", method, err)
+	}
+	return nil
+}
+
+// Invoke is Call returning the raw result and the state revision.
+func (c *Client) Invoke(ctx context.Context, method string, params any) (*Response, error) {
+	if params == nil {
+		params = struct{}{}
+	}
+	if c.conn == nil {
+		return c.invokeHTTP(ctx, method, params)
+	}
+	// jsonrpc2's Call does not hand back a response's meta, so we pick the id
+	// ourselves and collect the meta in OnRecv, which runs before Call returns.
+	id := jsonrpc2.ID{Num: c.nextID.Add(1)}
+	var raw json.RawMessage
+	err := c.conn.Call(ctx, method, params, &raw, jsonrpc2.PickID(id))
+	meta, hasMeta := c.cl.metas.LoadAndDelete(id)
+	if err != nil {
+		return nil, wireError(err)
+	}
+	resp := &Response{Result: raw}
+	if hasMeta {
+		resp.Revision = meta.(responseMeta).Revision
+	}
+	return resp, nil
+}
+
+func wireError(err error) error {
+	var je *jsonrpc2.Error
+	if errors.As(err, &je) {
+		e := &Error{Code: int(je.Code), Message: je.Message}
+		if je.Data != nil {
+			var d ErrorData
+			if json.Unmarshal(*je.Data, &d) == nil {
+				e.Data = &d
+			} else {
+				var s string
+				if json.Unmarshal(*je.Data, &s) == nil {
+					e.Data = &ErrorData{Details: s}
+				}
+			}
+		}
+		return e
+	}
+	if errors.Is(err, jsonrpc2.ErrClosed) || errors.Is(err, errClosedStream) {
+		return fmt.Errorf("connection to the daemon closed: %w", err)
+	}
+	return err
+}
+
+func (c *Client) invokeHTTP(ctx context.Context, method string, params any) (*Response, error) {
+	body, err := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      int    `json:"id"`
+		Method  string `json:"method"`
+		Params  any    `json:"params"`
+	}{"2.0", 1, method, params})
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode params: %w", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.httpURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	hresp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	defer hresp.Body.Close()
+	if hresp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(hresp.Body, 512))
+		return nil, fmt.Errorf("%s: HTTP %s: %s", method, hresp.Status, strings.TrimSpace(string(msg)))
+	}
+	var env wireResponse
+	if err := json.NewDecoder(io.LimitReader(hresp.Body, 64<<20)).Decode(&env); err != nil {
+		return nil, fmt.Errorf("%s: decode response: %w", method, err)
+	}
+	if env.Error != nil {
+		return nil, env.Error
+	}
+	resp := &Response{Result: env.Result}
+	if s := hresp.Header.Get(PatchSequenceHeader); s != "" {
+		resp.Revision, _ = strconv.ParseUint(s, 10, 64)
+	}
+	return resp, nil
+}
+
+// clientHandler receives notifications on a stream client and routes them to
+// subscriptions. It runs in jsonrpc2's read loop, so it never blocks: each
+// subscription has a bounded feed.
+type clientHandler struct {
+	metas sync.Map // jsonrpc2.ID -> responseMeta
+
+	mu    sync.Mutex
+	subs  map[string]*feed.Feed[json.RawMessage] // guarded by mu
+	early map[string][]json.RawMessage           // guarded by mu; items that beat their subscription's registration
+}
+
+// maxEarly bounds items held for a subscription not yet registered.
+const maxEarly = 1024
+
+func (h *clientHandler) onRecv(_ *jsonrpc2.Request, resp *jsonrpc2.Response) {
+	if resp != nil && resp.Meta != nil {
+		var m responseMeta
+		if json.Unmarshal(*resp.Meta, &m) == nil && m.Revision > 0 {
+			h.metas.Store(resp.ID, m)
+		}
+	}
+}
+
+func (h *clientHandler) Handle(_ context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
+	if !r.Notif || r.Params == nil {
+		return
+	}
+	if r.Method == EndNotification {
+		var end EndParams
+		if json.Unmarshal(*r.Params, &end) != nil {
+			return
+		}
+		h.end(end.Subscription, endCause(end))
+		return
+	}
+	var n StreamNotification[json.RawMessage]
+	if json.Unmarshal(*r.Params, &n) != nil || n.Subscription == "" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f, ok := h.subs[n.Subscription]; ok {
+		f.Offer(n.Value)
+		return
+	}
+	if q := h.early[n.Subscription]; len(q) < maxEarly {
+		h.early[n.Subscription] = append(q, n.Value)
+	}
+}
+
+func endCause(end EndParams) error {
+	switch {
+	case end.Reason == "fell behind":
+		return feed.ErrFellBehind
+	case end.Reason == "unsubscribed":
+		return feed.ErrClosed
+	case end.Error != nil:
+		return end.Error
+	default:
+		return feed.ErrSourceClosed
+	}
+}
+
+func (h *clientHandler) register(sid string, size int) *feed.Feed[json.RawMessage] {
+	f := feed.New[json.RawMessage](size)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, v := range h.early[sid] {
+		f.Offer(v)
+	}
+	delete(h.early, sid)
+	h.subs[sid] = f
+	return f
+}
+
+func (h *clientHandler) end(sid string, cause error) {
+	h.mu.Lock()
+	f, ok := h.subs[sid]
+	delete(h.subs, sid)
+	h.mu.Unlock()
+	if ok {
+		f.End(cause)
+	}
+}
+
+func (h *clientHandler) endAll(cause error) {
+	h.mu.Lock()
+	subs := h.subs
+	h.subs = map[string]*feed.Feed[json.RawMessage]{}
+	h.early = map[string][]json.RawMessage{}
+	h.mu.Unlock()
+	for _, f := range subs {
+		f.End(cause)
+	}
+}
+
+// Subscription is a live stream of notifications opened by a streaming
+// method. Its queue is bounded: a consumer that falls behind gets
+// feed.ErrFellBehind from Next and should subscribe again.
+type Subscription struct {
+	ID    string
+	Value json.RawMessage // the method's initial value
+	c     *Client
+	f     *feed.Feed[json.RawMessage]
+}
+
+// SubscriptionQueue is how many undelivered items a client subscription
+// holds before it counts as fallen behind.
+const SubscriptionQueue = 1024
+
+// Subscribe calls a streaming method and returns its subscription. It needs
+// a stream transport (unix socket or WebSocket).
+func (c *Client) Subscribe(ctx context.Context, method string, params any) (*Subscription, error) {
+	if c.conn == nil {
+		return nil, fmt.Errorf("%s: subscriptions need a stream transport (unix socket or ws://)", method)
+	}
+	resp, err := c.Invoke(ctx, method, params)
+	if err != nil {
+		return nil, err
+	}
+	var sr StreamResult[json.RawMessage]
+	if err := json.Unmarshal(resp.Result, &sr); err != nil || sr.Subscription == "" {
+		return nil, fmt.Errorf("%s: not a subscription result", method)
+	}
+	f := c.cl.register(sr.Subscription, SubscriptionQueue)
+	// A connection that died between the reply and the registration would
+	// leave the feed open forever.
+	select {
+	case <-c.conn.DisconnectNotify():
+		c.cl.end(sr.Subscription, feed.ErrSourceClosed)
+	default:
+	}
+	return &Subscription{ID: sr.Subscription, Value: sr.Value, c: c, f: f}, nil
+}
+
+// Next waits for the next item. When the subscription has ended it returns
+// why: feed.ErrFellBehind, feed.ErrClosed, feed.ErrSourceClosed or a server
+// error.
+func (s *Subscription) Next(ctx context.Context) (json.RawMessage, error) {
+	return s.f.Recv(ctx)
+}
+
+// Close ends the subscription on both sides.
+func (s *Subscription) Close() error {
+	if s.f.Ended() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.c.Call(ctx, "rpc.unsubscribe", UnsubscribeParams{Subscription: s.ID}, nil)
+	s.c.cl.end(s.ID, feed.ErrClosed)
+	return err
+}

@@ -1,0 +1,247 @@
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/startos-go/startos/startos/feed"
+)
+
+// maxInFlight bounds the calls one stream connection runs at once; the read
+// loop waits when it is reached, which slows only that connection.
+const maxInFlight = 32
+
+// streamConn is one WebSocket or unix socket connection on the server.
+type streamConn struct {
+	srv    *Server
+	peer   Peer
+	stream *objectStream
+	ctx    context.Context // cancelled when the connection ends
+	cancel context.CancelFunc
+	slots  chan struct{}
+	work   sync.WaitGroup // in-flight calls and subscription pumps
+
+	mu   sync.Mutex
+	subs map[string]subscription // guarded by mu
+}
+
+// serveStream runs a connection until the peer goes away or the server shuts
+// down, then ends its subscriptions and waits for every goroutine it started.
+func (s *Server) serveStream(parent context.Context, fr framer, peer Peer) {
+	ctx, cancel := context.WithCancel(withPeer(parent, peer))
+	c := &streamConn{
+		srv:    s,
+		peer:   peer,
+		stream: newObjectStream(fr, true),
+		ctx:    ctx,
+		cancel: cancel,
+		slots:  make(chan struct{}, maxInFlight),
+		subs:   make(map[string]subscription),
+	}
+	if !s.track(c) {
+		c.stream.Close()
+		c.stream.wait()
+		cancel()
+		return
+	}
+	defer s.untrack(c)
+	conn := jsonrpc2.NewConn(ctx, c.stream, c)
+	select {
+	case <-conn.DisconnectNotify():
+	case <-ctx.Done():
+	}
+	cancel()
+	conn.Close()
+	c.endSubscriptions()
+	c.work.Wait()
+	c.stream.wait()
+}
+
+// Handle is called by jsonrpc2's read loop for each request; it must return
+// quickly, so calls run on their own goroutines, at most maxInFlight at once.
+func (c *streamConn) Handle(_ context.Context, conn *jsonrpc2.Conn, r *jsonrpc2.Request) {
+	params := emptyObject
+	if r.Params != nil {
+		params = *r.Params
+	}
+	req := &request{Method: r.Method, Params: params}
+	if !r.Notif {
+		req.ID, _ = json.Marshal(r.ID)
+	}
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.ctx.Done():
+		return
+	}
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		defer func() { <-c.slots }()
+		c.call(conn, r, req)
+	}()
+}
+
+func (c *streamConn) call(conn *jsonrpc2.Conn, r *jsonrpc2.Request, req *request) {
+	if req.Method == "rpc.unsubscribe" {
+		c.unsubscribe(conn, r, req)
+		return
+	}
+	out := c.srv.run(c.ctx, req)
+	if r.Notif {
+		if out.stream != nil {
+			out.stream.close()
+		}
+		return
+	}
+	if out.err != nil {
+		c.replyError(conn, r.ID, out.err)
+		return
+	}
+	if out.stream != nil {
+		c.startSubscription(conn, r.ID, out)
+		return
+	}
+	c.reply(conn, r.ID, out.result, out.revision)
+}
+
+func (c *streamConn) reply(conn *jsonrpc2.Conn, id jsonrpc2.ID, result any, revision uint64) {
+	b, merr := marshalResult(result)
+	if merr != nil {
+		c.replyError(conn, id, merr)
+		return
+	}
+	raw := json.RawMessage(b)
+	resp := &jsonrpc2.Response{ID: id, Result: &raw}
+	if revision > 0 {
+		meta, _ := json.Marshal(responseMeta{Revision: revision})
+		m := json.RawMessage(meta)
+		resp.Meta = &m
+	}
+	conn.SendResponse(c.ctx, resp)
+}
+
+func (c *streamConn) replyError(conn *jsonrpc2.Conn, id jsonrpc2.ID, e *Error) {
+	je := &jsonrpc2.Error{Code: int64(e.Code), Message: e.Message}
+	if e.Data != nil {
+		je.SetError(e.Data)
+	}
+	conn.ReplyWithError(c.ctx, id, je)
+}
+
+// startSubscription registers the stream, answers with its id and initial
+// value, then starts the pump that turns its items into notifications. The
+// reply is queued before the pump starts, and replies go out before
+// notifications, so the client always learns the id first.
+func (c *streamConn) startSubscription(conn *jsonrpc2.Conn, id jsonrpc2.ID, out outcome) {
+	sid := newSubscriptionID()
+	c.mu.Lock()
+	c.subs[sid] = out.stream
+	c.mu.Unlock()
+	c.reply(conn, id, StreamResult[any]{Subscription: sid, Value: out.result}, out.revision)
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		c.pump(sid, out.method.Notification, out.stream)
+	}()
+}
+
+// pump forwards one subscription's items until it ends, then says why.
+func (c *streamConn) pump(sid, method string, sub subscription) {
+	for {
+		v, err := sub.next(c.ctx)
+		if err != nil {
+			c.mu.Lock()
+			delete(c.subs, sid)
+			c.mu.Unlock()
+			c.notify(EndNotification, EndParams{Subscription: sid, Reason: endReason(err), Error: endError(err)})
+			return
+		}
+		if err := c.notify(method, StreamNotification[any]{Subscription: sid, Value: v}); err != nil {
+			sub.close()
+			return
+		}
+	}
+}
+
+func endReason(err error) string {
+	switch {
+	case errors.Is(err, feed.ErrFellBehind):
+		return "fell behind"
+	case errors.Is(err, feed.ErrClosed):
+		return "unsubscribed"
+	default:
+		return "closed"
+	}
+}
+
+func endError(err error) *Error {
+	if errors.Is(err, feed.ErrClosed) || errors.Is(err, feed.ErrSourceClosed) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return toError(err)
+}
+
+func (c *streamConn) notify(method string, params any) error {
+	b, err := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		Method  string `json:"method"`
+		Params  any    `json:"params"`
+	}{"2.0", method, params})
+	if err != nil {
+		return err
+	}
+	return c.stream.notify(c.ctx, b)
+}
+
+func (c *streamConn) unsubscribe(conn *jsonrpc2.Conn, r *jsonrpc2.Request, req *request) {
+	m, _ := Lookup(req.Method)
+	p, perr := decodeParams(m, req.Params)
+	if perr != nil {
+		if !r.Notif {
+			c.replyError(conn, r.ID, perr)
+		}
+		return
+	}
+	sid := p.(UnsubscribeParams).Subscription
+	c.mu.Lock()
+	sub, ok := c.subs[sid]
+	c.mu.Unlock()
+	if r.Notif {
+		if ok {
+			sub.close()
+		}
+		return
+	}
+	if !ok {
+		c.replyError(conn, r.ID, newError(CodeNotFound, "Not Found", "no subscription "+sid+" on this connection"))
+		return
+	}
+	sub.close() // the pump sees it, removes it and sends rpc.end
+	c.reply(conn, r.ID, struct{}{}, 0)
+}
+
+func (c *streamConn) endSubscriptions() {
+	c.mu.Lock()
+	subs := make([]subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.close()
+	}
+}
+
+var subIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func newSubscriptionID() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return subIDEncoding.EncodeToString(b)
+}

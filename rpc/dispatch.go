@@ -1,0 +1,88 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Peer describes who is on the other end of a call.
+type Peer struct {
+	Transport  string // "http", "websocket" or "unix"
+	RemoteAddr string
+	// Local is true when the caller is the local administrator: a unix socket
+	// peer that is root or the daemon's own user.
+	Local bool
+	UID   int // the peer's uid on the unix socket, -1 elsewhere
+}
+
+type peerKey struct{}
+
+// PeerFrom returns the caller of the request whose context this is.
+func PeerFrom(ctx context.Context) (Peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(Peer)
+	return p, ok
+}
+
+func withPeer(ctx context.Context, p Peer) context.Context {
+	return context.WithValue(ctx, peerKey{}, p)
+}
+
+// outcome is what one call produced.
+type outcome struct {
+	result   any
+	stream   subscription
+	method   *Method
+	revision uint64 // set after a successful mutating call
+	err      *Error
+}
+
+// dispatcher runs table methods against a Backend; every transport uses it.
+type dispatcher struct {
+	backend Backend
+	log     hclog.Logger
+}
+
+// dispatch decodes params, runs the method and maps its error, recovering a
+// panic into an internal error so one bad call never takes the daemon down.
+func (d *dispatcher) dispatch(ctx context.Context, req *request) (out outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("panic in method", "method", req.Method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			out = outcome{err: newError(CodeInternalError, "Internal Error", "internal error while handling "+req.Method)}
+		}
+	}()
+	m, ok := Lookup(req.Method)
+	if !ok {
+		return outcome{err: newError(CodeMethodNotFound, "Method Not Found", fmt.Sprintf("method %q not found", req.Method))}
+	}
+	params, perr := decodeParams(m, req.Params)
+	if perr != nil {
+		return outcome{method: m, err: perr}
+	}
+	result, stream, err := m.call(ctx, d.backend, params)
+	if err != nil {
+		return outcome{method: m, err: toError(err)}
+	}
+	out = outcome{result: result, stream: stream, method: m}
+	if m.Mutates {
+		out.revision = d.backend.Revision()
+	}
+	return out
+}
+
+// responseMeta is the metadata a stream transport's response carries.
+type responseMeta struct {
+	Revision uint64 `json:"revision,omitempty"`
+}
+
+func marshalResult(v any) (json.RawMessage, *Error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, newError(CodeInternalError, "Internal Error", "encode result: "+err.Error())
+	}
+	return b, nil
+}

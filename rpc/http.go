@@ -1,0 +1,151 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// MaxBodyBytes is the largest request body or stream message accepted.
+const MaxBodyBytes = 1 << 20
+
+// MaxBatch is the most requests one batch may hold.
+const MaxBatch = 100
+
+// PatchSequenceHeader carries the state revision after a mutating call.
+const PatchSequenceHeader = "X-Patch-Sequence"
+
+// wireResponse is the StartOS envelope of one response.
+type wireResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+}
+
+var nullID = json.RawMessage("null")
+
+func errorResponse(id json.RawMessage, e *Error) *wireResponse {
+	if id == nil {
+		id = nullID
+	}
+	return &wireResponse{JSONRPC: "2.0", ID: id, Error: e}
+}
+
+// serveHTTP is POST /rpc/v1: one request or a batch per body, always HTTP 200
+// with the envelope, 204 when there is nothing to answer.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "use POST with a JSON-RPC body", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, 0, errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request",
+				fmt.Sprintf("request body exceeds the limit of %d bytes (1 MiB); send large files to /rest/rpc/<id>", MaxBodyBytes))))
+			return
+		}
+		writeJSON(w, 0, errorResponse(nil, newError(CodeParseError, "Parse Error", "read body: "+err.Error())))
+		return
+	}
+	body = bytes.TrimSpace(body)
+	switch {
+	case len(body) == 0:
+		writeJSON(w, 0, errorResponse(nil, newError(CodeParseError, "Parse Error", "empty body: expected a JSON-RPC request")))
+		return
+	case !json.Valid(body):
+		writeJSON(w, 0, errorResponse(nil, newError(CodeParseError, "Parse Error", "body is not valid JSON")))
+		return
+	}
+	peer := Peer{Transport: "http", RemoteAddr: r.RemoteAddr, UID: -1}
+	ctx := withPeer(r.Context(), peer)
+
+	if body[0] != '[' {
+		resp, rev := s.callHTTP(ctx, body)
+		if resp == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, rev, resp)
+		return
+	}
+	var batch []json.RawMessage
+	if err := json.Unmarshal(body, &batch); err != nil {
+		writeJSON(w, 0, errorResponse(nil, newError(CodeParseError, "Parse Error", err.Error())))
+		return
+	}
+	switch {
+	case len(batch) == 0:
+		writeJSON(w, 0, errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request", "empty batch")))
+		return
+	case len(batch) > MaxBatch:
+		writeJSON(w, 0, errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request",
+			fmt.Sprintf("batch of %d requests exceeds the limit of %d", len(batch), MaxBatch))))
+		return
+	}
+	var (
+		out    []*wireResponse
+		maxRev uint64
+	)
+	for _, raw := range batch {
+		resp, rev := s.callHTTP(ctx, raw)
+		maxRev = max(maxRev, rev)
+		if resp != nil {
+			out = append(out, resp)
+		}
+	}
+	if len(out) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, maxRev, out)
+}
+
+// callHTTP runs one request of a body; nil means it was a notification.
+func (s *Server) callHTTP(ctx context.Context, raw []byte) (*wireResponse, uint64) {
+	req, id, perr := parseRequest(raw)
+	if perr != nil {
+		return errorResponse(id, perr), 0
+	}
+	if m, ok := Lookup(req.Method); ok && m.Streaming() {
+		if req.notification() {
+			return nil, 0
+		}
+		return errorResponse(req.ID, toError(errStreamOnly)), 0
+	}
+	out := s.run(ctx, req)
+	if req.notification() {
+		return nil, out.revision
+	}
+	if out.err != nil {
+		return errorResponse(req.ID, out.err), 0
+	}
+	b, merr := marshalResult(out.result)
+	if merr != nil {
+		return errorResponse(req.ID, merr), 0
+	}
+	return &wireResponse{JSONRPC: "2.0", ID: req.ID, Result: b}, out.revision
+}
+
+func writeJSON(w http.ResponseWriter, revision uint64, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if revision > 0 {
+		h.Set(PatchSequenceHeader, strconv.FormatUint(revision, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,209 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+)
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	Logger hclog.Logger
+}
+
+// Server serves the method table over HTTP POST, WebSocket and unix sockets.
+type Server struct {
+	d   dispatcher
+	log hclog.Logger
+
+	ctx    context.Context // ends stream connections at shutdown
+	cancel context.CancelFunc
+	calls  sync.WaitGroup // in-flight calls on every transport
+
+	mu       sync.Mutex
+	closing  bool                      // guarded by mu
+	conns    map[*streamConn]struct{}  // guarded by mu
+	sockets  map[net.Listener]struct{} // guarded by mu
+	accepted sync.WaitGroup            // accept loops and stream connections
+}
+
+// NewServer returns a Server that calls b.
+func NewServer(b Backend, opts ServerOptions) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		d:       dispatcher{backend: b, log: log},
+		log:     log,
+		ctx:     ctx,
+		cancel:  cancel,
+		conns:   make(map[*streamConn]struct{}),
+		sockets: make(map[net.Listener]struct{}),
+	}
+}
+
+// Handler routes POST /rpc/v1 (and any /rpc/ path, as StartOS does) and
+// GET /ws/rpc.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/rpc/", s.serveHTTP)
+	mux.HandleFunc("/ws/rpc", s.serveWebSocket)
+	return mux
+}
+
+// run dispatches one call, counted so Shutdown can wait for it.
+func (s *Server) run(ctx context.Context, req *request) outcome {
+	s.calls.Add(1)
+	defer s.calls.Done()
+	return s.d.dispatch(ctx, req)
+}
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	// Accept refuses a browser's cross-origin upgrade: Origin must match Host.
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	c.SetReadLimit(MaxBodyBytes)
+	s.accepted.Add(1)
+	defer s.accepted.Done()
+	peer := Peer{Transport: "websocket", RemoteAddr: r.RemoteAddr, UID: -1}
+	s.serveStream(s.ctx, &wsFramer{c: c, ctx: s.ctx}, peer)
+}
+
+// ServeSocket accepts unix socket connections on l until Shutdown or an
+// accept error. Each peer's credentials decide whether it is the local
+// administrator: root or the daemon's own user.
+func (s *Server) ServeSocket(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return http.ErrServerClosed
+	}
+	s.sockets[l] = struct{}{}
+	s.accepted.Add(1)
+	s.mu.Unlock()
+	defer s.accepted.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			delete(s.sockets, l)
+			s.mu.Unlock()
+			if closing {
+				return http.ErrServerClosed
+			}
+			return err
+		}
+		s.accepted.Add(1)
+		go func() {
+			defer s.accepted.Done()
+			s.serveStream(s.ctx, newLineFramer(c), unixPeer(c))
+		}()
+	}
+}
+
+// unixPeer reads the peer's credentials from the socket.
+func unixPeer(c net.Conn) Peer {
+	p := Peer{Transport: "unix", RemoteAddr: "unix", UID: -1}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return p
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return p
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err != nil || cred == nil {
+		return p
+	}
+	p.UID = int(cred.Uid)
+	p.Local = cred.Uid == 0 || int(cred.Uid) == os.Getuid()
+	return p
+}
+
+// ListenSocket creates the unix socket at path, replacing a stale one, with
+// mode 0660.
+func ListenSocket(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (s *Server) track(c *streamConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *streamConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, lets in-flight calls finish and deliver their
+// replies until ctx ends, then closes every stream connection and waits for
+// all goroutines the Server started. HTTP listeners belong to the caller's
+// http.Server, which has its own Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.sockets {
+		l.Close()
+	}
+	s.mu.Unlock()
+
+	drained := make(chan struct{})
+	go func() {
+		s.calls.Wait()
+		close(drained)
+	}()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.mu.Lock()
+	conns := make([]*streamConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.stream.flushAndClose(time.Second)
+	}
+	s.cancel()
+	s.accepted.Wait()
+	return err
+}

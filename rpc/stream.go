@@ -1,0 +1,285 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// WriteTimeout bounds every write to a stream peer. A peer that does not take
+// a message within it is disconnected, so a wedged client never holds
+// anything else up.
+const WriteTimeout = 10 * time.Second
+
+// framer moves whole messages over a connection.
+type framer interface {
+	readFrame() ([]byte, error)
+	writeFrame(b []byte) error // bounded by WriteTimeout
+	close() error
+}
+
+// errFrameTooLarge is returned by a framer that skipped an oversized message
+// and can go on reading.
+var errFrameTooLarge = fmt.Errorf("message exceeds the limit of %d bytes (1 MiB)", MaxBodyBytes)
+
+// lineFramer is newline-delimited JSON over a byte stream (the unix socket).
+type lineFramer struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func newLineFramer(c net.Conn) *lineFramer {
+	return &lineFramer{c: c, r: bufio.NewReaderSize(c, 64<<10)}
+}
+
+func (f *lineFramer) readFrame() ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := f.r.ReadSlice('\n')
+		if len(buf)+len(chunk) > MaxBodyBytes+1 {
+			// Skip the rest of this line, then report it.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = f.r.ReadSlice('\n')
+			}
+			if err != nil {
+				return nil, err
+			}
+			return nil, errFrameTooLarge
+		}
+		buf = append(buf, chunk...)
+		switch {
+		case err == nil:
+			if line := bytes.TrimSpace(buf); len(line) > 0 {
+				return line, nil
+			}
+			buf = buf[:0] // blank line: keep reading
+		case errors.Is(err, bufio.ErrBufferFull):
+		default:
+			if line := bytes.TrimSpace(buf); len(line) > 0 && errors.Is(err, io.EOF) {
+				return line, nil
+			}
+			return nil, err
+		}
+	}
+}
+
+func (f *lineFramer) writeFrame(b []byte) error {
+	f.c.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	_, err := f.c.Write(append(b, '\n'))
+	return err
+}
+
+func (f *lineFramer) close() error { return f.c.Close() }
+
+// wsFramer is one JSON text message per WebSocket message.
+type wsFramer struct {
+	c   *websocket.Conn
+	ctx context.Context // the connection's lifetime
+}
+
+func (f *wsFramer) readFrame() ([]byte, error) {
+	_, b, err := f.c.Read(f.ctx)
+	return b, err
+}
+
+func (f *wsFramer) writeFrame(b []byte) error {
+	ctx, cancel := context.WithTimeout(f.ctx, WriteTimeout)
+	defer cancel()
+	return f.c.Write(ctx, websocket.MessageText, b)
+}
+
+func (f *wsFramer) close() error { return f.c.Close(websocket.StatusNormalClosure, "") }
+
+// objectStream adapts a framer to jsonrpc2.ObjectStream with a bounded
+// outgoing queue drained by one writer goroutine. Replies never wait: when
+// their queue is full the peer is not reading and is disconnected.
+// Notifications wait for room (their producers are bounded feeds that end
+// when they cannot deliver), and replies go out before queued notifications.
+type objectStream struct {
+	fr      framer
+	server  bool // validate incoming requests and answer bad ones here
+	replies chan []byte
+	notes   chan []byte
+	done    chan struct{}
+	once    sync.Once
+	writer  sync.WaitGroup
+}
+
+const (
+	replyQueue        = 64
+	notificationQueue = 256
+)
+
+func newObjectStream(fr framer, server bool) *objectStream {
+	s := &objectStream{
+		fr:      fr,
+		server:  server,
+		replies: make(chan []byte, replyQueue),
+		notes:   make(chan []byte, notificationQueue),
+		done:    make(chan struct{}),
+	}
+	s.writer.Add(1)
+	go s.writeLoop()
+	return s
+}
+
+func (s *objectStream) writeLoop() {
+	defer s.writer.Done()
+	for {
+		var b []byte
+		select {
+		case b = <-s.replies:
+		default:
+			select {
+			case b = <-s.replies:
+			case b = <-s.notes:
+			case <-s.done:
+				return
+			}
+		}
+		if err := s.fr.writeFrame(b); err != nil {
+			s.Close()
+			return
+		}
+	}
+}
+
+// ReadObject returns the next valid message. On the server side, a frame that
+// is not a valid request is answered here and skipped, so one bad message
+// never ends the connection.
+func (s *objectStream) ReadObject(v any) error {
+	for {
+		b, err := s.fr.readFrame()
+		if errors.Is(err, errFrameTooLarge) && s.server {
+			s.reply(errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request", errFrameTooLarge.Error())))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !s.server {
+			return json.Unmarshal(b, v)
+		}
+		if bad := checkStreamFrame(b); bad != nil {
+			s.reply(bad)
+			continue
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			s.reply(errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request", err.Error())))
+			continue
+		}
+		return nil
+	}
+}
+
+// checkStreamFrame validates a frame for the stream transports; nil means ok.
+func checkStreamFrame(b []byte) *wireResponse {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return errorResponse(nil, newError(CodeParseError, "Parse Error", "empty message"))
+	case !json.Valid(b):
+		return errorResponse(nil, newError(CodeParseError, "Parse Error", "message is not valid JSON"))
+	case b[0] == '[':
+		return errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request", "batches are supported over HTTP POST only; send one request per message"))
+	}
+	_, id, perr := parseRequest(b)
+	if perr != nil {
+		return errorResponse(id, perr)
+	}
+	if string(id) == "null" {
+		return errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request", `"id" must not be null on a stream; omit it for a notification`))
+	}
+	return nil
+}
+
+func (s *objectStream) reply(r *wireResponse) {
+	b, _ := json.Marshal(r)
+	s.enqueueReply(b)
+}
+
+// WriteObject is called by jsonrpc2 for replies (server) and requests
+// (client). On the server it never blocks: a full queue disconnects the peer.
+// A client waits for room instead; the writer's deadline bounds that wait.
+func (s *objectStream) WriteObject(obj any) error {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	if !s.server {
+		select {
+		case s.replies <- b:
+			return nil
+		case <-s.done:
+			return errClosedStream
+		}
+	}
+	return s.enqueueReply(b)
+}
+
+var errClosedStream = errors.New("rpc: connection closed")
+
+func (s *objectStream) enqueueReply(b []byte) error {
+	select {
+	case <-s.done:
+		return errClosedStream
+	default:
+	}
+	select {
+	case s.replies <- b:
+		return nil
+	default:
+		s.Close()
+		return errors.New("rpc: peer is not reading its responses; disconnected")
+	}
+}
+
+// notify queues a notification, waiting for room until ctx ends or the
+// stream closes.
+func (s *objectStream) notify(ctx context.Context, b []byte) error {
+	select {
+	case s.notes <- b:
+		return nil
+	case <-s.done:
+		return errClosedStream
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the writer and closes the connection. It may be called from any
+// goroutine, more than once.
+func (s *objectStream) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.done)
+		err = s.fr.close()
+	})
+	return err
+}
+
+// flushAndClose waits up to timeout for queued messages to be written, then
+// closes. Used when the server shuts down, after in-flight calls replied.
+func (s *objectStream) flushAndClose(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for (len(s.replies) > 0 || len(s.notes) > 0) && time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	s.Close()
+}
+
+// wait returns once the writer goroutine has exited.
+func (s *objectStream) wait() { s.writer.Wait() }

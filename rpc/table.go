@@ -1,0 +1,220 @@
+// Package rpc is the one RPC surface of StartOS: the method table, the
+// dispatcher, the transports (HTTP POST, WebSocket, unix socket), the mapping
+// from library errors to wire codes, the OpenRPC document, and the Go client
+// every frontend uses.
+//
+// The table is the single source of truth: the dispatcher, rpc.discover,
+// docs/api.md and the start-cli command tree are all derived from it. A method
+// body is a line that calls the library through Backend; logic lives there.
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/startos-go/startos/startos/feed"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// Backend is what the RPC surface needs from the library. *startos.Server
+// implements it; tests may supply their own.
+type Backend interface {
+	// Revision is the state document's current revision, reported after
+	// mutating calls so a client can wait until its copy has caught up.
+	Revision() uint64
+
+	Echo(ctx context.Context, p model.EchoParams) (string, error)
+	State(ctx context.Context) (model.ServerState, error)
+	Time(ctx context.Context) (model.ServerTime, error)
+	DeviceInfo(ctx context.Context) (model.DeviceInfo, error)
+}
+
+// Method is one entry of the table.
+type Method struct {
+	Name    string // dotted StartOS name: "server.time"
+	Doc     string // one line
+	Public  bool   // answers without authentication
+	Mutates bool   // changes the state document; answers carry its revision
+	// Notification is, for a streaming method, the method name of the
+	// notifications that carry its items; empty for a plain call.
+	Notification string
+
+	Params reflect.Type // params struct
+	Result reflect.Type // result, or for a stream the initial value
+	Item   reflect.Type // for a stream: the type of each notification's value
+
+	call func(ctx context.Context, b Backend, params any) (result any, stream subscription, err error)
+}
+
+// Streaming reports whether the method opens a subscription.
+func (m *Method) Streaming() bool { return m.Notification != "" }
+
+// Flags set the boolean properties of a table entry.
+type flags uint8
+
+const (
+	public flags = 1 << iota
+	mutates
+)
+
+// unary declares a plain call.
+func unary[P, R any](name, doc string, f flags, fn func(Backend, context.Context, P) (R, error)) *Method {
+	return &Method{
+		Name: name, Doc: doc, Public: f&public != 0, Mutates: f&mutates != 0,
+		Params: reflect.TypeFor[P](), Result: reflect.TypeFor[R](),
+		call: func(ctx context.Context, b Backend, p any) (any, subscription, error) {
+			r, err := fn(b, ctx, p.(P))
+			return r, nil, err
+		},
+	}
+}
+
+// streaming declares a method that answers with an initial value and a
+// subscription whose items are sent as notifications named notif.
+func streaming[P, R, N any](name, notif, doc string, f flags, fn func(Backend, context.Context, P) (R, *feed.Feed[N], error)) *Method {
+	return &Method{
+		Name: name, Doc: doc, Public: f&public != 0, Mutates: f&mutates != 0, Notification: notif,
+		Params: reflect.TypeFor[P](), Result: reflect.TypeFor[R](), Item: reflect.TypeFor[N](),
+		call: func(ctx context.Context, b Backend, p any) (any, subscription, error) {
+			r, fd, err := fn(b, ctx, p.(P))
+			if err != nil {
+				return nil, nil, err
+			}
+			return r, feedSubscription[N]{fd}, nil
+		},
+	}
+}
+
+// subscription is a feed with its item type erased, for the transports.
+type subscription interface {
+	next(ctx context.Context) (any, error)
+	close()
+}
+
+type feedSubscription[N any] struct{ f *feed.Feed[N] }
+
+func (s feedSubscription[N]) next(ctx context.Context) (any, error) { return s.f.Recv(ctx) }
+func (s feedSubscription[N]) close()                                { s.f.Close() }
+
+// Table is every method, in the order the docs list them.
+var Table = []*Method{
+	unary("echo", "Return the message; the cheapest full round trip.", public,
+		func(b Backend, ctx context.Context, p model.EchoParams) (string, error) { return b.Echo(ctx, p) }),
+	unary("state", "Which mode the daemon is in: running, initializing or error.", public,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.ServerState, error) { return b.State(ctx) }),
+	unary("rpc.discover", "The OpenRPC 1.3 document of this surface, generated from the method table.", public,
+		func(Backend, context.Context, model.Empty) (json.RawMessage, error) { return discover(), nil }),
+	unary("rpc.unsubscribe", "End a subscription opened on this connection.", public,
+		func(Backend, context.Context, UnsubscribeParams) (model.Empty, error) {
+			// Served by the stream transports themselves; see conn.go.
+			return model.Empty{}, errStreamOnly
+		}),
+	unary("server.time", "The box's clock and the daemon's uptime in seconds.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.ServerTime, error) { return b.Time(ctx) }),
+	unary("server.device-info", "Software version, architecture, memory and hostname of the box.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.DeviceInfo, error) {
+			return b.DeviceInfo(ctx)
+		}),
+}
+
+// UnsubscribeParams names the subscription to end.
+type UnsubscribeParams struct {
+	Subscription string `json:"subscription"`
+}
+
+// StreamResult is what a streaming method answers: the subscription id that
+// its notifications carry, and the initial value.
+type StreamResult[R any] struct {
+	Subscription string `json:"subscription"`
+	Value        R      `json:"value"`
+}
+
+// StreamNotification is the params of every notification a subscription sends.
+type StreamNotification[N any] struct {
+	Subscription string `json:"subscription"`
+	Value        N      `json:"value"`
+}
+
+// EndNotification is the method of the last notification of a subscription.
+const EndNotification = "rpc.end"
+
+// EndParams says why a subscription ended. Reason is "fell behind" when the
+// subscriber did not keep up (resubscribe to start again from a fresh value),
+// "closed" when the source went away, "unsubscribed" after rpc.unsubscribe.
+type EndParams struct {
+	Subscription string `json:"subscription"`
+	Reason       string `json:"reason"`
+	Error        *Error `json:"error,omitempty"`
+}
+
+// discover is set in init: the document is derived from Table, which holds
+// the method that serves it.
+var discover func() json.RawMessage
+
+func init() { discover = openRPCDocument }
+
+var byName = func() map[string]*Method {
+	m := make(map[string]*Method, len(Table))
+	for _, e := range Table {
+		if err := checkEntry(e); err != nil {
+			panic(err)
+		}
+		if _, dup := m[e.Name]; dup {
+			panic(fmt.Sprintf("rpc: method %q declared twice", e.Name))
+		}
+		m[e.Name] = e
+	}
+	return m
+}()
+
+// checkEntry is the init-time validation of a table entry.
+func checkEntry(e *Method) error {
+	if e.Name == "" || strings.Trim(e.Name, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+		return fmt.Errorf("rpc: bad method name %q", e.Name)
+	}
+	if e.Doc == "" || strings.Contains(e.Doc, "\n") {
+		return fmt.Errorf("rpc: method %q needs a one-line doc", e.Name)
+	}
+	if e.Params.Kind() != reflect.Struct {
+		return fmt.Errorf("rpc: method %q: params must be a struct, not %s", e.Name, e.Params)
+	}
+	return nil
+}
+
+// Lookup finds a method by name.
+func Lookup(name string) (*Method, bool) {
+	m, ok := byName[name]
+	return m, ok
+}
+
+// Names lists every method name, sorted.
+func Names() []string {
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ParamField describes one field of a method's params, for generated
+// frontends such as the CLI.
+type ParamField struct {
+	Name     string       // JSON name
+	Required bool         // no omitempty in its tag
+	Type     reflect.Type // Go type
+	Kind     string       // the JSON type it decodes from: "string", "integer", ...
+}
+
+// ParamFields lists the method's params in declaration order.
+func (m *Method) ParamFields() []ParamField {
+	var out []ParamField
+	for _, f := range fields(m.Params) {
+		out = append(out, ParamField{Name: f.Name, Required: f.Required, Type: f.Type, Kind: jsonKind(f.Type)})
+	}
+	return out
+}

@@ -1,0 +1,165 @@
+// Package startos is the library behind startd: it owns the box's state and
+// everything that acts on it. Frontends reach it through the RPC surface in
+// package rpc, or import it directly. It imports no transport or UI package.
+package startos
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/startos-go/startos/startos/model"
+)
+
+// Version is the version of this software.
+const Version = "0.1.0"
+
+// Compat is the StartOS release whose package format and RPC names this
+// version follows.
+const Compat = "0.3.5.1"
+
+// Config is what Open needs to know. DataDir is required.
+type Config struct {
+	DataDir string           // durable state: db/, packages/, volumes/, logs/, watchdog/
+	RunDir  string           // sockets and the auth cookie; defaults to DataDir/run
+	Logger  hclog.Logger     // defaults to a logger that discards
+	Now     func() time.Time // defaults to time.Now; tests inject
+}
+
+// Server is one running box. Create it with Open and release it with Close.
+type Server struct {
+	cfg     Config
+	log     hclog.Logger
+	lock    *dirLock
+	started time.Time
+}
+
+// Open prepares the data directory, takes its lock (one daemon per data
+// directory) and returns a Server ready to answer calls.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("startos: config: data dir is required")
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("startos: data dir %q: %w", cfg.DataDir, err)
+	}
+	cfg.DataDir = dataDir
+	if cfg.RunDir == "" {
+		cfg.RunDir = filepath.Join(dataDir, "run")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	for _, dir := range []string{cfg.DataDir, cfg.RunDir} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("startos: create %s: %w", dir, err)
+		}
+	}
+	lock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, lock: lock, started: cfg.Now()}
+	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version)
+	return s, nil
+}
+
+// Close releases everything Open acquired. It is safe to call more than once.
+func (s *Server) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.release()
+	s.lock = nil
+	return err
+}
+
+// DataDir is the absolute data directory.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// RunDir is the absolute run directory.
+func (s *Server) RunDir() string { return s.cfg.RunDir }
+
+// Logger is the library's logger, for frontends that serve it.
+func (s *Server) Logger() hclog.Logger { return s.log }
+
+// Echo returns its message; it is the cheapest full round trip through a
+// transport and the watchdog's loopback probe.
+func (s *Server) Echo(_ context.Context, p model.EchoParams) (string, error) {
+	return p.Message, nil
+}
+
+// State tells which mode the daemon is in.
+func (s *Server) State(context.Context) (model.ServerState, error) {
+	return model.StateRunning, nil
+}
+
+// Time returns the box's clock and how long the daemon has run.
+func (s *Server) Time(context.Context) (model.ServerTime, error) {
+	now := s.cfg.Now()
+	return model.ServerTime{Now: now.UTC(), Uptime: now.Sub(s.started).Seconds()}, nil
+}
+
+// DeviceInfo describes the software and the machine.
+func (s *Server) DeviceInfo(context.Context) (model.DeviceInfo, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return model.DeviceInfo{}, fmt.Errorf("hostname: %w", err)
+	}
+	return model.DeviceInfo{
+		OS:       model.OSInfo{Version: Version, Compat: Compat, Platform: runtime.GOOS + "-" + runtime.GOARCH},
+		Hardware: model.HardwareInfo{Arch: Arch(), RAM: totalRAM()},
+		Hostname: host,
+	}, nil
+}
+
+// Arch is the machine architecture in StartOS's spelling (x86_64, aarch64).
+func Arch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "riscv64":
+		return "riscv64"
+	default:
+		return runtime.GOARCH
+	}
+}
+
+// totalRAM reads MemTotal from /proc/meminfo; 0 when it cannot be read.
+func totalRAM() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		fields := bytes.Fields(sc.Bytes())
+		if len(fields) >= 2 && string(fields[0]) == "MemTotal:" {
+			kb, err := strconv.ParseUint(string(fields[1]), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// Revision is the state document's current revision. The document arrives
+// with the state store; until then nothing mutates and the revision is 0.
+func (s *Server) Revision() uint64 { return 0 }
