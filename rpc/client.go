@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/go-hclog"
 	"io"
 	"net"
 	"net/http"
@@ -108,7 +109,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 func newStreamClient(fr framer) *Client {
 	st := newObjectStream(fr, false)
 	cl := &clientHandler{subs: map[string]*feed.Feed[json.RawMessage]{}, early: map[string][]json.RawMessage{}}
-	conn := jsonrpc2.NewConn(context.Background(), st, cl, jsonrpc2.OnRecv(cl.onRecv))
+	conn := jsonrpc2.NewConn(context.Background(), st, cl, jsonrpc2.OnRecv(cl.onRecv), jsonrpc2.SetLogger(debugLogger{hclog.NewNullLogger()}))
 	return &Client{conn: conn, st: st, cl: cl}
 }
 

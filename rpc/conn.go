@@ -6,6 +6,9 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"github.com/hashicorp/go-hclog"
+	"strings"
 	"sync"
 
 	"github.com/sourcegraph/jsonrpc2"
@@ -51,7 +54,7 @@ func (s *Server) serveStream(parent context.Context, fr framer, peer Peer) {
 		return
 	}
 	defer s.untrack(c)
-	conn := jsonrpc2.NewConn(ctx, c.stream, c)
+	conn := jsonrpc2.NewConn(ctx, c.stream, c, jsonrpc2.SetLogger(debugLogger{s.log}))
 	select {
 	case <-conn.DisconnectNotify():
 	case <-ctx.Done():
@@ -244,4 +247,12 @@ func newSubscriptionID() string {
 	b := make([]byte, 10)
 	rand.Read(b)
 	return subIDEncoding.EncodeToString(b)
+}
+
+// debugLogger sends jsonrpc2's own messages (mostly "peer went away") to the
+// debug level instead of the standard logger.
+type debugLogger struct{ log hclog.Logger }
+
+func (l debugLogger) Printf(format string, v ...any) {
+	l.log.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)))
 }

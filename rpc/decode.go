@@ -26,6 +26,12 @@ type envelope struct {
 	Params  json.RawMessage `json:"params"`
 }
 
+func errEmptyRequest() *Error {
+	return newError(CodeParseError, "Parse Error", "empty request: expected a JSON-RPC request object")
+}
+
+func errNotJSON() *Error { return newError(CodeParseError, "Parse Error", "request is not valid JSON") }
+
 var emptyObject = json.RawMessage("{}")
 
 // parseRequest validates one request object. On failure it returns the id it

@@ -59,10 +59,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body = bytes.TrimSpace(body)
 	switch {
 	case len(body) == 0:
-		writeJSON(w, 0, errorResponse(nil, newError(CodeParseError, "Parse Error", "empty body: expected a JSON-RPC request")))
+		writeJSON(w, 0, errorResponse(nil, errEmptyRequest()))
 		return
 	case !json.Valid(body):
-		writeJSON(w, 0, errorResponse(nil, newError(CodeParseError, "Parse Error", "body is not valid JSON")))
+		writeJSON(w, 0, errorResponse(nil, errNotJSON()))
 		return
 	}
 	peer := Peer{Transport: "http", RemoteAddr: r.RemoteAddr, UID: -1}

@@ -186,9 +186,9 @@ func checkStreamFrame(b []byte) *wireResponse {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0:
-		return errorResponse(nil, newError(CodeParseError, "Parse Error", "empty message"))
+		return errorResponse(nil, errEmptyRequest())
 	case !json.Valid(b):
-		return errorResponse(nil, newError(CodeParseError, "Parse Error", "message is not valid JSON"))
+		return errorResponse(nil, errNotJSON())
 	case b[0] == '[':
 		return errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request", "batches are supported over HTTP POST only; send one request per message"))
 	}
