@@ -82,9 +82,17 @@ func (c *streamConn) Handle(_ context.Context, conn *jsonrpc2.Conn, r *jsonrpc2.
 	case <-c.ctx.Done():
 		return
 	}
+	if e := c.srv.begin(); e != nil {
+		<-c.slots
+		if !r.Notif {
+			c.replyError(conn, r.ID, e)
+		}
+		return
+	}
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
+		defer c.srv.end()
 		defer func() { <-c.slots }()
 		c.call(conn, r, req)
 	}()

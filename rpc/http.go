@@ -65,6 +65,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 0, errorResponse(nil, errNotJSON()))
 		return
 	}
+	if e := s.begin(); e != nil {
+		writeJSON(w, 0, errorResponse(nil, e))
+		return
+	}
+	defer s.end()
 	peer := Peer{Transport: "http", RemoteAddr: r.RemoteAddr, UID: -1}
 	ctx := withPeer(r.Context(), peer)
 

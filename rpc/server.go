@@ -61,12 +61,24 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// run dispatches one call, counted so Shutdown can wait for it.
+// run dispatches one call.
 func (s *Server) run(ctx context.Context, req *request) outcome {
-	s.calls.Add(1)
-	defer s.calls.Done()
 	return s.d.dispatch(ctx, req)
 }
+
+// begin counts a call (with its reply) so Shutdown can wait for it; it
+// refuses once Shutdown has started. Every begin that succeeds needs an end.
+func (s *Server) begin() *Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return newError(CodeUnavailable, "Unavailable", "the daemon is shutting down")
+	}
+	s.calls.Add(1)
+	return nil
+}
+
+func (s *Server) end() { s.calls.Done() }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// Accept refuses a browser's cross-origin upgrade: Origin must match Host.

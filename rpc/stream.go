@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -112,6 +113,7 @@ type objectStream struct {
 	done    chan struct{}
 	once    sync.Once
 	writer  sync.WaitGroup
+	pending atomic.Int64 // queued or being written
 }
 
 const (
@@ -146,7 +148,9 @@ func (s *objectStream) writeLoop() {
 				return
 			}
 		}
-		if err := s.fr.writeFrame(b); err != nil {
+		err := s.fr.writeFrame(b)
+		s.pending.Add(-1)
+		if err != nil {
 			s.Close()
 			return
 		}
@@ -216,10 +220,12 @@ func (s *objectStream) WriteObject(obj any) error {
 		return err
 	}
 	if !s.server {
+		s.pending.Add(1)
 		select {
 		case s.replies <- b:
 			return nil
 		case <-s.done:
+			s.pending.Add(-1)
 			return errClosedStream
 		}
 	}
@@ -234,10 +240,12 @@ func (s *objectStream) enqueueReply(b []byte) error {
 		return errClosedStream
 	default:
 	}
+	s.pending.Add(1)
 	select {
 	case s.replies <- b:
 		return nil
 	default:
+		s.pending.Add(-1)
 		s.Close()
 		return errors.New("rpc: peer is not reading its responses; disconnected")
 	}
@@ -246,12 +254,15 @@ func (s *objectStream) enqueueReply(b []byte) error {
 // notify queues a notification, waiting for room until ctx ends or the
 // stream closes.
 func (s *objectStream) notify(ctx context.Context, b []byte) error {
+	s.pending.Add(1)
 	select {
 	case s.notes <- b:
 		return nil
 	case <-s.done:
+		s.pending.Add(-1)
 		return errClosedStream
 	case <-ctx.Done():
+		s.pending.Add(-1)
 		return ctx.Err()
 	}
 }
@@ -271,7 +282,7 @@ func (s *objectStream) Close() error {
 // closes. Used when the server shuts down, after in-flight calls replied.
 func (s *objectStream) flushAndClose(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
-	for (len(s.replies) > 0 || len(s.notes) > 0) && time.Now().Before(deadline) {
+	for s.pending.Load() > 0 && time.Now().Before(deadline) {
 		select {
 		case <-s.done:
 			return

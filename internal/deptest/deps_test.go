@@ -1,0 +1,72 @@
+// Package deptest enforces the dependency arrows of DESIGN.md with go list.
+package deptest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/startos-go/startos"
+
+// rules: packages (patterns relative to the module) and the import path
+// prefixes they must never link, directly or not.
+var rules = []struct {
+	pkgs   string
+	banned []string
+	why    string
+}{
+	{"./startos/...", []string{module + "/rpc", module + "/frontends", "github.com/urfave/cli", "github.com/charmbracelet", "github.com/sourcegraph/jsonrpc2", "github.com/coder/websocket"},
+		"the library imports no transport or UI package"},
+	{"./rpc", []string{"go.etcd.io/bbolt", "github.com/docker/docker", "github.com/charmbracelet", "github.com/urfave/cli", module + "/frontends"},
+		"the RPC surface and client link neither storage, Docker nor UI"},
+	{"./frontends/cli", []string{"go.etcd.io/bbolt", "github.com/docker/docker", "github.com/charmbracelet", module + "/startos/db", module + "/startos/container"},
+		"start-cli is a client: no storage, no Docker, no bubbletea (it probes the terminal at init)"},
+	{"./frontends/tui", []string{"go.etcd.io/bbolt", "github.com/docker/docker", module + "/startos/db", module + "/startos/container"},
+		"start-tui is a client"},
+	{"./frontends/daemon", []string{"github.com/charmbracelet"},
+		"only start-tui links bubbletea"},
+	{"./frontends/sdk", []string{"go.etcd.io/bbolt", "github.com/charmbracelet", module + "/rpc"},
+		"start-sdk packs files; it needs no state store or RPC"},
+	{"./startos/manifest", []string{"github.com/docker/docker", "go.etcd.io/bbolt"}, "manifests are pure"},
+	{"./startos/s9pk", []string{"github.com/docker/docker", "go.etcd.io/bbolt"}, "the archive format is pure"},
+	{"./startos/patch", []string{"go.etcd.io/bbolt", "github.com/docker/docker"}, "clients link the patch code"},
+}
+
+// TestModelIsStandardLibraryOnly: every client links model.
+func TestModelIsStandardLibraryOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../../startos/model").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		if d != module+"/startos/model" {
+			t.Errorf("startos/model links %s; it may use the standard library only", d)
+		}
+	}
+}
+
+func TestDependencyRules(t *testing.T) {
+	for _, r := range rules {
+		t.Run(r.pkgs, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+strings.TrimPrefix(r.pkgs, "./")).CombinedOutput()
+			if err != nil {
+				if strings.Contains(string(out), "matched no packages") || strings.Contains(string(out), "no Go files") || strings.Contains(string(out), "cannot find") || strings.Contains(string(out), "directory not found") {
+					t.Skipf("%s does not exist yet", r.pkgs)
+				}
+				t.Fatalf("go list %s: %v\n%s", r.pkgs, err, out)
+			}
+			deps := strings.Fields(string(out))
+			if len(deps) == 0 {
+				t.Fatalf("go list %s printed nothing", r.pkgs)
+			}
+			for _, d := range deps {
+				for _, b := range r.banned {
+					if d == b || strings.HasPrefix(d, b+"/") || (strings.HasSuffix(b, "/") && strings.HasPrefix(d, b)) {
+						t.Errorf("%s links %s: %s", r.pkgs, d, r.why)
+					}
+				}
+			}
+		})
+	}
+}

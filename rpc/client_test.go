@@ -1,0 +1,179 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/startos-go/startos/startos/model"
+)
+
+func clientTargets(ts *testServer) map[string]string {
+	return map[string]string{"http": ts.httpURL, "ws": ts.wsURL, "unix": "unix://" + ts.sock}
+}
+
+func TestClientCallsOverEveryTransport(t *testing.T) {
+	ts := startServer(t, newBackend(t))
+	for name, target := range clientTargets(ts) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			c, err := Dial(ctx, target, ClientOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+
+			var got string
+			if err := c.Call(ctx, "echo", model.EchoParams{Message: "hi " + name}, &got); err != nil || got != "hi "+name {
+				t.Fatalf("echo = %q, %v", got, err)
+			}
+			var st model.ServerTime
+			if err := c.Call(ctx, "server.time", nil, &st); err != nil || !st.Now.Equal(fixedNow) {
+				t.Fatalf("server.time = %+v, %v", st, err)
+			}
+			err = c.Call(ctx, "echo", model.EchoParams{Message: "not-found"}, nil)
+			var rerr *Error
+			if !errors.As(err, &rerr) || rerr.Code != CodeNotFound || rerr.Data == nil || rerr.Data.Details == "" {
+				t.Fatalf("library error = %#v, want code %d with details", err, CodeNotFound)
+			}
+			err = c.Call(ctx, "no.such", nil, nil)
+			if !errors.As(err, &rerr) || rerr.Code != CodeMethodNotFound {
+				t.Fatalf("unknown method = %v", err)
+			}
+			// Concurrent calls on one client.
+			var wg sync.WaitGroup
+			errs := make(chan error, 20)
+			for i := range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var out string
+					msg := string(rune('a' + i))
+					if err := c.Call(ctx, "echo", model.EchoParams{Message: msg}, &out); err != nil || out != msg {
+						errs <- errors.New("concurrent echo mismatch: " + out)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestSubscribeNeedsStreamTransport(t *testing.T) {
+	ts := startServer(t, newBackend(t))
+	c, err := Dial(context.Background(), ts.httpURL, ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Subscribe(context.Background(), "server.logs.follow", nil); err == nil {
+		t.Fatal("subscribe over HTTP succeeded")
+	}
+}
+
+func TestDialBadTarget(t *testing.T) {
+	if _, err := Dial(context.Background(), "ftp://x", ClientOptions{}); err == nil {
+		t.Fatal("ftp target accepted")
+	}
+	if _, err := Dial(context.Background(), "unix:///nonexistent/rpc.sock", ClientOptions{}); err == nil {
+		t.Fatal("missing socket accepted")
+	}
+}
+
+// TestShutdownDrainsInFlightCalls: a call in progress when Shutdown starts
+// still gets its reply; new connections are refused.
+func TestShutdownDrainsInFlightCalls(t *testing.T) {
+	b := &slowBackend{hookBackend: newBackend(t), release: make(chan struct{})}
+	srv := NewServer(b, ServerOptions{})
+	sock := t.TempDir() + "/rpc.sock"
+	l, err := ListenSocket(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { srv.ServeSocket(l); close(served) }()
+
+	c, err := Dial(context.Background(), "unix://"+sock, ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	reply := make(chan error, 1)
+	go func() {
+		var out string
+		err := c.Call(context.Background(), "echo", model.EchoParams{Message: "slow"}, &out)
+		if err == nil && out != "slow" {
+			err = errors.New("wrong reply " + out)
+		}
+		reply <- err
+	}()
+	for b.started.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := net.Dial("unix", sock); err == nil {
+		t.Fatal("new connection accepted during shutdown")
+	}
+	close(b.release)
+	if err := <-reply; err != nil {
+		t.Fatalf("in-flight call: %v", err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	<-served
+}
+
+type slowBackend struct {
+	*hookBackend
+	release chan struct{}
+	started atomic.Int64
+}
+
+func (b *slowBackend) Echo(ctx context.Context, p model.EchoParams) (string, error) {
+	if p.Message == "slow" {
+		b.started.Add(1)
+		<-b.release
+	}
+	return b.hookBackend.Echo(ctx, p)
+}
+
+func TestUnixPeerCredentials(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("unix", dir+"/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := net.Dial("unix", dir+"/s")
+		if err == nil {
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := unixPeer(c)
+	if p.UID != os.Getuid() || !p.Local || p.Transport != "unix" {
+		t.Fatalf("peer = %+v, want uid %d and local", p, os.Getuid())
+	}
+}
