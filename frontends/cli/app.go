@@ -148,10 +148,16 @@ func errorLine(err error) string {
 	return "error: " + err.Error()
 }
 
+// usageError is a command used wrongly; it exits with status 2. (urfave's
+// cli.Exit would call os.Exit from inside the library.)
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
 func exitCode(err error) int {
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
 	}
 	return 1
 }

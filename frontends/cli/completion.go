@@ -50,7 +50,7 @@ func completionCommand(app *cli.App) *cli.Command {
 				_, err = fmt.Fprint(w, script)
 				return err
 			}
-			return cli.Exit("usage: start-cli completion bash|zsh|fish", 2)
+			return usageError("usage: start-cli completion bash|zsh|fish")
 		},
 	}
 }

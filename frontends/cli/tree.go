@@ -239,7 +239,7 @@ func callCommand(s *session) *cli.Command {
 		ArgsUsage: "METHOD [JSON-PARAMS]",
 		Action: func(cCtx *cli.Context) error {
 			if cCtx.NArg() < 1 || cCtx.NArg() > 2 {
-				return cli.Exit("usage: start-cli call METHOD [JSON-PARAMS]", 2)
+				return usageError("usage: start-cli call METHOD [JSON-PARAMS]")
 			}
 			method := cCtx.Args().Get(0)
 			params := json.RawMessage("{}")

@@ -46,7 +46,11 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 	if !explicit {
 		path = defaultConfigFile
 	}
-	b, err := os.ReadFile(path)
+	var b []byte
+	err := os.ErrNotExist
+	if path != "" { // --config "" means no file
+		b, err = os.ReadFile(path)
+	}
 	switch {
 	case err == nil:
 		var file config
@@ -56,7 +60,7 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 			return config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 		merge(&cfg, file)
-	case explicit || !errors.Is(err, os.ErrNotExist):
+	case (explicit && path != "") || !errors.Is(err, os.ErrNotExist):
 		return config{}, fmt.Errorf("config file: %w", err)
 	}
 	for name, dst := range map[string]*string{

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/startos"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// daemon is a real library behind a real RPC server on a socket and HTTP.
+type daemon struct {
+	sock string
+	http string
+}
+
+func startDaemon(t *testing.T) daemon {
+	t.Helper()
+	dir := t.TempDir()
+	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := rpc.NewServer(lib, rpc.ServerOptions{})
+	sock := filepath.Join(dir, "rpc.sock")
+	l, err := rpc.ListenSocket(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeSocket(l)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+		lib.Close()
+	})
+	return daemon{sock: sock, http: hs.URL}
+}
+
+// cmd runs start-cli with args and returns its exit code, stdout and stderr.
+func cmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	args = append([]string{"start-cli", "--config="}, args...)
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCallsOverSocketAndHTTP(t *testing.T) {
+	d := startDaemon(t)
+	for _, target := range [][]string{{"--socket", d.sock}, {"--host", d.http}} {
+		code, out, errs := cmd(t, append(target, "echo", "hello world")...)
+		if code != 0 || out != "hello world\n" {
+			t.Fatalf("%v echo: code %d out %q err %q", target, code, out, errs)
+		}
+		code, out, _ = cmd(t, append(target, "--format", "json", "server", "time")...)
+		var st struct {
+			Now    time.Time `json:"now"`
+			Uptime float64   `json:"uptime"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || time.Since(st.Now) > time.Minute {
+			t.Fatalf("%v server time: code %d out %q", target, code, out)
+		}
+	}
+}
+
+func TestFormats(t *testing.T) {
+	d := startDaemon(t)
+	_, table, _ := cmd(t, "--socket", d.sock, "server", "device-info")
+	_, yml, _ := cmd(t, "--socket", d.sock, "--format", "yaml", "server", "device-info")
+	if !strings.Contains(table, "arch") || !strings.Contains(table, "x86_64") && !strings.Contains(table, "aarch64") {
+		t.Fatalf("table output:\n%s", table)
+	}
+	if !strings.HasPrefix(yml, "os:\n  version: ") {
+		t.Fatalf("yaml output keeps key order and nests:\n%s", yml)
+	}
+	if code, _, errs := cmd(t, "--socket", d.sock, "--format", "xml", "state"); code == 0 || !strings.Contains(errs, "xml") {
+		t.Fatalf("bad format accepted: %d %q", code, errs)
+	}
+}
+
+func TestErrorsPrintCodeAndExitNonZero(t *testing.T) {
+	d := startDaemon(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"call", "echo", `{"message":"x","extra":1}`}, `-32602: Invalid Params: unknown param "extra"`},
+		{[]string{"call", "no.such"}, `-32601: Method Not Found`},
+		{[]string{"call", "echo", `{not json`}, "params: not valid JSON"},
+		{[]string{"echo"}, `-32602: Invalid Params: missing required param "message"`},
+		{[]string{"echo", "a", "b"}, `unexpected argument "b"`},
+	}
+	for _, c := range cases {
+		code, _, errs := cmd(t, append([]string{"--socket", d.sock}, c.args...)...)
+		if code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: code %d stderr %q, want it to contain %q", c.args, code, errs, c.want)
+		}
+	}
+	code, _, errs := cmd(t, "--socket", filepath.Join(t.TempDir(), "absent.sock"), "state")
+	if code == 0 || !strings.Contains(errs, "absent.sock") {
+		t.Errorf("missing socket: code %d %q", code, errs)
+	}
+}
+
+func TestCallAndFlags(t *testing.T) {
+	d := startDaemon(t)
+	if code, out, errs := cmd(t, "--socket", d.sock, "call", "echo", `{"message":"via call"}`); code != 0 || out != "via call\n" {
+		t.Fatalf("call: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := cmd(t, "--socket", d.sock, "echo", "--message", "via flag"); code != 0 || out != "via flag\n" {
+		t.Fatalf("flag: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := cmd(t, "--socket", d.sock, "echo", "--params", `{"message":"via params"}`); code != 0 || out != "via params\n" {
+		t.Fatalf("--params: %d %q %q", code, out, errs)
+	}
+}
+
+func TestSettingsFile(t *testing.T) {
+	d := startDaemon(t)
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(cfg, []byte("socket: "+d.sock+"\nformat: json\n"), 0o600)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"start-cli", "--config", cfg, "state"}, &out, &errb)
+	if code != 0 || strings.TrimSpace(out.String()) != `"running"` {
+		t.Fatalf("settings: %d %q %q", code, out.String(), errb.String())
+	}
+}
+
+// TestEveryMethodHasACommand walks the generated tree.
+func TestEveryMethodHasACommand(t *testing.T) {
+	app := newApp(&bytes.Buffer{}, &bytes.Buffer{})
+	for _, m := range rpc.Table {
+		if m.Name == "rpc.unsubscribe" {
+			continue
+		}
+		cmds := app.Commands
+		var found *cli.Command
+		for _, part := range strings.Split(m.Name, ".") {
+			found = nil
+			for _, c := range cmds {
+				if c.Name == part {
+					found = c
+				}
+			}
+			if found == nil {
+				t.Fatalf("no command for %s (missing %q)", m.Name, part)
+			}
+			cmds = found.Subcommands
+		}
+		if found.Action == nil {
+			t.Fatalf("command for %s has no action", m.Name)
+		}
+	}
+}
+
+func TestCompletionScripts(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		code, out, errs := cmd(t, "completion", sh)
+		if code != 0 || !strings.Contains(out, "start-cli") || len(out) < 100 {
+			t.Fatalf("%s: %d %q %q", sh, code, out, errs)
+		}
+	}
+	if code, _, _ := cmd(t, "completion", "tcsh"); code == 0 {
+		t.Fatal("unknown shell accepted")
+	}
+}
+
+// TestHelpGolden keeps the generated help text under review.
+func TestHelpGolden(t *testing.T) {
+	for name, args := range map[string][]string{
+		"help-root":   {"--help"},
+		"help-server": {"server", "--help"},
+		"help-echo":   {"echo", "--help"},
+	} {
+		t.Setenv("HOME", "/home/user")
+		var buf bytes.Buffer
+		run(context.Background(), append([]string{"start-cli"}, args...), &buf, &buf)
+		out := buf.String()
+		path := filepath.Join("testdata", name+".golden")
+		if *update {
+			os.WriteFile(path, []byte(out), 0o644)
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -update)", err)
+		}
+		if string(want) != out {
+			t.Errorf("%s changed:\n%s", name, out)
+		}
+	}
+}

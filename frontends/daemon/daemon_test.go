@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/startos-go/startos/rpc"
+)
+
+// buildStartd compiles the daemon once per test binary run.
+func buildStartd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "startd")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build startd: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	http   string
+	stderr *bufio.Reader
+}
+
+var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
+
+// startStartd runs the daemon on an ephemeral port and waits for its ready line.
+func startStartd(t *testing.T, bin, dataDir string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, stderr: bufio.NewReader(stderr)}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		line, err := p.stderr.ReadString('\n')
+		if m := readyLine.FindStringSubmatch(line); m != nil {
+			p.http = "http://" + m[1]
+			go io.Copy(io.Discard, p.stderr)
+			return p
+		}
+		if err != nil {
+			t.Fatalf("startd exited before ready: %v", err)
+		}
+	}
+	t.Fatal("startd not ready within 15 s")
+	return nil
+}
+
+func TestStartdServesLocksAndStops(t *testing.T) {
+	bin := buildStartd(t)
+	data := t.TempDir()
+	p := startStartd(t, bin, data)
+
+	ctx := context.Background()
+	for _, target := range []string{p.http, "unix://" + filepath.Join(data, "run", "rpc.sock")} {
+		c, err := rpc.Dial(ctx, target, rpc.ClientOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := c.Call(ctx, "echo", map[string]string{"message": "up"}, &got); err != nil || got != "up" {
+			t.Fatalf("%s: echo = %q, %v", target, got, err)
+		}
+		c.Close()
+	}
+
+	// A second daemon on the same data dir refuses and names the holder.
+	out, err := exec.Command(bin, "--data-dir", data, "--run-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--config", "").CombinedOutput()
+	if err == nil {
+		t.Fatal("second startd on the same data dir started")
+	}
+	if want := fmt.Sprintf("pid %d", p.cmd.Process.Pid); !strings.Contains(string(out), want) {
+		t.Fatalf("second startd said %q, want it to name %q", out, want)
+	}
+
+	// SIGTERM: exit 0 and remove the socket.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("startd exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("startd did not stop within 15 s of SIGTERM")
+	}
+	if _, err := os.Stat(filepath.Join(data, "run", "rpc.sock")); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind: %v", err)
+	}
+}
+
+// TestConfigPrecedence: flag > environment > config file > default.
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "startd.yaml")
+	os.WriteFile(file, []byte("data-dir: /from/file\nrun-dir: /run/file\nlisten: 10.0.0.1:1\n"), 0o600)
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("data-dir: /x\ncolour: red\n"), 0o600)
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want config
+		err  string
+	}{
+		{"defaults", nil, nil, defaults, ""},
+		{"file", []string{"--config", file}, nil, config{DataDir: "/from/file", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info"}, ""},
+		{"env over file", []string{"--config", file}, map[string]string{"STARTD_DATA_DIR": "/from/env"},
+			config{DataDir: "/from/env", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info"}, ""},
+		{"flag over env", []string{"--config", file, "--data-dir", "/from/flag"}, map[string]string{"STARTD_DATA_DIR": "/from/env"},
+			config{DataDir: "/from/flag", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info"}, ""},
+		{"missing explicit file", []string{"--config", "/nonexistent.yaml"}, nil, config{}, "nonexistent.yaml"},
+		{"unknown key", []string{"--config", bad}, nil, config{}, "colour"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			var got config
+			var gotErr error
+			app := &cli.App{Flags: configFlags, Action: func(cCtx *cli.Context) error {
+				got, gotErr = loadConfig(cCtx)
+				return nil
+			}}
+			args := c.args
+			if !strings.Contains(strings.Join(args, " "), "--config") {
+				args = append(args, "--config", "")
+			}
+			if err := app.Run(append([]string{"startd"}, args...)); err != nil {
+				t.Fatal(err)
+			}
+			if c.err != "" {
+				if gotErr == nil || !strings.Contains(gotErr.Error(), c.err) {
+					t.Fatalf("err = %v, want it to mention %q", gotErr, c.err)
+				}
+				return
+			}
+			if gotErr != nil || got != c.want {
+				t.Fatalf("got %+v, %v; want %+v", got, gotErr, c.want)
+			}
+		})
+	}
+}
