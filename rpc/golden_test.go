@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +53,7 @@ func (b *hookBackend) Echo(ctx context.Context, p model.EchoParams) (string, err
 func newBackend(t *testing.T) *hookBackend {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Now: func() time.Time { return fixedNow }})
+	s, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, Now: func() time.Time { return fixedNow }})
 	if err != nil {
 		t.Fatal(err)
 	}

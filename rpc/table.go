@@ -31,6 +31,8 @@ type Backend interface {
 	State(ctx context.Context) (model.ServerState, error)
 	Time(ctx context.Context) (model.ServerTime, error)
 	DeviceInfo(ctx context.Context) (model.DeviceInfo, error)
+	Logs(ctx context.Context, p model.LogsParams) (model.LogPage, error)
+	FollowLogs(ctx context.Context, p model.LogsParams) (model.LogPage, *feed.Feed[model.LogEntry], error)
 }
 
 // Method is one entry of the table.
@@ -118,6 +120,12 @@ var Table = []*Method{
 	unary("server.device-info", "Software version, architecture, memory and hostname of the box.", 0,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.DeviceInfo, error) {
 			return b.DeviceInfo(ctx)
+		}),
+	unary("server.logs", "A page of the daemon's own log: newest by default, or before/after a cursor.", 0,
+		func(b Backend, ctx context.Context, p model.LogsParams) (model.LogPage, error) { return b.Logs(ctx, p) }),
+	streaming("server.logs.follow", "server.logs.entry", "Recent daemon log entries, then each new one as it is written.", 0,
+		func(b Backend, ctx context.Context, p model.LogsParams) (model.LogPage, *feed.Feed[model.LogEntry], error) {
+			return b.FollowLogs(ctx, p)
 		}),
 }
 

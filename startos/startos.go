@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/startos-go/startos/startos/feed"
+	"github.com/startos-go/startos/startos/logging"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -29,15 +32,17 @@ const Compat = "0.3.5.1"
 
 // Config is what Open needs to know. DataDir is required.
 type Config struct {
-	DataDir string           // durable state: db/, packages/, volumes/, logs/, watchdog/
-	RunDir  string           // sockets and the auth cookie; defaults to DataDir/run
-	Logger  hclog.Logger     // defaults to a logger that discards
-	Now     func() time.Time // defaults to time.Now; tests inject
+	DataDir  string           // durable state: db/, packages/, volumes/, logs/, watchdog/
+	RunDir   string           // sockets and the auth cookie; defaults to DataDir/run
+	LogLevel hclog.Level      // defaults to Info
+	Stderr   io.Writer        // the log's stderr sink; defaults to os.Stderr
+	Now      func() time.Time // defaults to time.Now; tests inject
 }
 
 // Server is one running box. Create it with Open and release it with Close.
 type Server struct {
 	cfg     Config
+	logs    *logging.Logging
 	log     hclog.Logger
 	lock    *dirLock
 	started time.Time
@@ -57,9 +62,6 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.RunDir == "" {
 		cfg.RunDir = filepath.Join(dataDir, "run")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = hclog.NewNullLogger()
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -72,7 +74,17 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, lock: lock, started: cfg.Now()}
+	logs, err := logging.New(logging.Options{
+		Name:   "startd",
+		Level:  cfg.LogLevel,
+		Stderr: cfg.Stderr,
+		Dir:    filepath.Join(cfg.DataDir, "logs"),
+	})
+	if err != nil {
+		lock.release()
+		return nil, fmt.Errorf("startos: logging: %w", err)
+	}
+	s := &Server{cfg: cfg, logs: logs, log: logs.Logger(), lock: lock, started: cfg.Now()}
 	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version)
 	return s, nil
 }
@@ -82,7 +94,8 @@ func (s *Server) Close() error {
 	if s.lock == nil {
 		return nil
 	}
-	err := s.lock.release()
+	s.log.Info("library closed")
+	err := errors.Join(s.logs.Close(), s.lock.release())
 	s.lock = nil
 	return err
 }
@@ -92,6 +105,19 @@ func (s *Server) DataDir() string { return s.cfg.DataDir }
 
 // RunDir is the absolute run directory.
 func (s *Server) RunDir() string { return s.cfg.RunDir }
+
+// Logs returns a page of the daemon's own log.
+func (s *Server) Logs(_ context.Context, p model.LogsParams) (model.LogPage, error) {
+	return s.logs.Entries(p)
+}
+
+// FollowLogs returns recent log entries and a feed of the ones that follow.
+func (s *Server) FollowLogs(_ context.Context, p model.LogsParams) (model.LogPage, *feed.Feed[model.LogEntry], error) {
+	return s.logs.Follow(p)
+}
+
+// LogSinks reports the health of each log sink.
+func (s *Server) LogSinks() []model.LogSinkStats { return s.logs.Stats() }
 
 // Logger is the library's logger, for frontends that serve it.
 func (s *Server) Logger() hclog.Logger { return s.log }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,12 +26,13 @@ var update = flag.Bool("update", false, "rewrite golden files")
 type daemon struct {
 	sock string
 	http string
+	lib  *startos.Server
 }
 
 func startDaemon(t *testing.T) daemon {
 	t.Helper()
 	dir := t.TempDir()
-	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir})
+	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +51,7 @@ func startDaemon(t *testing.T) daemon {
 		hs.Close()
 		lib.Close()
 	})
-	return daemon{sock: sock, http: hs.URL}
+	return daemon{sock: sock, http: hs.URL, lib: lib}
 }
 
 // cmd runs start-cli with args and returns its exit code, stdout and stderr.
@@ -203,4 +206,49 @@ func TestHelpGolden(t *testing.T) {
 			t.Errorf("%s changed:\n%s", name, out)
 		}
 	}
+}
+
+func TestServerLogs(t *testing.T) {
+	d := startDaemon(t)
+	d.lib.Logger().Info("first marker")
+	d.lib.Logger().Info("second marker")
+	code, out, errs := cmd(t, "--socket", d.sock, "server", "logs", "-l", "1")
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, "INFO  startd: second marker") {
+		t.Fatalf("logs -l 1: %d %q %q", code, out, errs)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var buf syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"start-cli", "--config=", "--socket", d.sock, "server", "logs", "-f", "-l", "1"}, &buf, &buf)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), "third marker") && time.Now().Before(deadline) {
+		d.lib.Logger().Info("third marker")
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 || !strings.Contains(buf.String(), "third marker") {
+		t.Fatalf("logs -f: code %d output %q", code, buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -32,8 +32,19 @@ func methodCommands(s *session) []*cli.Command {
 			node = child(node, p)
 		}
 		fillCommand(node, m, s)
+		if strings.HasSuffix(m.Name, ".logs") {
+			customizeLogs(node, s, m.Name)
+		}
 	}
 	return root.Subcommands
+}
+
+// methodFields returns a method's params, or none for an unknown name.
+func methodFields(name string) []rpc.ParamField {
+	if m, ok := rpc.Lookup(name); ok {
+		return m.ParamFields()
+	}
+	return nil
 }
 
 func child(parent *cli.Command, name string) *cli.Command {
@@ -197,7 +208,18 @@ func (s *session) call(ctx context.Context, method string, params any) error {
 	if err != nil {
 		return err
 	}
-	return render(s.stdout, s.format, resp.Result)
+	return s.print(resp.Result)
+}
+
+// print renders one result or stream item, with plain log lines for log
+// pages and entries in table format.
+func (s *session) print(raw json.RawMessage) error {
+	if s.format == "table" {
+		if done, err := printLogs(s.stdout, raw); done || err != nil {
+			return err
+		}
+	}
+	return render(s.stdout, s.format, raw)
 }
 
 // stream prints a subscription's initial value, then each item, until the
@@ -212,14 +234,14 @@ func (s *session) stream(ctx context.Context, method string, params any) error {
 	if err != nil {
 		return err
 	}
-	if err := render(s.stdout, s.format, sub.Value); err != nil {
+	if err := s.print(sub.Value); err != nil {
 		return err
 	}
 	for {
 		item, err := sub.Next(ctx)
 		switch {
 		case err == nil:
-			if err := render(s.stdout, s.format, item); err != nil {
+			if err := s.print(item); err != nil {
 				return err
 			}
 		case errors.Is(err, context.Canceled):

@@ -47,16 +47,18 @@ func run(cCtx *cli.Context) error {
 	if level == hclog.NoLevel {
 		return fmt.Errorf("log-level %q: want trace, debug, info, warn or error", cfg.LogLevel)
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "startd", Level: level, Output: os.Stderr})
+	// A closed stderr must make the log sink dead, not kill the daemon.
+	signal.Ignore(syscall.SIGPIPE)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	srv, err := startos.Open(ctx, startos.Config{DataDir: cfg.DataDir, RunDir: cfg.RunDir, Logger: log})
+	srv, err := startos.Open(ctx, startos.Config{DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	log := srv.Logger()
 
 	rpcSrv := rpc.NewServer(srv, rpc.ServerOptions{Logger: log.Named("rpc")})
 	tcp, err := net.Listen("tcp", cfg.Listen)
