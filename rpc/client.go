@@ -387,3 +387,10 @@ func (s *Subscription) Close() error {
 	s.c.cl.end(s.ID, feed.ErrClosed)
 	return err
 }
+
+// Call is the typed form of (*Client).Call: Call[model.ServerTime](ctx, c, "server.time", nil).
+func Call[R any](ctx context.Context, c *Client, method string, params any) (R, error) {
+	var r R
+	err := c.Call(ctx, method, params, &r)
+	return r, err
+}

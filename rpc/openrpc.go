@@ -3,7 +3,6 @@ package rpc
 import (
 	"encoding/json"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -168,13 +167,3 @@ func openRPCDocument() json.RawMessage {
 
 // APIVersion is the version of this RPC surface.
 const APIVersion = "0.1.0"
-
-// sortedKeys returns m's keys in order, for stable output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -1,0 +1,50 @@
+// Command bench is `just bench`: every figure the issues ask for, each next
+// to the Docker Engine doing comparable work in the same run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/startos-go/startos/internal/bench/logbench"
+	"github.com/startos-go/startos/internal/bench/rpcbench"
+)
+
+type suite struct {
+	name string
+	run  func(context.Context, io.Writer) error
+}
+
+var suites = []suite{
+	{"rpc", rpcbench.Run},
+	{"logging", logbench.Run},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	only := map[string]bool{}
+	for _, a := range os.Args[1:] {
+		only[a] = true
+	}
+	failed := false
+	for _, s := range suites {
+		if len(only) > 0 && !only[s.name] {
+			continue
+		}
+		fmt.Printf("== %s\n", s.name)
+		start := time.Now()
+		if err := s.run(ctx, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "bench %s: %v\n", s.name, err)
+			failed = true
+		}
+		fmt.Printf("   (%s in %s)\n", s.name, time.Since(start).Round(time.Millisecond))
+	}
+	if failed {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,136 @@
+// Package rpcbench measures echo round trips over each transport against the
+// Docker Engine answering GET /_ping over its own socket in the same run.
+package rpcbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/startos"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// Calls is how many round trips each measurement makes.
+const Calls = 20000
+
+// DockerSocket is the engine's socket.
+const DockerSocket = "/var/run/docker.sock"
+
+// Result is one measured series.
+type Result struct {
+	Name     string
+	PerSec   float64
+	P50, P99 time.Duration
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%-28s %9.0f calls/s  p50=%-9s p99=%s", r.Name, r.PerSec, r.P50, r.P99)
+}
+
+// measure runs fn n times sequentially and summarises the latencies.
+func measure(name string, n int, fn func() error) (Result, error) {
+	lat := make([]time.Duration, 0, n)
+	start := time.Now()
+	for range n {
+		t0 := time.Now()
+		if err := fn(); err != nil {
+			return Result{}, fmt.Errorf("%s: %w", name, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	total := time.Since(start)
+	slices.Sort(lat)
+	return Result{
+		Name:   name,
+		PerSec: float64(n) / total.Seconds(),
+		P50:    lat[n/2].Round(time.Microsecond / 10),
+		P99:    lat[n*99/100].Round(time.Microsecond / 10),
+	}, nil
+}
+
+// Run prints the RPC figures and the Docker yardstick.
+func Run(ctx context.Context, w io.Writer) error {
+	dir, err := os.MkdirTemp("", "rpcbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	lib, err := startos.Open(ctx, startos.Config{DataDir: dir, Stderr: io.Discard})
+	if err != nil {
+		return err
+	}
+	defer lib.Close()
+	srv := rpc.NewServer(lib, rpc.ServerOptions{})
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	sock := filepath.Join(dir, "rpc.sock")
+	l, err := rpc.ListenSocket(sock)
+	if err != nil {
+		return err
+	}
+	go srv.ServeSocket(l)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+
+	docker, err := dockerPing(ctx)
+	if err != nil {
+		return fmt.Errorf("docker yardstick: %w", err)
+	}
+	fmt.Fprintln(w, docker)
+	targets := []struct{ name, target string }{
+		{"rpc echo http keep-alive", hs.URL},
+		{"rpc echo websocket", "ws" + hs.URL[len("http"):]},
+		{"rpc echo unix socket", "unix://" + sock},
+	}
+	for _, tg := range targets {
+		c, err := rpc.Dial(ctx, tg.target, rpc.ClientOptions{})
+		if err != nil {
+			return err
+		}
+		p := model.EchoParams{Message: "ping"}
+		var out string
+		r, err := measure(tg.name, Calls, func() error { return c.Call(ctx, "echo", p, &out) })
+		c.Close()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s  ratio to docker ping %.2fx (p50 %.2fx)\n", r, r.PerSec/docker.PerSec,
+			float64(r.P50)/float64(docker.P50))
+	}
+	return nil
+}
+
+// dockerPing measures GET /_ping on the engine's socket with keep-alive.
+func dockerPing(ctx context.Context) (Result, error) {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", DockerSocket)
+	}}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	return measure("docker GET /_ping (yardstick)", Calls/4, func() error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/_ping", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	})
+}
