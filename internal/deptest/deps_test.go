@@ -22,15 +22,8 @@ var rules = []struct {
 		"the RPC surface and client link neither storage, Docker nor UI"},
 	{"./frontends/cli", []string{"go.etcd.io/bbolt", "github.com/docker/docker", "github.com/charmbracelet", module + "/startos/db", module + "/startos/container"},
 		"start-cli is a client: no storage, no Docker, no bubbletea (it probes the terminal at init)"},
-	{"./frontends/tui", []string{"go.etcd.io/bbolt", "github.com/docker/docker", module + "/startos/db", module + "/startos/container"},
-		"start-tui is a client"},
 	{"./frontends/daemon", []string{"github.com/charmbracelet"},
 		"only start-tui links bubbletea"},
-	{"./frontends/sdk", []string{"go.etcd.io/bbolt", "github.com/charmbracelet", module + "/rpc"},
-		"start-sdk packs files; it needs no state store or RPC"},
-	{"./startos/manifest", []string{"github.com/docker/docker", "go.etcd.io/bbolt"}, "manifests are pure"},
-	{"./startos/s9pk", []string{"github.com/docker/docker", "go.etcd.io/bbolt"}, "the archive format is pure"},
-	{"./startos/patch", []string{"go.etcd.io/bbolt", "github.com/docker/docker"}, "clients link the patch code"},
 }
 
 // TestModelIsStandardLibraryOnly: every client links model.
@@ -51,9 +44,6 @@ func TestDependencyRules(t *testing.T) {
 		t.Run(r.pkgs, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+strings.TrimPrefix(r.pkgs, "./")).CombinedOutput()
 			if err != nil {
-				if strings.Contains(string(out), "matched no packages") || strings.Contains(string(out), "no Go files") || strings.Contains(string(out), "cannot find") || strings.Contains(string(out), "directory not found") {
-					t.Skipf("%s does not exist yet", r.pkgs)
-				}
 				t.Fatalf("go list %s: %v\n%s", r.pkgs, err, out)
 			}
 			deps := strings.Fields(string(out))
