@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"go.uber.org/goleak"
 
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos"
@@ -252,3 +253,5 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
