@@ -42,7 +42,7 @@ func Markdown() []byte {
 		} else {
 			fmt.Fprintf(&b, "Result: %s.\n", typeName(m.Result))
 		}
-		cli := "start-cli " + strings.ReplaceAll(m.Name, ".", " ")
+		cli := "start-cli " + strings.Join(m.CommandPath(), " ")
 		for _, f := range fs {
 			if f.Required {
 				cli += " " + strings.ToUpper(f.Name)

@@ -192,6 +192,12 @@ func fields(t reflect.Type) []field {
 	return out
 }
 
+// nullable reports whether null is a meaningful value of t (any JSON, a
+// pointer) rather than a stand-in for "absent".
+func nullable(t reflect.Type) bool {
+	return t == rawMessageType || t.Kind() == reflect.Interface || t.Kind() == reflect.Pointer
+}
+
 // missingRequired returns the first required field absent (or null) in raw.
 func missingRequired(t reflect.Type, raw json.RawMessage) string {
 	var present map[string]json.RawMessage
@@ -202,7 +208,8 @@ func missingRequired(t reflect.Type, raw json.RawMessage) string {
 		if !f.Required {
 			continue
 		}
-		if v, ok := present[f.Name]; !ok || string(v) == "null" {
+		v, ok := present[f.Name]
+		if !ok || (string(v) == "null" && !nullable(f.Type)) {
 			return f.Name
 		}
 	}

@@ -33,6 +33,18 @@ type Backend interface {
 	DeviceInfo(ctx context.Context) (model.DeviceInfo, error)
 	Logs(ctx context.Context, p model.LogsParams) (model.LogPage, error)
 	FollowLogs(ctx context.Context, p model.LogsParams) (model.LogPage, *feed.Feed[model.LogEntry], error)
+
+	Dump(ctx context.Context, p model.DumpParams) (model.Dump, error)
+	Subscribe(ctx context.Context, p model.DBSubscribeParams) (model.DBSubscribeResult, *feed.Feed[model.Revision], error)
+	PutUI(ctx context.Context, p model.PutUIParams) (model.Empty, error)
+
+	CreateNotification(ctx context.Context, in model.NotificationInput) (uint32, error)
+	Notifications(ctx context.Context, p model.NotificationListParams) ([]model.Notification, error)
+	RemoveNotifications(ctx context.Context, p model.NotificationIDsParams) (model.Empty, error)
+	RemoveNotificationsBefore(ctx context.Context, p model.NotificationBeforeParams) (model.Empty, error)
+	MarkNotificationsSeen(ctx context.Context, p model.NotificationIDsParams) (model.Empty, error)
+	MarkNotificationsSeenBefore(ctx context.Context, p model.NotificationBeforeParams) (model.Empty, error)
+	MarkNotificationsUnseen(ctx context.Context, p model.NotificationIDsParams) (model.Empty, error)
 }
 
 // Method is one entry of the table.
@@ -44,6 +56,10 @@ type Method struct {
 	// Notification is, for a streaming method, the method name of the
 	// notifications that carry its items; empty for a plain call.
 	Notification string
+
+	// CLI is the start-cli command path when it differs from the dotted
+	// name, space-separated: "db watch" for db.subscribe.
+	CLI string
 
 	Params reflect.Type // params struct
 	Result reflect.Type // result, or for a stream the initial value
@@ -91,6 +107,20 @@ func streaming[P, R, N any](name, notif, doc string, f flags, fn func(Backend, c
 	}
 }
 
+// withCLI names the start-cli command of m when the dotted name reads badly.
+func withCLI(path string, m *Method) *Method {
+	m.CLI = path
+	return m
+}
+
+// CommandPath is the start-cli command path of m: ["server", "time"].
+func (m *Method) CommandPath() []string {
+	if m.CLI != "" {
+		return strings.Fields(m.CLI)
+	}
+	return strings.Split(m.Name, ".")
+}
+
 // subscription is a feed with its item type erased, for the transports.
 type subscription interface {
 	next(ctx context.Context) (any, error)
@@ -104,8 +134,7 @@ func (s feedSubscription[N]) close()                                { s.f.Close(
 
 // Table is every method, in the order the docs list them.
 var Table = []*Method{
-	unary("echo", "Return the message; the cheapest full round trip.", public,
-		func(b Backend, ctx context.Context, p model.EchoParams) (string, error) { return b.Echo(ctx, p) }),
+	unary("echo", "Return the message; the cheapest full round trip.", public, Backend.Echo),
 	unary("state", "Which mode the daemon is in: running, initializing or error.", public,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.ServerState, error) { return b.State(ctx) }),
 	unary("rpc.discover", "The OpenRPC 1.3 document of this surface, generated from the method table.", public,
@@ -122,11 +151,29 @@ var Table = []*Method{
 			return b.DeviceInfo(ctx)
 		}),
 	unary("server.logs", "A page of the daemon's own log: newest by default, or before/after a cursor.", 0,
-		func(b Backend, ctx context.Context, p model.LogsParams) (model.LogPage, error) { return b.Logs(ctx, p) }),
+		Backend.Logs),
 	streaming("server.logs.follow", "server.logs.entry", "Recent daemon log entries, then each new one as it is written.", 0,
-		func(b Backend, ctx context.Context, p model.LogsParams) (model.LogPage, *feed.Feed[model.LogEntry], error) {
-			return b.FollowLogs(ctx, p)
-		}),
+		Backend.FollowLogs),
+	unary("db.dump", "The public state document, or the part at a JSON Pointer (default /public), with its revision.", 0,
+		Backend.Dump),
+	withCLI("db watch", streaming("db.subscribe", "db.revision", "The state document at a pointer, then every revision as a JSON Patch scoped to it.", 0,
+		Backend.Subscribe)),
+	withCLI("db put-ui", unary("db.put.ui", "Set a value under /public/ui, where frontends keep their preferences.", mutates,
+		Backend.PutUI)),
+	unary("notification.list", "Notifications, newest first: at most limit (default 40), older than before.", 0,
+		Backend.Notifications),
+	unary("notification.create", "Raise a notification (level success, info, warning or error); returns its id.", mutates,
+		Backend.CreateNotification),
+	unary("notification.remove", "Delete the notifications with these ids.", mutates,
+		Backend.RemoveNotifications),
+	unary("notification.remove-before", "Delete every notification older than the id.", mutates,
+		Backend.RemoveNotificationsBefore),
+	unary("notification.mark-seen", "Mark the notifications with these ids seen.", mutates,
+		Backend.MarkNotificationsSeen),
+	unary("notification.mark-seen-before", "Mark every notification older than the id seen.", mutates,
+		Backend.MarkNotificationsSeenBefore),
+	unary("notification.mark-unseen", "Mark the notifications with these ids unseen.", mutates,
+		Backend.MarkNotificationsUnseen),
 }
 
 // UnsubscribeParams names the subscription to end.

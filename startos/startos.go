@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/logging"
 	"github.com/startos-go/startos/startos/model"
@@ -44,6 +45,7 @@ type Server struct {
 	cfg     Config
 	logs    *logging.Logging
 	log     hclog.Logger
+	db      *db.Store
 	lock    *dirLock
 	started time.Time
 }
@@ -85,7 +87,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("startos: logging: %w", err)
 	}
 	s := &Server{cfg: cfg, logs: logs, log: logs.Logger(), lock: lock, started: cfg.Now()}
-	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version)
+	if err := s.openState(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version, "revision", s.db.Revision())
 	return s, nil
 }
 
@@ -94,10 +100,16 @@ func (s *Server) Close() error {
 	if s.lock == nil {
 		return nil
 	}
+	stateErr := s.closeState()
 	s.log.Info("library closed")
-	err := errors.Join(s.logs.Close(), s.lock.release())
+	err := errors.Join(stateErr, s.logs.Close(), s.lock.release())
 	s.lock = nil
 	return err
+}
+
+// path joins elements under the data directory.
+func (s *Server) path(elem ...string) string {
+	return filepath.Join(append([]string{s.cfg.DataDir}, elem...)...)
 }
 
 // DataDir is the absolute data directory.
@@ -185,7 +197,3 @@ func totalRAM() uint64 {
 	}
 	return 0
 }
-
-// Revision is the state document's current revision. The document arrives
-// with the state store; until then nothing mutates and the revision is 0.
-func (s *Server) Revision() uint64 { return 0 }

@@ -154,7 +154,7 @@ func TestEveryMethodHasACommand(t *testing.T) {
 		}
 		cmds := app.Commands
 		var found *cli.Command
-		for _, part := range strings.Split(m.Name, ".") {
+		for _, part := range m.CommandPath() {
 			found = nil
 			for _, c := range cmds {
 				if c.Name == part {
@@ -255,3 +255,62 @@ func (b *syncBuffer) String() string {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestStateDocumentAndNotificationCommands(t *testing.T) {
+	d := startDaemon(t)
+	sock := []string{"--socket", d.sock}
+	code, out, errs := cmd(t, append(sock, "--format", "json", "db", "dump", "/public/serverInfo/version")...)
+	if code != 0 || !strings.Contains(out, `"value": "`+startos.Version+`"`) {
+		t.Fatalf("db dump: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := cmd(t, append(sock, "db", "put-ui", "/theme", `"dark"`)...); code != 0 {
+		t.Fatalf("db put-ui: %d %q", code, errs)
+	}
+	_, out, _ = cmd(t, append(sock, "--format", "json", "db", "dump", "/public/ui")...)
+	if !strings.Contains(out, `"theme": "dark"`) {
+		t.Fatalf("ui after put-ui: %s", out)
+	}
+	if code, _, errs := cmd(t, append(sock, "db", "dump", "/private")...); code == 0 || !strings.Contains(errs, "34: ") {
+		t.Fatalf("db dump /private: %d %q", code, errs)
+	}
+
+	if code, _, errs := cmd(t, append(sock, "notification", "create", "--level", "warning", "--title", "Disk", "--message", "almost full")...); code != 0 {
+		t.Fatalf("notification create: %d %q", code, errs)
+	}
+	if code, _, errs := cmd(t, append(sock, "notification", "create", "--level", "loud", "--title", "x", "--message", "y")...); code == 0 || !strings.Contains(errs, "loud") {
+		t.Fatalf("bad level accepted: %d %q", code, errs)
+	}
+	_, out, _ = cmd(t, append(sock, "notification", "list")...)
+	if !strings.Contains(out, "almost full") || !strings.Contains(out, "warning") {
+		t.Fatalf("notification list:\n%s", out)
+	}
+	_, out, _ = cmd(t, append(sock, "db", "dump", "/public/serverInfo/unreadNotificationCount")...)
+	if !strings.Contains(out, "value") || !strings.Contains(out, "1") {
+		t.Fatalf("unread count: %s", out)
+	}
+
+	// db watch prints the dump, then revisions as they happen.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var buf syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"start-cli", "--config=", "--socket", d.sock, "--format", "json", "db", "watch", "/public/ui"}, &buf, &buf)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	// The writer is a plain client: urfave/cli's help flag is a package
+	// global, so two apps must not run at once.
+	writer, err := rpc.Dial(ctx, "unix://"+d.sock, rpc.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	for i := 2; !strings.Contains(buf.String(), `"/watched"`) && time.Now().Before(deadline); i++ {
+		writer.Call(ctx, "db.put.ui", map[string]any{"pointer": "/watched", "value": i}, nil)
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 || !strings.Contains(buf.String(), `"/watched"`) {
+		t.Fatalf("db watch: %d %q", code, buf.String())
+	}
+}

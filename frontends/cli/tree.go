@@ -26,9 +26,8 @@ func methodCommands(s *session) []*cli.Command {
 		if m.Name == "rpc.unsubscribe" {
 			continue // meaningful only inside a connection
 		}
-		parts := strings.Split(m.Name, ".")
 		node := root
-		for _, p := range parts {
+		for _, p := range m.CommandPath() {
 			node = child(node, p)
 		}
 		fillCommand(node, m, s)
@@ -61,10 +60,12 @@ func child(parent *cli.Command, name string) *cli.Command {
 func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
 	fields := m.ParamFields()
 	var args []string
-	for _, f := range fields {
-		if f.Required {
-			args = append(args, strings.ToUpper(kebab(f.Name)))
+	for _, f := range positional(fields) {
+		arg := strings.ToUpper(kebab(f.Name))
+		if !f.Required {
+			arg = "[" + arg + "]"
 		}
+		args = append(args, arg)
 	}
 	cmd.Usage = m.Doc
 	cmd.ArgsUsage = strings.Join(args, " ")
@@ -104,6 +105,22 @@ func paramFlag(f rpc.ParamField) cli.Flag {
 	return &cli.StringFlag{Name: name, Usage: usage}
 }
 
+// positional lists the params taken as arguments: the required ones in
+// order; or, when none is required, a first string param as an optional
+// argument (start-cli db dump [POINTER]).
+func positional(fields []rpc.ParamField) []rpc.ParamField {
+	var out []rpc.ParamField
+	for _, f := range fields {
+		if f.Required {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 && len(fields) > 0 && fields[0].Kind == "string" {
+		out = fields[:1]
+	}
+	return out
+}
+
 // buildParams turns --params, positional arguments and flags into the params
 // object; flags and arguments override fields of --params.
 func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, error) {
@@ -114,6 +131,7 @@ func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, er
 		}
 	}
 	args := cCtx.Args().Slice()
+	pos := positional(fields)
 	for _, f := range fields {
 		name := kebab(f.Name)
 		switch {
@@ -123,7 +141,8 @@ func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, er
 				return nil, err
 			}
 			params[f.Name] = v
-		case f.Required && len(args) > 0 && params[f.Name] == nil:
+		case len(pos) > 0 && pos[0].Name == f.Name && len(args) > 0 && params[f.Name] == nil:
+			pos = pos[1:]
 			v, err := parseValue(args[0], f)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", strings.ToUpper(name), err)

@@ -1,0 +1,207 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/patch"
+)
+
+// A request is one queued Mutate. Whoever moves state away from pending owns
+// it: the committer by claiming it (and then always answers), the caller by
+// cancelling it (and then the committer skips it).
+type request struct {
+	fn     func(*model.Document) error
+	state  atomic.Int32
+	result chan result // buffered, receives once
+}
+
+const (
+	pending int32 = iota
+	claimed
+	cancelled
+)
+
+type result struct {
+	rev model.Revision
+	err error
+}
+
+var errNilMutation = fmt.Errorf("db: mutation function is nil: %w", errdefs.ErrInvalidRequest)
+
+// Mutate runs fn on a private copy of the document and commits the change as
+// the next revision. It returns once the revision is on disk (fsynced) and
+// has been handed to subscribers; its patch is the change fn made to the
+// whole document (private included).
+//
+// If fn returns an error or panics, nothing changes and Mutate returns that
+// error (a panic becomes an error). If fn changes nothing, no revision is
+// used: Mutate returns the current revision id with an empty patch.
+// Concurrent Mutates are committed together, one fsync for the group, in
+// the order they were queued; each fn sees the changes of the ones before it.
+//
+// fn runs on the committer goroutine: it must be quick, do no I/O, not call
+// the Store, and not keep the document after it returns. When ctx ends
+// before the committer has taken the mutation, it is not applied and Mutate
+// returns ctx's error; once taken, Mutate waits for the commit.
+func (s *Store) Mutate(ctx context.Context, fn func(*model.Document) error) (model.Revision, error) {
+	if fn == nil {
+		return model.Revision{}, errNilMutation
+	}
+	r := &request{fn: fn, result: make(chan result, 1)}
+	select {
+	case s.reqs <- r:
+	case <-ctx.Done():
+		return model.Revision{}, fmt.Errorf("db: mutation not applied: %w", ctx.Err())
+	case <-s.quit:
+		return model.Revision{}, errClosed
+	}
+	select {
+	case res := <-r.result:
+		return res.rev, res.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(pending, cancelled) {
+			return model.Revision{}, fmt.Errorf("db: mutation not applied: %w", ctx.Err())
+		}
+	case <-s.done:
+		if r.state.CompareAndSwap(pending, cancelled) {
+			return model.Revision{}, errClosed
+		}
+	}
+	// The committer claimed it and always answers what it claims.
+	res := <-r.result
+	return res.rev, res.err
+}
+
+// run is the committer goroutine.
+func (s *Store) run() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.quit:
+			return
+		case r := <-s.reqs:
+			batch := []*request{r}
+			// Writers answered by the last commit are re-queueing now; one
+			// yield lets them join this group instead of the next.
+			runtime.Gosched()
+		gather:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+				default:
+					break gather
+				}
+			}
+			s.commit(batch)
+		}
+	}
+}
+
+// step is one claimed request's outcome within a batch.
+type step struct {
+	req  *request
+	snap *snapshot // the document after it; nil when it changed nothing or failed
+	rev  model.Revision
+	err  error
+}
+
+func (s *Store) commit(batch []*request) {
+	prev := s.cur.Load()
+	state := prev
+	steps := make([]step, 0, len(batch))
+	var revs []model.Revision
+	for _, r := range batch {
+		if !r.state.CompareAndSwap(pending, claimed) {
+			continue
+		}
+		next, p, err := s.mutateOne(state, r.fn)
+		st := step{req: r, err: err}
+		switch {
+		case err != nil:
+		case len(p) == 0:
+			st.rev = model.Revision{ID: state.rev, Patch: model.Patch{}}
+		default:
+			next.rev = state.rev + 1
+			st.snap, st.rev = next, model.Revision{ID: next.rev, Patch: p}
+			revs = append(revs, st.rev)
+			state = next
+		}
+		steps = append(steps, st)
+	}
+
+	if len(revs) > 0 {
+		compact := state.rev-s.snapRev >= s.compactEvery
+		err := s.bolt.Update(func(tx *bolt.Tx) error {
+			return write(tx, revs, compact, state.raw, s.snapRev)
+		})
+		s.commits.Add(1)
+		if err != nil {
+			err = fmt.Errorf("db: committing revisions %d..%d: %w: %w", revs[0].ID, state.rev, err, errdefs.ErrFilesystem)
+			s.log.Error("commit failed; the revisions are dropped", "error", err)
+			for i := range steps {
+				if steps[i].err == nil {
+					steps[i].err = err
+				}
+			}
+			s.answer(steps)
+			return
+		}
+		if compact {
+			s.log.Debug("compacted the state log", "snapshot", state.rev, "dropped_through", s.snapRev)
+			s.snapRev = state.rev
+		}
+		s.mutations.Add(uint64(len(revs)))
+		s.publish(state, steps)
+	}
+	s.answer(steps)
+}
+
+func (s *Store) answer(steps []step) {
+	for _, st := range steps {
+		st.req.result <- result{rev: st.rev, err: st.err}
+	}
+}
+
+// mutateOne runs fn on a copy of state's document and returns the new
+// snapshot (rev not yet set) and the patch from state to it.
+func (s *Store) mutateOne(state *snapshot, fn func(*model.Document) error) (*snapshot, model.Patch, error) {
+	doc := cloneDocument(state.doc)
+	if err := s.call(fn, doc); err != nil {
+		return nil, nil, err
+	}
+	doc.Normalize()
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: the mutated document does not encode: %w: %w", err, errdefs.ErrInvalidRequest)
+	}
+	tree, err := patch.Decode(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: decoding the mutated document: %w", err)
+	}
+	p, err := patch.Diff(state.tree, tree)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &snapshot{doc: doc, raw: raw, tree: tree}, p, nil
+}
+
+// call runs fn, turning a panic into an error.
+func (s *Store) call(fn func(*model.Document) error, doc *model.Document) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("mutation panicked; nothing was changed", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("db: mutation panicked (nothing was changed): %v: %w", r, errdefs.ErrUnknown)
+		}
+	}()
+	return fn(doc)
+}

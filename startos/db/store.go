@@ -1,0 +1,368 @@
+// Package db is the state document: one JSON document ({public, private})
+// changed by numbered revisions, persisted in bbolt, and streamed to
+// subscribers as RFC 6902 patches scoped by JSON Pointer.
+//
+// Writers go through Mutate, which one committer goroutine serves: it runs
+// the queued mutations in order, diffs each against the document before it,
+// writes the whole group in one bbolt transaction (one fsync), then swaps in
+// the new snapshot and hands the revisions to subscribers. Readers load the
+// current snapshot with one atomic load and never wait for a writer.
+package db
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/feed"
+	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/patch"
+)
+
+// DefaultCompactEvery is how many revisions the log grows before it is folded
+// into the snapshot (StartOS's patch-db uses the same number).
+const DefaultCompactEvery = 4096
+
+// lockTimeout bounds how long Open waits for another process's lock on the
+// file before it gives up.
+const lockTimeout = time.Second
+
+// maxBatch caps how many queued mutations one commit takes, so a long queue
+// cannot delay the first of them without bound.
+const maxBatch = 256
+
+// Options configure Open.
+type Options struct {
+	// Path is the bbolt file; its directory must exist.
+	Path   string
+	Logger hclog.Logger
+	// CompactEvery is how many revisions pass between snapshots; 0 means
+	// DefaultCompactEvery.
+	CompactEvery int
+	// QueueSize is how many revisions a subscriber may have undelivered
+	// before it is dropped with feed.ErrFellBehind; 0 means feed.DefaultSize.
+	// It is also how far back Subscribe can resume from.
+	QueueSize int
+	// Init runs as the first mutation after every open. The store has made
+	// sure serverInfo.id is set; Init fills in what the running daemon knows
+	// (name, hostname, version, arch, RAM) and resets what does not survive
+	// a restart.
+	Init func(*model.Document)
+}
+
+var errClosed = fmt.Errorf("state store is closed: %w", errdefs.ErrUnavailable)
+
+// Store is the state document. All methods are safe for concurrent use.
+type Store struct {
+	log          hclog.Logger
+	bolt         *bolt.DB
+	compactEvery uint64
+	queueSize    int
+
+	cur atomic.Pointer[snapshot]
+
+	reqs chan *request
+	quit chan struct{} // closed by Close
+	done chan struct{} // closed when the committer has stopped
+
+	closeOnce sync.Once
+	closeErr  error
+
+	snapRev uint64 // revision of the on-disk snapshot; committer only
+
+	subMu  sync.Mutex       // guards the fields below
+	subs   []*subscriber    // live subscribers
+	recent []model.Revision // newest revisions, oldest first, for resuming
+	closed bool
+
+	commits   atomic.Uint64
+	mutations atomic.Uint64
+}
+
+// snapshot is one revision of the document. Nothing in it changes after it is
+// published.
+type snapshot struct {
+	rev  uint64
+	doc  *model.Document
+	raw  []byte // doc as JSON
+	tree any    // raw decoded, for diffs and scoping
+}
+
+// Open opens (or creates) the state file, replays its log, starts the
+// committer and runs opts.Init. A file locked by another process is an error
+// after about a second, not a hang.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Path == "" {
+		return nil, fmt.Errorf("db: Options.Path is empty: %w", errdefs.ErrInvalidRequest)
+	}
+	if opts.CompactEvery < 0 || opts.QueueSize < 0 {
+		return nil, fmt.Errorf("db: CompactEvery (%d) and QueueSize (%d) must not be negative: %w",
+			opts.CompactEvery, opts.QueueSize, errdefs.ErrInvalidRequest)
+	}
+	if opts.CompactEvery == 0 {
+		opts.CompactEvery = DefaultCompactEvery
+	}
+	if opts.QueueSize == 0 {
+		opts.QueueSize = feed.DefaultSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// As etcd does: the freelist is rebuilt on open instead of written on
+	// every commit, one page less per fsync.
+	bdb, err := bolt.Open(opts.Path, 0o600, &bolt.Options{
+		Timeout:        lockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("db: %s is locked by another process: %w", opts.Path, errdefs.ErrUnavailable)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("db: opening %s: %w: %w", opts.Path, err, errdefs.ErrFilesystem)
+	}
+	s := &Store{
+		log:          opts.Logger,
+		bolt:         bdb,
+		compactEvery: uint64(opts.CompactEvery),
+		queueSize:    opts.QueueSize,
+		reqs:         make(chan *request, maxBatch),
+		quit:         make(chan struct{}),
+		done:         make(chan struct{}),
+	}
+	if err := s.load(); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("db: loading %s: %w", opts.Path, err)
+	}
+	go s.run()
+
+	if _, err := s.Mutate(ctx, func(d *model.Document) error {
+		if d.Public.ServerInfo.ID == "" {
+			id, err := newServerID()
+			if err != nil {
+				return err
+			}
+			d.Public.ServerInfo.ID = id
+		}
+		if opts.Init != nil {
+			opts.Init(d)
+		}
+		return nil
+	}); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("db: initializing the document: %w", err)
+	}
+	s.log.Debug("state document open", "path", opts.Path, "revision", s.Revision())
+	return s, nil
+}
+
+func (s *Store) load() error {
+	var l *loaded
+	err := s.bolt.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(metaBucket) == nil {
+			return nil
+		}
+		var err error
+		l, err = load(tx, s.queueSize)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		var empty model.Document
+		empty.Normalize()
+		raw, err := json.Marshal(&empty)
+		if err != nil {
+			return err
+		}
+		if err := s.bolt.Update(func(tx *bolt.Tx) error { return initialize(tx, raw) }); err != nil {
+			return fmt.Errorf("creating the state file: %w: %w", err, errdefs.ErrFilesystem)
+		}
+		tree, err := patch.Decode(raw)
+		if err != nil {
+			return err
+		}
+		l = &loaded{tree: tree}
+	}
+	raw, err := json.Marshal(l.tree)
+	if err != nil {
+		return err
+	}
+	doc := new(model.Document)
+	if err := json.Unmarshal(raw, doc); err != nil {
+		return fmt.Errorf("the stored document does not fit the model: %w: %w", err, errdefs.ErrFilesystem)
+	}
+	tree := l.tree
+	// Prefer the model's field order for dumps when it describes the stored
+	// document exactly; otherwise keep the stored form, and the first
+	// mutation (Init) records the difference as a revision.
+	if canon, err := json.Marshal(doc); err == nil {
+		if ct, err := patch.Decode(canon); err == nil && patch.Equal(ct, tree) {
+			raw, tree = canon, ct
+		}
+	}
+	s.snapRev = l.snapRev
+	s.recent = l.recent
+	s.cur.Store(&snapshot{rev: l.rev, doc: doc, raw: raw, tree: tree})
+	return nil
+}
+
+// Close stops the committer (a commit in progress finishes; queued
+// mutations fail), ends every subscription with feed.ErrSourceClosed and
+// closes the file.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		<-s.done
+		s.subMu.Lock()
+		subs := s.subs
+		s.subs, s.closed = nil, true
+		s.subMu.Unlock()
+		for _, sub := range subs {
+			sub.feed.End(feed.ErrSourceClosed)
+		}
+		if err := s.bolt.Close(); err != nil {
+			s.closeErr = fmt.Errorf("db: closing: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Revision is the newest committed revision.
+func (s *Store) Revision() uint64 { return s.cur.Load().rev }
+
+// Read returns the newest committed revision and the document as of it. It
+// never waits for a writer. The document is shared with every other reader:
+// callers must not modify it (copy what you need to change, or use Mutate).
+func (s *Store) Read() (uint64, *model.Document) {
+	snap := s.cur.Load()
+	return snap.rev, snap.doc
+}
+
+// Dump returns the value at pointer in the public document, null when there
+// is none. The pointer is relative to the whole document and defaults to
+// "/public"; the root and anything under /private are refused.
+func (s *Store) Dump(pointer string) (model.Dump, error) {
+	ptr, err := publicPointer(pointer)
+	if err != nil {
+		return model.Dump{}, err
+	}
+	snap := s.cur.Load()
+	v, err := valueAt(snap, ptr)
+	if err != nil {
+		return model.Dump{}, err
+	}
+	return model.Dump{ID: snap.rev, Value: v}, nil
+}
+
+// valueAt returns a copy of the JSON at ptr in snap, or null.
+func valueAt(snap *snapshot, ptr patch.Pointer) (json.RawMessage, error) {
+	v, ok, err := patch.Extract(snap.raw, ptr)
+	if err != nil {
+		return nil, fmt.Errorf("db: reading %q: %w", ptr, err)
+	}
+	if !ok {
+		return json.RawMessage("null"), nil
+	}
+	return bytes.Clone(v), nil
+}
+
+// publicPointer parses a Dump or Subscribe pointer and refuses what is not
+// in the public document.
+func publicPointer(pointer string) (patch.Pointer, error) {
+	if pointer == "" {
+		return patch.Pointer{"public"}, nil
+	}
+	ptr, err := patch.ParsePointer(pointer)
+	if err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	switch {
+	case len(ptr) == 0:
+		return nil, fmt.Errorf("db: pointer %q is the whole document, which includes /private: %w", pointer, errdefs.ErrUnauthorized)
+	case ptr[0] == "private":
+		return nil, fmt.Errorf("db: pointer %q is in /private, which never leaves the daemon: %w", pointer, errdefs.ErrUnauthorized)
+	case ptr[0] != "public":
+		return nil, fmt.Errorf("db: pointer %q is outside the document (it must start with /public): %w", pointer, errdefs.ErrInvalidRequest)
+	}
+	return ptr, nil
+}
+
+// PutUI sets the value at pointer inside /public/ui (RFC 6902 add: the parent
+// must exist; "" replaces the whole ui object).
+func (s *Store) PutUI(ctx context.Context, pointer string, value json.RawMessage) (model.Revision, error) {
+	ptr, err := patch.ParsePointer(pointer)
+	if err != nil {
+		return model.Revision{}, fmt.Errorf("db: put ui: %w", err)
+	}
+	v, err := patch.Decode(value)
+	if err != nil {
+		return model.Revision{}, fmt.Errorf("db: put ui at %q: value: %w", pointer, err)
+	}
+	if _, isObject := v.(map[string]any); len(ptr) == 0 && !isObject {
+		return model.Revision{}, fmt.Errorf("db: put ui: the whole ui must be a JSON object: %w", errdefs.ErrInvalidRequest)
+	}
+	return s.Mutate(ctx, func(d *model.Document) error {
+		ui, err := patch.Decode(d.Public.UI)
+		if err != nil {
+			return fmt.Errorf("db: put ui: stored ui: %w", err)
+		}
+		ui, err = patch.Apply(ui, model.Patch{{Op: model.OpAdd, Path: ptr.String(), Value: value}})
+		if err != nil {
+			return fmt.Errorf("db: put ui at %q: %w", pointer, err)
+		}
+		raw, err := json.Marshal(ui)
+		if err != nil {
+			return err
+		}
+		d.Public.UI = raw
+		return nil
+	})
+}
+
+// Stats are counters for tests, benchmarks and metrics.
+type Stats struct {
+	Revision    uint64 // newest committed revision
+	Commits     uint64 // bbolt write transactions (each one fsync) since Open
+	Mutations   uint64 // revisions committed since Open
+	Subscribers int
+}
+
+// Stats returns the current counters.
+func (s *Store) Stats() Stats {
+	s.subMu.Lock()
+	n := 0
+	for _, sub := range s.subs {
+		if !sub.feed.Ended() {
+			n++
+		}
+	}
+	s.subMu.Unlock()
+	return Stats{Revision: s.Revision(), Commits: s.commits.Load(), Mutations: s.mutations.Load(), Subscribers: n}
+}
+
+// newServerID returns 16 random base32 characters, lower case.
+func newServerID() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generating the server id: %w", err)
+	}
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:])), nil
+}

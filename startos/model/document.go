@@ -1,0 +1,308 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Document is the whole state document. Public is what clients see through
+// db.dump and db.subscribe; Private never leaves the daemon.
+type Document struct {
+	Public  PublicDocument  `json:"public"`
+	Private PrivateDocument `json:"private"`
+}
+
+// PublicDocument is the StartOS 0.4 public shape.
+type PublicDocument struct {
+	ServerInfo  ServerInfo                  `json:"serverInfo"`
+	PackageData map[string]PackageDataEntry `json:"packageData"`
+	// UI is a free-form JSON object the frontends keep their preferences in.
+	UI json.RawMessage `json:"ui"`
+}
+
+// ServerInfo describes the box. ID is generated once and kept; the daemon
+// fills Name, Hostname, Version, Arch, Platform and RAM at start.
+type ServerInfo struct {
+	ID                      string           `json:"id"`
+	Name                    string           `json:"name"`
+	Hostname                string           `json:"hostname"`
+	Version                 string           `json:"version"`
+	Arch                    string           `json:"arch"`
+	Platform                string           `json:"platform"`
+	RAM                     uint64           `json:"ram"`
+	LastBackup              *time.Time       `json:"lastBackup"`
+	StatusInfo              ServerStatusInfo `json:"statusInfo"`
+	UnreadNotificationCount uint64           `json:"unreadNotificationCount"`
+	NTPSynced               bool             `json:"ntpSynced"`
+	Zram                    bool             `json:"zram"`
+	Governor                *string          `json:"governor"`
+	Language                *string          `json:"language"`
+	Keyboard                *string          `json:"keyboard"`
+}
+
+// ServerStatusInfo is what the box as a whole is busy with.
+type ServerStatusInfo struct {
+	// BackupProgress is set while a backup runs, keyed by package id.
+	BackupProgress map[string]BackupProgress `json:"backupProgress"`
+	Updated        bool                      `json:"updated"`
+	UpdateProgress *FullProgress             `json:"updateProgress"`
+	ShuttingDown   bool                      `json:"shuttingDown"`
+	Restarting     bool                      `json:"restarting"`
+}
+
+// BackupProgress tells whether one package's backup is done.
+type BackupProgress struct {
+	Complete bool `json:"complete"`
+}
+
+// PackageState is stateInfo.state: where a package is in its lifecycle.
+type PackageState string
+
+const (
+	PackageInstalling PackageState = "installing"
+	PackageUpdating   PackageState = "updating"
+	PackageRestoring  PackageState = "restoring"
+	PackageInstalled  PackageState = "installed"
+	PackageRemoving   PackageState = "removing"
+)
+
+// PackageDataEntry is one installed (or installing) package.
+type PackageDataEntry struct {
+	StateInfo           StateInfo                    `json:"stateInfo"`
+	S9pk                string                       `json:"s9pk"`
+	StatusInfo          PackageStatusInfo            `json:"statusInfo"`
+	Registry            *string                      `json:"registry"`
+	DeveloperKey        string                       `json:"developerKey"`
+	Icon                string                       `json:"icon"`
+	LastBackup          *time.Time                   `json:"lastBackup"`
+	CurrentDependencies map[string]CurrentDependency `json:"currentDependencies"`
+}
+
+// StateInfo is StartOS's state-tagged union flattened: installing and
+// restoring carry InstallingInfo, installed and removing carry Manifest,
+// updating carries both (the old manifest and the install of the new one).
+// Manifest is the package's manifest as JSON; the manifest package owns its
+// shape.
+type StateInfo struct {
+	State          PackageState    `json:"state"`
+	Manifest       json.RawMessage `json:"manifest,omitempty"`
+	InstallingInfo *InstallingInfo `json:"installingInfo,omitempty"`
+}
+
+// InstallingInfo follows an install, update or restore.
+type InstallingInfo struct {
+	NewManifest json.RawMessage `json:"newManifest"`
+	Progress    FullProgress    `json:"progress"`
+}
+
+// Desired run states (statusInfo.desired.main).
+const (
+	DesiredStopped    = "stopped"
+	DesiredRunning    = "running"
+	DesiredRestarting = "restarting"
+	DesiredBackingUp  = "backing-up"
+)
+
+// PackageStatusInfo is the runtime status: what the user wants (Desired) and
+// what the runtime last saw (Started, Health, Error).
+type PackageStatusInfo struct {
+	Health  map[string]HealthCheckResult `json:"health"`
+	Error   *ErrorData                   `json:"error"`
+	Started *time.Time                   `json:"started"`
+	Desired DesiredStatus                `json:"desired"`
+}
+
+// DesiredStatus is tagged by Main. RestartAgain goes with "restarting",
+// OnComplete ("start" or "stop") with "backing-up".
+type DesiredStatus struct {
+	Main         string `json:"main"`
+	RestartAgain *bool  `json:"restartAgain,omitempty"`
+	OnComplete   string `json:"onComplete,omitempty"`
+}
+
+// Health check results.
+const (
+	HealthSuccess  = "success"
+	HealthDisabled = "disabled"
+	HealthStarting = "starting"
+	HealthWaiting  = "waiting"
+	HealthLoading  = "loading"
+	HealthFailure  = "failure"
+)
+
+// HealthCheckResult is StartOS's NamedHealthCheckResult.
+type HealthCheckResult struct {
+	Name    string `json:"name"`
+	Result  string `json:"result"`
+	Message string `json:"message,omitempty"`
+}
+
+// ErrorData is an error as clients see it.
+type ErrorData struct {
+	Details string `json:"details"`
+	Debug   string `json:"debug,omitempty"`
+}
+
+// CurrentDependency is a dependency a running package declared. Kind is
+// "exists" or "running"; HealthChecks goes with "running".
+type CurrentDependency struct {
+	Title        string   `json:"title,omitempty"`
+	Icon         string   `json:"icon,omitempty"`
+	VersionRange string   `json:"versionRange"`
+	Kind         string   `json:"kind"`
+	HealthChecks []string `json:"healthChecks,omitempty"`
+}
+
+// FullProgress is the progress of a phased job.
+type FullProgress struct {
+	Overall Progress        `json:"overall"`
+	Phases  []NamedProgress `json:"phases"`
+}
+
+// MarshalJSON writes no phases as [] rather than null.
+func (p FullProgress) MarshalJSON() ([]byte, error) {
+	type plain FullProgress
+	if p.Phases == nil {
+		p.Phases = []NamedProgress{}
+	}
+	return json.Marshal(plain(p))
+}
+
+// NamedProgress is one phase of a FullProgress.
+type NamedProgress struct {
+	Name     string   `json:"name"`
+	Progress Progress `json:"progress"`
+}
+
+// ProgressKind says which of StartOS's progress forms a Progress holds.
+type ProgressKind int
+
+const (
+	ProgressNotStarted    ProgressKind = iota // null
+	ProgressIndeterminate                     // false: started, nothing to measure yet
+	ProgressComplete                          // true
+	ProgressMeasured                          // {done, total, units}
+)
+
+// Progress is null (not started), false (started), true (complete) or
+// {done, total, units}. Total is nil when unknown; Units is "bytes", "steps"
+// or empty.
+type Progress struct {
+	Kind  ProgressKind
+	Done  uint64
+	Total *uint64
+	Units string
+}
+
+type measuredProgress struct {
+	Done  uint64  `json:"done"`
+	Total *uint64 `json:"total"`
+	Units *string `json:"units"`
+}
+
+// MarshalJSON writes the StartOS form for p.Kind.
+func (p Progress) MarshalJSON() ([]byte, error) {
+	switch p.Kind {
+	case ProgressNotStarted:
+		return []byte("null"), nil
+	case ProgressIndeterminate:
+		return []byte("false"), nil
+	case ProgressComplete:
+		return []byte("true"), nil
+	case ProgressMeasured:
+		m := measuredProgress{Done: p.Done, Total: p.Total}
+		if p.Units != "" {
+			m.Units = &p.Units
+		}
+		return json.Marshal(m)
+	default:
+		return nil, fmt.Errorf("progress kind %d is not one of null, false, true, measured", p.Kind)
+	}
+}
+
+// UnmarshalJSON reads any of the StartOS forms.
+func (p *Progress) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "null":
+		*p = Progress{}
+		return nil
+	case "false":
+		*p = Progress{Kind: ProgressIndeterminate}
+		return nil
+	case "true":
+		*p = Progress{Kind: ProgressComplete}
+		return nil
+	}
+	var m measuredProgress
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("progress must be null, true, false or {done, total, units}: %w", err)
+	}
+	*p = Progress{Kind: ProgressMeasured, Done: m.Done, Total: m.Total}
+	if m.Units != nil {
+		p.Units = *m.Units
+	}
+	return nil
+}
+
+// PrivateDocument holds what never leaves the daemon. Later issues extend it.
+type PrivateDocument struct {
+	PasswordHash string             `json:"passwordHash,omitempty"`
+	Sessions     map[string]Session `json:"sessions"`
+	// Notifications are keyed by id. NotificationSeq is the last id handed
+	// out, so ids are never reused even when the newest one is removed.
+	Notifications   map[uint32]Notification `json:"notifications"`
+	NotificationSeq uint32                  `json:"notificationSeq"`
+	// DeveloperKey is the box's Ed25519 signing key (PKCS#8 PEM), if any.
+	DeveloperKey string `json:"developerKey,omitempty"`
+	// PackageStores is a per-package key/value store, keyed by package id.
+	PackageStores map[string]json.RawMessage `json:"packageStores"`
+}
+
+// Session is one logged-in client. Its key is the session id (a hash of the
+// token the client holds).
+type Session struct {
+	LoggedIn   time.Time `json:"loggedIn"`
+	LastActive time.Time `json:"lastActive"`
+	UserAgent  string    `json:"userAgent,omitempty"`
+}
+
+// Normalize replaces nil collections with empty ones, so the document always
+// has the same shape ({} rather than null) and diffs stay small.
+func (d *Document) Normalize() {
+	p := &d.Public
+	if p.PackageData == nil {
+		p.PackageData = map[string]PackageDataEntry{}
+	}
+	for id, e := range p.PackageData {
+		changed := false
+		if e.StatusInfo.Health == nil {
+			e.StatusInfo.Health = map[string]HealthCheckResult{}
+			changed = true
+		}
+		if e.CurrentDependencies == nil {
+			e.CurrentDependencies = map[string]CurrentDependency{}
+			changed = true
+		}
+		if e.StatusInfo.Desired.Main == "" {
+			e.StatusInfo.Desired.Main = DesiredStopped
+			changed = true
+		}
+		if changed {
+			p.PackageData[id] = e
+		}
+	}
+	if len(p.UI) == 0 {
+		p.UI = json.RawMessage("{}")
+	}
+	v := &d.Private
+	if v.Sessions == nil {
+		v.Sessions = map[string]Session{}
+	}
+	if v.Notifications == nil {
+		v.Notifications = map[uint32]Notification{}
+	}
+	if v.PackageStores == nil {
+		v.PackageStores = map[string]json.RawMessage{}
+	}
+}
