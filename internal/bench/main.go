@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/startos-go/startos/internal/bench/dbbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
 )
@@ -22,6 +23,7 @@ type suite struct {
 var suites = []suite{
 	{"rpc", rpcbench.Run},
 	{"logging", logbench.Run},
+	{"db", dbbench.Run},
 }
 
 func main() {

@@ -24,6 +24,7 @@ var rules = []struct {
 		"start-cli is a client: no storage, no Docker, no bubbletea (it probes the terminal at init)"},
 	{"./frontends/daemon", []string{"github.com/charmbracelet"},
 		"only start-tui links bubbletea"},
+	{"./startos/patch", []string{"go.etcd.io/bbolt", "github.com/docker/docker"}, "clients link the patch code"},
 }
 
 // TestModelIsStandardLibraryOnly: every client links model.
