@@ -33,6 +33,8 @@ type Backend interface {
 	DeviceInfo(ctx context.Context) (model.DeviceInfo, error)
 	Logs(ctx context.Context, p model.LogsParams) (model.LogPage, error)
 	FollowLogs(ctx context.Context, p model.LogsParams) (model.LogPage, *feed.Feed[model.LogEntry], error)
+	Metrics(ctx context.Context) (model.Metrics, error)
+	FollowMetrics(ctx context.Context) (model.Metrics, *feed.Feed[model.Metrics], error)
 
 	Dump(ctx context.Context, p model.DumpParams) (model.Dump, error)
 	Subscribe(ctx context.Context, p model.DBSubscribeParams) (model.DBSubscribeResult, *feed.Feed[model.Revision], error)
@@ -154,6 +156,12 @@ var Table = []*Method{
 		Backend.Logs),
 	streaming("server.logs.follow", "server.logs.entry", "Recent daemon log entries, then each new one as it is written.", 0,
 		Backend.FollowLogs),
+	unary("server.metrics", "CPU (user/kernel/wait/idle), memory, disk of the data folder and temperature, sampled in the background.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, error) { return b.Metrics(ctx) }),
+	streaming("server.metrics.follow", "server.metrics.sample", "The latest metrics sample, then each new one (every 4 s).", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, *feed.Feed[model.Metrics], error) {
+			return b.FollowMetrics(ctx)
+		}),
 	unary("db.dump", "The public state document, or the part at a JSON Pointer (default /public), with its revision.", 0,
 		Backend.Dump),
 	withCLI("db watch", streaming("db.subscribe", "db.revision", "The state document at a pointer, then every revision as a JSON Patch scoped to it.", 0,

@@ -19,8 +19,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/startos-go/startos/startos/db"
+	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/logging"
+	"github.com/startos-go/startos/startos/metrics"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -46,6 +48,7 @@ type Server struct {
 	logs    *logging.Logging
 	log     hclog.Logger
 	db      *db.Store
+	metrics *metrics.Sampler
 	lock    *dirLock
 	started time.Time
 }
@@ -91,6 +94,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.metrics, err = metrics.New(metrics.Options{DataDir: cfg.DataDir, Logger: s.log.Named("metrics")}); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("startos: metrics: %w", err)
+	}
+	s.metrics.Start()
 	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version, "revision", s.db.Revision())
 	return s, nil
 }
@@ -100,9 +108,13 @@ func (s *Server) Close() error {
 	if s.lock == nil {
 		return nil
 	}
+	var metricsErr error
+	if s.metrics != nil {
+		metricsErr = s.metrics.Close()
+	}
 	stateErr := s.closeState()
 	s.log.Info("library closed")
-	err := errors.Join(stateErr, s.logs.Close(), s.lock.release())
+	err := errors.Join(metricsErr, stateErr, s.logs.Close(), s.lock.release())
 	s.lock = nil
 	return err
 }
@@ -126,6 +138,21 @@ func (s *Server) Logs(_ context.Context, p model.LogsParams) (model.LogPage, err
 // FollowLogs returns recent log entries and a feed of the ones that follow.
 func (s *Server) FollowLogs(_ context.Context, p model.LogsParams) (model.LogPage, *feed.Feed[model.LogEntry], error) {
 	return s.logs.Follow(p)
+}
+
+// Metrics returns the latest sample of CPU, memory, disk and temperature; it
+// never waits for a reading.
+func (s *Server) Metrics(context.Context) (model.Metrics, error) {
+	m, ok := s.metrics.Latest()
+	if !ok {
+		return model.Metrics{}, fmt.Errorf("metrics: no sample yet; the first arrives about a second after start: %w", errdefs.ErrUnavailable)
+	}
+	return m, nil
+}
+
+// FollowMetrics returns the latest sample and a feed of each new one.
+func (s *Server) FollowMetrics(context.Context) (model.Metrics, *feed.Feed[model.Metrics], error) {
+	return s.metrics.Follow()
 }
 
 // LogSinks reports the health of each log sink.
