@@ -40,13 +40,15 @@ type Response struct {
 // one request per call; over WebSocket and the unix socket it keeps one
 // connection, which also carries subscriptions.
 type Client struct {
-	http    *http.Client
-	httpURL string // http(s)://host/rpc/v1, for the HTTP transport
+	http        *http.Client
+	httpURL     string // http(s)://host/rpc/v1, for the HTTP transport
+	localCookie string
 
 	conn   *jsonrpc2.Conn // stream transports
 	st     *objectStream
 	cl     *clientHandler
 	nextID atomic.Uint64
+	ended  chan struct{} // closed when the stream connection's watcher is done
 }
 
 // ClientOptions tune Dial.
@@ -54,6 +56,9 @@ type ClientOptions struct {
 	// HTTPClient is used by the HTTP and WebSocket transports, e.g. for its
 	// cookie jar. Nil means a client with a fresh cookie jar.
 	HTTPClient *http.Client
+	// LocalCookie, when set, is sent as the local auth cookie (the contents
+	// of <run-dir>/rpc.authcookie): the local administrator over HTTP.
+	LocalCookie string
 }
 
 // Dial connects to target: "unix:///run/startos/rpc.sock" (or a bare path),
@@ -73,7 +78,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", path, err)
 		}
-		return newStreamClient(newLineFramer(c)), nil
+		return newStreamClient(newLineFramer(c), func() {}), nil
 	case strings.HasPrefix(target, "ws://"), strings.HasPrefix(target, "wss://"):
 		u := strings.TrimSuffix(target, "/")
 		if !strings.HasSuffix(u, "/ws/rpc") {
@@ -81,18 +86,17 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		}
 		dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 		defer cancel()
-		c, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: hc})
+		var header http.Header
+		if opts.LocalCookie != "" {
+			header = http.Header{"Cookie": {(&http.Cookie{Name: LocalCookie, Value: opts.LocalCookie}).String()}}
+		}
+		c, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: header})
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", u, err)
 		}
 		c.SetReadLimit(64 << 20)
 		lifetime, stop := context.WithCancel(context.Background())
-		cl := newStreamClient(&wsFramer{c: c, ctx: lifetime})
-		go func() {
-			<-cl.conn.DisconnectNotify()
-			stop()
-		}()
-		return cl, nil
+		return newStreamClient(&wsFramer{c: c, ctx: lifetime}, stop), nil
 	case strings.HasPrefix(target, "http://"), strings.HasPrefix(target, "https://"):
 		u, err := url.Parse(target)
 		if err != nil {
@@ -101,16 +105,25 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		if u.Path == "" || u.Path == "/" {
 			u.Path = "/rpc/v1"
 		}
-		return &Client{http: hc, httpURL: u.String()}, nil
+		return &Client{http: hc, httpURL: u.String(), localCookie: opts.LocalCookie}, nil
 	}
 	return nil, fmt.Errorf("bad target %q: want unix:///path, http(s)://host:port or ws(s)://host:port", target)
 }
 
-func newStreamClient(fr framer) *Client {
+// newStreamClient starts a connection and the goroutine that, when it ends
+// for any reason, ends every subscription on it and calls onEnd.
+func newStreamClient(fr framer, onEnd func()) *Client {
 	st := newObjectStream(fr, false)
 	cl := &clientHandler{subs: map[string]*feed.Feed[json.RawMessage]{}, early: map[string][]json.RawMessage{}}
 	conn := jsonrpc2.NewConn(context.Background(), st, cl, jsonrpc2.OnRecv(cl.onRecv), jsonrpc2.SetLogger(debugLogger{hclog.NewNullLogger()}))
-	return &Client{conn: conn, st: st, cl: cl}
+	c := &Client{conn: conn, st: st, cl: cl, ended: make(chan struct{})}
+	go func() {
+		defer close(c.ended)
+		<-conn.DisconnectNotify()
+		cl.endAll(feed.ErrSourceClosed)
+		onEnd()
+	}()
+	return c
 }
 
 // Close ends the connection and every subscription on it.
@@ -121,7 +134,7 @@ func (c *Client) Close() error {
 	}
 	err := c.conn.Close()
 	c.st.wait()
-	c.cl.endAll(feed.ErrSourceClosed)
+	<-c.ended
 	return err
 }
 
@@ -211,6 +224,9 @@ func (c *Client) invokeHTTP(ctx context.Context, method string, params any) (*Re
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.localCookie != "" {
+		req.AddCookie(&http.Cookie{Name: LocalCookie, Value: c.localCookie})
+	}
 	hresp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)

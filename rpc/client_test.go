@@ -22,7 +22,7 @@ func TestClientCallsOverEveryTransport(t *testing.T) {
 	for name, target := range clientTargets(ts) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			c, err := Dial(ctx, target, ClientOptions{})
+			c, err := Dial(ctx, target, ts.opts())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestClientCallsOverEveryTransport(t *testing.T) {
 
 func TestSubscribeNeedsStreamTransport(t *testing.T) {
 	ts := startServer(t, newBackend(t))
-	c, err := Dial(context.Background(), ts.httpURL, ClientOptions{})
+	c, err := Dial(context.Background(), ts.httpURL, ts.opts())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hashicorp/go-hclog"
+	"github.com/startos-go/startos/startos/caller"
 	"strings"
 	"sync"
 
@@ -24,6 +25,7 @@ const maxInFlight = 32
 type streamConn struct {
 	srv    *Server
 	peer   Peer
+	who    caller.Caller // fixed for the connection's life
 	stream *objectStream
 	ctx    context.Context // cancelled when the connection ends
 	cancel context.CancelFunc
@@ -36,11 +38,12 @@ type streamConn struct {
 
 // serveStream runs a connection until the peer goes away or the server shuts
 // down, then ends its subscriptions and waits for every goroutine it started.
-func (s *Server) serveStream(parent context.Context, fr framer, peer Peer) {
-	ctx, cancel := context.WithCancel(withPeer(parent, peer))
+func (s *Server) serveStream(parent context.Context, fr framer, peer Peer, who caller.Caller) {
+	ctx, cancel := context.WithCancel(caller.With(withPeer(parent, peer), who))
 	c := &streamConn{
 		srv:    s,
 		peer:   peer,
+		who:    who,
 		stream: newObjectStream(fr, true),
 		ctx:    ctx,
 		cancel: cancel,

@@ -14,6 +14,8 @@ type request struct {
 	ID     json.RawMessage // nil for a notification
 	Method string
 	Params json.RawMessage // always a JSON object
+	// noStreams marks a transport that cannot carry a subscription (HTTP).
+	noStreams bool
 }
 
 func (r *request) notification() bool { return r.ID == nil }

@@ -7,6 +7,9 @@ import (
 	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/startos-go/startos/startos/caller"
+	"github.com/startos-go/startos/startos/errdefs"
 )
 
 // Peer describes who is on the other end of a call.
@@ -59,6 +62,14 @@ func (d *dispatcher) dispatch(ctx context.Context, req *request) (out outcome) {
 	if !ok {
 		return outcome{err: newError(CodeMethodNotFound, "Method Not Found", fmt.Sprintf("method %q not found", req.Method))}
 	}
+	// Authentication comes before params, so a stranger learns nothing
+	// about a method but that it exists.
+	if !m.Public && !caller.From(ctx).Authenticated() {
+		return outcome{method: m, err: toError(errUnauthenticated)}
+	}
+	if m.Streaming() && req.noStreams {
+		return outcome{method: m, err: toError(errStreamOnly)}
+	}
 	params, perr := decodeParams(m, req.Params)
 	if perr != nil {
 		return outcome{method: m, err: perr}
@@ -73,6 +84,8 @@ func (d *dispatcher) dispatch(ctx context.Context, req *request) (out outcome) {
 	}
 	return out
 }
+
+var errUnauthenticated = fmt.Errorf("authentication required: log in with auth.login, or use the local socket: %w", errdefs.ErrUnauthorized)
 
 // responseMeta is the metadata a stream transport's response carries.
 type responseMeta struct {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/startos-go/startos/startos"
+	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/model"
 )
@@ -25,6 +26,9 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
+
+// cheapPassword keeps argon2id fast in tests; the format is the same.
+var cheapPassword = auth.Params{Memory: 1024, Time: 1, Threads: 1}
 
 var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
@@ -53,7 +57,7 @@ func (b *hookBackend) Echo(ctx context.Context, p model.EchoParams) (string, err
 func newBackend(t *testing.T) *hookBackend {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, Now: func() time.Time { return fixedNow }})
+	s, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, Now: func() time.Time { return fixedNow }, PasswordParams: &cheapPassword})
 	if err != nil {
 		t.Fatal(err)
 	}

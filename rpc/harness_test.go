@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,9 +24,13 @@ type testServer struct {
 	sock    string
 	httpURL string // http://127.0.0.1:port
 	wsURL   string // ws://127.0.0.1:port/ws/rpc
+	cookie  string // the local auth cookie: the local administrator over HTTP
 }
 
-func startServer(t *testing.T, b Backend) *testServer {
+// opts are client options that authenticate as the local administrator.
+func (ts *testServer) opts() ClientOptions { return ClientOptions{LocalCookie: ts.cookie} }
+
+func startServer(t *testing.T, b *hookBackend) *testServer {
 	t.Helper()
 	srv := NewServer(b, ServerOptions{})
 	hs := httptest.NewServer(srv.Handler())
@@ -38,7 +44,12 @@ func startServer(t *testing.T, b Backend) *testServer {
 		defer close(done)
 		srv.ServeSocket(l)
 	}()
-	ts := &testServer{srv: srv, http: hs, sock: sock, httpURL: hs.URL, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws/rpc"}
+	cookie, err := os.ReadFile(filepath.Join(b.RunDir(), "rpc.authcookie"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{srv: srv, http: hs, sock: sock, httpURL: hs.URL, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws/rpc", cookie: string(cookie)}
+	localCookie = ts.cookie
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -48,6 +59,10 @@ func startServer(t *testing.T, b Backend) *testServer {
 	})
 	return ts
 }
+
+// localCookie is the running test server's local cookie for the raw
+// helpers; tests in this package do not run in parallel.
+var localCookie string
 
 // rawConn sends and receives raw frames on one stream transport.
 type rawConn interface {
@@ -96,7 +111,7 @@ func dialWS(t *testing.T, url string) *rawWS {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {"local=" + localCookie}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +144,10 @@ func (w *rawWS) close() { w.c.Close(websocket.StatusNormalClosure, "") }
 // postRaw posts body and returns the status and the body.
 func postRaw(t *testing.T, url, body string) (int, http.Header, string) {
 	t.Helper()
-	resp, err := http.Post(url+"/rpc/v1", "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url+"/rpc/v1", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.AddCookie(&http.Cookie{Name: "local", Value: localCookie})
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,3 +173,7 @@ func sameJSON(t *testing.T, a, b string) bool {
 	jb, _ := json.Marshal(vb)
 	return string(ja) == string(jb)
 }
+
+type urlType = url.URL
+
+func parseURL(s string) (*url.URL, error) { return url.Parse(s) }

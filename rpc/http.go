@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/startos-go/startos/startos/caller"
 	"io"
 	"net/http"
 	"strconv"
@@ -71,10 +72,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.end()
 	peer := Peer{Transport: "http", RemoteAddr: r.RemoteAddr, UID: -1}
-	ctx := withPeer(r.Context(), peer)
+	ctx := caller.With(withPeer(r.Context(), peer), s.identify(r))
 
 	if body[0] != '[' {
-		resp, rev := s.callHTTP(ctx, body)
+		resp, rev := s.callHTTP(ctx, w, r, body)
 		if resp == nil {
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -101,7 +102,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		maxRev uint64
 	)
 	for _, raw := range batch {
-		resp, rev := s.callHTTP(ctx, raw)
+		resp, rev := s.callHTTP(ctx, w, r, raw)
 		maxRev = max(maxRev, rev)
 		if resp != nil {
 			out = append(out, resp)
@@ -115,19 +116,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // callHTTP runs one request of a body; nil means it was a notification.
-func (s *Server) callHTTP(ctx context.Context, raw []byte) (*wireResponse, uint64) {
+func (s *Server) callHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, raw []byte) (*wireResponse, uint64) {
 	req, id, perr := parseRequest(raw)
 	if perr != nil {
 		return errorResponse(id, perr), 0
 	}
-	if m, ok := Lookup(req.Method); ok && m.Streaming() {
-		if req.notification() {
-			return nil, 0
-		}
-		return errorResponse(req.ID, toError(errStreamOnly)), 0
-	}
+	req.noStreams = true
 	out := s.run(ctx, req)
 	if req.notification() {
+		if out.err == nil {
+			applyCookie(w, r, out.method, out.result)
+		}
 		return nil, out.revision
 	}
 	if out.err != nil {
@@ -137,6 +136,7 @@ func (s *Server) callHTTP(ctx context.Context, raw []byte) (*wireResponse, uint6
 	if merr != nil {
 		return errorResponse(req.ID, merr), 0
 	}
+	applyCookie(w, r, out.method, out.result)
 	return &wireResponse{JSONRPC: "2.0", ID: req.ID, Result: b}, out.revision
 }
 

@@ -15,7 +15,7 @@ func TestServerMetrics(t *testing.T) {
 	ts := startServer(t, newBackend(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, "unix://"+ts.sock, ClientOptions{})
+	c, err := Dial(ctx, "unix://"+ts.sock, ts.opts())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestReplicaFollowsMutations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, target := range []string{"unix://" + ts.sock, ts.wsURL} {
-		c, err := Dial(ctx, target, ClientOptions{})
+		c, err := Dial(ctx, target, ts.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +32,7 @@ func TestReplicaFollowsMutations(t *testing.T) {
 		}
 		// Mutations from another client, over HTTP: the revision comes back
 		// in X-Patch-Sequence and the replica reaches it.
-		h, _ := Dial(ctx, ts.httpURL, ClientOptions{})
+		h, _ := Dial(ctx, ts.httpURL, ts.opts())
 		resp, err := h.Invoke(ctx, "db.put.ui", model.PutUIParams{Pointer: "/theme", Value: json.RawMessage(`"dark"`)})
 		if err != nil || resp.Revision == 0 {
 			t.Fatalf("put-ui over http: %+v %v", resp, err)

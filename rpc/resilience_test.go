@@ -225,6 +225,7 @@ func TestCrossOriginWebSocketRefused(t *testing.T) {
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 	req.Header.Set("Origin", "http://evil.example")
+	req.AddCookie(&http.Cookie{Name: LocalCookie, Value: ts.cookie})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"github.com/startos-go/startos/startos/caller"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +34,7 @@ type Server struct {
 	conns    map[*streamConn]struct{}  // guarded by mu
 	sockets  map[net.Listener]struct{} // guarded by mu
 	accepted sync.WaitGroup            // accept loops and stream connections
+	unwatch  func()                    // stops the session-end watch
 }
 
 // NewServer returns a Server that calls b.
@@ -42,7 +44,7 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 		log = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		d:       dispatcher{backend: b, log: log},
 		log:     log,
 		ctx:     ctx,
@@ -50,6 +52,8 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 		conns:   make(map[*streamConn]struct{}),
 		sockets: make(map[net.Listener]struct{}),
 	}
+	s.unwatch = b.WatchSessionEnds(s.closeSessions)
+	return s
 }
 
 // Handler routes POST /rpc/v1 (and any /rpc/ path, as StartOS does) and
@@ -81,6 +85,11 @@ func (s *Server) begin() *Error {
 func (s *Server) end() { s.calls.Done() }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	who := s.identify(r)
+	if !who.Authenticated() {
+		http.Error(w, "authentication required: log in (auth.login) for a session cookie, or use the local socket", http.StatusUnauthorized)
+		return
+	}
 	// Accept refuses a browser's cross-origin upgrade: Origin must match Host.
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
@@ -90,7 +99,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.accepted.Add(1)
 	defer s.accepted.Done()
 	peer := Peer{Transport: "websocket", RemoteAddr: r.RemoteAddr, UID: -1}
-	s.serveStream(s.ctx, &wsFramer{c: c, ctx: s.ctx}, peer)
+	s.serveStream(s.ctx, &wsFramer{c: c, ctx: s.ctx}, peer, who)
 }
 
 // ServeSocket accepts unix socket connections on l until Shutdown or an
@@ -122,7 +131,8 @@ func (s *Server) ServeSocket(l net.Listener) error {
 		s.accepted.Add(1)
 		go func() {
 			defer s.accepted.Done()
-			s.serveStream(s.ctx, newLineFramer(c), unixPeer(c))
+			peer := unixPeer(c)
+			s.serveStream(s.ctx, newLineFramer(c), peer, caller.Caller{Local: peer.Local, Addr: "unix"})
 		}()
 	}
 }
@@ -217,5 +227,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.cancel()
 	s.accepted.Wait()
+	s.unwatch()
 	return err
 }

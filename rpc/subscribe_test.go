@@ -20,7 +20,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	ts := startServer(t, b)
 	for _, target := range []string{ts.wsURL, "unix://" + ts.sock} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := Dial(ctx, target, ClientOptions{})
+		c, err := Dial(ctx, target, ts.opts())
 		if err != nil {
 			t.Fatal(err)
 		}

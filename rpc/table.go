@@ -40,6 +40,20 @@ type Backend interface {
 	Subscribe(ctx context.Context, p model.DBSubscribeParams) (model.DBSubscribeResult, *feed.Feed[model.Revision], error)
 	PutUI(ctx context.Context, p model.PutUIParams) (model.Empty, error)
 
+	// Authentication. Authenticate maps a session token to its id;
+	// WatchSessionEnds reports sessions as they end so their connections
+	// can be closed.
+	SetupStatus(ctx context.Context) (model.SetupStatus, error)
+	Setup(ctx context.Context, p model.SetupParams) (model.Empty, error)
+	Login(ctx context.Context, p model.LoginParams) (model.LoginResult, error)
+	Logout(ctx context.Context) (model.Empty, error)
+	Sessions(ctx context.Context) (model.SessionList, error)
+	KillSessions(ctx context.Context, p model.SessionKillParams) (model.Empty, error)
+	ResetPassword(ctx context.Context, p model.ResetPasswordParams) (model.Empty, error)
+	Authenticate(ctx context.Context, token string) (string, error)
+	LocalCookieValid(cookie string) bool
+	WatchSessionEnds(fn func(ids []string)) (stop func())
+
 	CreateNotification(ctx context.Context, in model.NotificationInput) (uint32, error)
 	Notifications(ctx context.Context, p model.NotificationListParams) ([]model.Notification, error)
 	RemoveNotifications(ctx context.Context, p model.NotificationIDsParams) (model.Empty, error)
@@ -58,6 +72,9 @@ type Method struct {
 	// Notification is, for a streaming method, the method name of the
 	// notifications that carry its items; empty for a plain call.
 	Notification string
+	// Cookie is what the HTTP transport does with the session cookie after
+	// a successful call: set it from a LoginResult, or clear it.
+	Cookie cookieEffect
 
 	// CLI is the start-cli command path when it differs from the dotted
 	// name, space-separated: "db watch" for db.subscribe.
@@ -72,6 +89,19 @@ type Method struct {
 
 // Streaming reports whether the method opens a subscription.
 func (m *Method) Streaming() bool { return m.Notification != "" }
+
+type cookieEffect uint8
+
+const (
+	cookieNone cookieEffect = iota
+	cookieSet
+	cookieClear
+)
+
+func withCookie(e cookieEffect, m *Method) *Method {
+	m.Cookie = e
+	return m
+}
 
 // Flags set the boolean properties of a table entry.
 type flags uint8
@@ -146,6 +176,22 @@ var Table = []*Method{
 			// Served by the stream transports themselves; see conn.go.
 			return model.Empty{}, errStreamOnly
 		}),
+	unary("setup.status", "Whether the box has an owner yet: incomplete or complete.", public,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.SetupStatus, error) {
+			return b.SetupStatus(ctx)
+		}),
+	withCLI("setup execute", unary("setup.execute", "Set the owner's password (and optionally name and hostname), once.", public|mutates,
+		Backend.Setup)),
+	withCookie(cookieSet, unary("auth.login", "Check the password and open a session; over HTTP it also sets the session cookie.", public,
+		Backend.Login)),
+	withCookie(cookieClear, unary("auth.logout", "End the caller's session.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.Logout(ctx) })),
+	unary("auth.session.list", "The open sessions; current marks the caller's own.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.SessionList, error) { return b.Sessions(ctx) }),
+	unary("auth.session.kill", "End the sessions with these ids and close their connections at once.", 0,
+		Backend.KillSessions),
+	unary("auth.reset-password", "Change the password; every other session ends.", mutates,
+		Backend.ResetPassword),
 	unary("server.time", "The box's clock and the daemon's uptime in seconds.", 0,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.ServerTime, error) { return b.Time(ctx) }),
 	unary("server.device-info", "Software version, architecture, memory and hostname of the box.", 0,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/feed"
@@ -40,6 +41,9 @@ type Config struct {
 	LogLevel hclog.Level      // defaults to Info
 	Stderr   io.Writer        // the log's stderr sink; defaults to os.Stderr
 	Now      func() time.Time // defaults to time.Now; tests inject
+	// PasswordParams overrides the argon2id cost of new password hashes
+	// (tests use a cheap one); nil means auth.DefaultParams.
+	PasswordParams *auth.Params
 }
 
 // Server is one running box. Create it with Open and release it with Close.
@@ -49,6 +53,7 @@ type Server struct {
 	log     hclog.Logger
 	db      *db.Store
 	metrics *metrics.Sampler
+	acct    *accounts
 	lock    *dirLock
 	started time.Time
 }
@@ -91,6 +96,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logs: logs, log: logs.Logger(), lock: lock, started: cfg.Now()}
 	if err := s.openState(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.openAccounts(); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -134,3 +134,6 @@ func (s *Server) closeState() error {
 	}
 	return s.db.Close()
 }
+
+// DB is the state store, for tests and tools inside the module.
+func (s *Server) DB() *db.Store { return s.db }

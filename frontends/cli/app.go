@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +29,11 @@ type settings struct {
 
 // session is what a command needs: where to connect and how to print.
 type session struct {
+	stdin          *os.File
+	in             *bufio.Reader // over stdin, made on first use
 	stdout, stderr io.Writer
+	jar            http.CookieJar
+	localCookie    string
 	target         string // dial target chosen in Before
 	format         string
 	client         *rpc.Client // dialled on first use
@@ -42,7 +48,7 @@ func (s *session) connect(ctx context.Context, stream bool) (*rpc.Client, error)
 	if s.client != nil && !stream {
 		return s.client, nil
 	}
-	c, err := rpc.Dial(ctx, target, rpc.ClientOptions{})
+	c, err := rpc.Dial(ctx, target, rpc.ClientOptions{HTTPClient: &http.Client{Jar: s.jar}, LocalCookie: s.localCookie})
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +64,8 @@ func (s *session) close() {
 	}
 }
 
-func newApp(stdout, stderr io.Writer) *cli.App {
-	s := &session{stdout: stdout, stderr: stderr}
+func newApp(stdin *os.File, stdout, stderr io.Writer) *cli.App {
+	s := &session{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := &cli.App{
 		Name:                 "start-cli",
 		Usage:                "control a StartOS box",
@@ -74,6 +80,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "daemon unix socket (default " + defaultSocket + " when it exists)", EnvVars: []string{"STARTOS_SOCKET"}},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "output: table, json or yaml", EnvVars: []string{"STARTOS_FORMAT"}},
 			&cli.StringFlag{Name: "config", Usage: "settings file", Value: defaultSettingsPath(), EnvVars: []string{"STARTOS_CONFIG"}},
+			&cli.StringFlag{Name: "cookie-jar", Usage: "where sessions are kept", Value: defaultPath("cookies.json"), EnvVars: []string{"STARTOS_COOKIE_JAR"}},
+			&cli.StringFlag{Name: "auth-cookie", Usage: "the daemon's local auth cookie, used for HTTP on this machine", Value: "/run/startos/rpc.authcookie", EnvVars: []string{"STARTOS_AUTH_COOKIE"}},
 		},
 		Before: func(cCtx *cli.Context) error { return s.configure(cCtx) },
 		After:  func(*cli.Context) error { s.close(); return nil },
@@ -82,12 +90,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return app
 }
 
-func defaultSettingsPath() string {
+func defaultSettingsPath() string { return defaultPath("config.yaml") }
+
+// defaultPath is a file in ~/.startos.
+func defaultPath(name string) string {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(home, ".startos", "config.yaml")
+	return filepath.Join(home, ".startos", name)
 }
 
 // configure picks the target and format: flags and environment, then the
@@ -123,6 +134,10 @@ func (s *session) configure(cCtx *cli.Context) error {
 		} else {
 			s.target = "http://" + rpc.DefaultAddr
 		}
+	}
+	s.jar = &fileJar{path: cCtx.String("cookie-jar")}
+	if !strings.HasPrefix(s.target, "unix://") {
+		s.localCookie = localCookie(s.target, cCtx.String("auth-cookie"))
 	}
 	s.format = st.Format
 	if cCtx.IsSet("format") {

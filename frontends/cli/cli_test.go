@@ -19,21 +19,23 @@ import (
 
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos"
+	"github.com/startos-go/startos/startos/auth"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // daemon is a real library behind a real RPC server on a socket and HTTP.
 type daemon struct {
-	sock string
-	http string
-	lib  *startos.Server
+	sock   string
+	http   string
+	lib    *startos.Server
+	cookie string // path of the local auth cookie
 }
 
 func startDaemon(t *testing.T) daemon {
 	t.Helper()
 	dir := t.TempDir()
-	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard})
+	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &auth.Params{Memory: 1024, Time: 1, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,20 +54,31 @@ func startDaemon(t *testing.T) daemon {
 		hs.Close()
 		lib.Close()
 	})
-	return daemon{sock: sock, http: hs.URL, lib: lib}
+	jarPath = filepath.Join(t.TempDir(), "cookies.json")
+	authCookie = ""
+	stdinFile = nil
+	return daemon{sock: sock, http: hs.URL, lib: lib, cookie: filepath.Join(lib.RunDir(), "rpc.authcookie")}
 }
+
+// Per-test settings for cmd; tests do not run in parallel.
+var (
+	jarPath    string   // --cookie-jar
+	authCookie string   // --auth-cookie; "" sends none
+	stdinFile  *os.File // stdin for prompts
+)
 
 // cmd runs start-cli with args and returns its exit code, stdout and stderr.
 func cmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	args = append([]string{"start-cli", "--config="}, args...)
-	code := run(context.Background(), args, &out, &errb)
+	args = append([]string{"start-cli", "--config=", "--cookie-jar=" + jarPath, "--auth-cookie=" + authCookie}, args...)
+	code := run(context.Background(), args, stdinFile, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
 func TestCallsOverSocketAndHTTP(t *testing.T) {
 	d := startDaemon(t)
+	authCookie = d.cookie // the local administrator over HTTP
 	for _, target := range [][]string{{"--socket", d.sock}, {"--host", d.http}} {
 		code, out, errs := cmd(t, append(target, "echo", "hello world")...)
 		if code != 0 || out != "hello world\n" {
@@ -139,7 +152,7 @@ func TestSettingsFile(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	os.WriteFile(cfg, []byte("socket: "+d.sock+"\nformat: json\n"), 0o600)
 	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"start-cli", "--config", cfg, "state"}, &out, &errb)
+	code := run(context.Background(), []string{"start-cli", "--config", cfg, "state"}, nil, &out, &errb)
 	if code != 0 || strings.TrimSpace(out.String()) != `"running"` {
 		t.Fatalf("settings: %d %q %q", code, out.String(), errb.String())
 	}
@@ -147,7 +160,7 @@ func TestSettingsFile(t *testing.T) {
 
 // TestEveryMethodHasACommand walks the generated tree.
 func TestEveryMethodHasACommand(t *testing.T) {
-	app := newApp(&bytes.Buffer{}, &bytes.Buffer{})
+	app := newApp(nil, &bytes.Buffer{}, &bytes.Buffer{})
 	for _, m := range rpc.Table {
 		if m.Name == "rpc.unsubscribe" {
 			continue
@@ -193,7 +206,7 @@ func TestHelpGolden(t *testing.T) {
 	} {
 		t.Setenv("HOME", "/home/user")
 		var buf bytes.Buffer
-		run(context.Background(), append([]string{"start-cli"}, args...), &buf, &buf)
+		run(context.Background(), append([]string{"start-cli"}, args...), nil, &buf, &buf)
 		out := buf.String()
 		path := filepath.Join("testdata", name+".golden")
 		if *update {
@@ -223,7 +236,7 @@ func TestServerLogs(t *testing.T) {
 	var buf syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"start-cli", "--config=", "--socket", d.sock, "server", "logs", "-f", "-l", "1"}, &buf, &buf)
+		done <- run(ctx, []string{"start-cli", "--config=", "--auth-cookie=", "--cookie-jar=" + jarPath, "--socket", d.sock, "server", "logs", "-f", "-l", "1"}, nil, &buf, &buf)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(buf.String(), "third marker") && time.Now().Before(deadline) {
@@ -295,7 +308,7 @@ func TestStateDocumentAndNotificationCommands(t *testing.T) {
 	var buf syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"start-cli", "--config=", "--socket", d.sock, "--format", "json", "db", "watch", "/public/ui"}, &buf, &buf)
+		done <- run(ctx, []string{"start-cli", "--config=", "--auth-cookie=", "--cookie-jar=" + jarPath, "--socket", d.sock, "--format", "json", "db", "watch", "/public/ui"}, nil, &buf, &buf)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	// The writer is a plain client: urfave/cli's help flag is a package

@@ -13,14 +13,14 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run is main without the process: tests call it.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
+func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
 	if err := app.RunContext(ctx, args); err != nil {
 		fmt.Fprintln(stderr, errorLine(err))
 		return exitCode(err)

@@ -31,8 +31,18 @@ func methodCommands(s *session) []*cli.Command {
 			node = child(node, p)
 		}
 		fillCommand(node, m, s)
-		if strings.HasSuffix(m.Name, ".logs") {
+		switch {
+		case strings.HasSuffix(m.Name, ".logs"):
 			customizeLogs(node, s, m.Name)
+		case m.Name == "auth.login":
+			customizeLogin(node, s)
+		case m.Name == "auth.reset-password":
+			customizeResetPassword(node, s)
+		}
+	}
+	for _, c := range root.Subcommands {
+		if c.Name == "setup" {
+			customizeSetup(c, s)
 		}
 	}
 	return root.Subcommands
@@ -216,6 +226,16 @@ func kebab(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// invokeQuiet calls a method for its effect, printing nothing.
+func (s *session) invokeQuiet(ctx context.Context, method string, params any) error {
+	c, err := s.connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	_, err = c.Invoke(ctx, method, params)
+	return err
 }
 
 func (s *session) call(ctx context.Context, method string, params any) error {

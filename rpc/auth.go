@@ -1,0 +1,98 @@
+package rpc
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/startos-go/startos/startos/caller"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// Cookie names, as StartOS uses them.
+const (
+	SessionCookie = "session"
+	LocalCookie   = "local" // value: the contents of <run-dir>/rpc.authcookie
+)
+
+// SessionCookieMaxAge is the session cookie's lifetime in the browser.
+const SessionCookieMaxAge = 30 * 24 * time.Hour
+
+// identify works out who an HTTP request (or WebSocket upgrade) comes from:
+// the local cookie makes it the local administrator; a session cookie that
+// the library accepts makes it that session; otherwise nobody.
+func (s *Server) identify(r *http.Request) caller.Caller {
+	who := caller.Caller{Addr: hostOnly(r.RemoteAddr), UserAgent: r.UserAgent()}
+	if c, err := r.Cookie(LocalCookie); err == nil && s.d.backend.LocalCookieValid(c.Value) {
+		who.Local = true
+		return who
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if id, err := s.d.backend.Authenticate(ctx, c.Value); err == nil {
+			who.Session = id
+		}
+	}
+	return who
+}
+
+// applyCookie sets or clears the session cookie after a call that opens or
+// ends a session. The cookie is HttpOnly and SameSite=Strict, and Secure when
+// the request came over TLS.
+func applyCookie(w http.ResponseWriter, r *http.Request, m *Method, result any) {
+	c := &http.Cookie{Name: SessionCookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
+	switch m.Cookie {
+	case cookieSet:
+		lr, ok := result.(model.LoginResult)
+		if !ok || lr.Session == "" {
+			return
+		}
+		c.Value = lr.Session
+		if !lr.Ephemeral {
+			c.MaxAge = int(SessionCookieMaxAge.Seconds())
+		}
+	case cookieClear:
+		c.MaxAge = -1
+	default:
+		return
+	}
+	w.Header().Add("Set-Cookie", c.String())
+}
+
+// closeSessions closes every stream connection made under one of ids, so a
+// killed session's subscriptions end at once.
+func (s *Server) closeSessions(ids []string) {
+	ended := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		ended[id] = true
+	}
+	s.mu.Lock()
+	var doomed []*streamConn
+	for c := range s.conns {
+		if c.who.Session != "" && ended[c.who.Session] {
+			doomed = append(doomed, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range doomed {
+		s.log.Info("closing connection of ended session", "transport", c.peer.Transport)
+		c.stream.Close()
+	}
+}
+
+func hostOnly(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			h := addr[:i]
+			if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
+				h = h[1 : len(h)-1]
+			}
+			return h
+		}
+		if addr[i] < '0' || addr[i] > '9' {
+			break
+		}
+	}
+	return addr
+}

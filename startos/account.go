@@ -1,0 +1,398 @@
+package startos
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/startos-go/startos/startos/auth"
+	"github.com/startos-go/startos/startos/caller"
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// SessionLifetime is how long a session lives without being used.
+const SessionLifetime = 30 * 24 * time.Hour
+
+// lastActiveGrain limits how often a session's lastActive is written: at
+// most once a minute, so authenticated calls do not each cost an fsync.
+const lastActiveGrain = time.Minute
+
+// AuthCookieFile is the local auth cookie in the run directory.
+const AuthCookieFile = "rpc.authcookie"
+
+// accounts holds what authentication keeps outside the state document.
+type accounts struct {
+	limiter *auth.Limiter
+	params  auth.Params
+	cookie  string // the local cookie's value
+
+	mu        sync.Mutex
+	ephemeral map[string]model.Session // guarded by mu; sessions kept in memory only
+	watchers  map[int]func([]string)   // guarded by mu
+	nextWatch int                      // guarded by mu
+}
+
+func (s *Server) openAccounts() error {
+	a := &accounts{limiter: auth.NewLimiter(), params: auth.DefaultParams,
+		ephemeral: map[string]model.Session{}, watchers: map[int]func([]string){}}
+	if s.cfg.PasswordParams != nil {
+		a.params = *s.cfg.PasswordParams
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	a.cookie = base64.StdEncoding.EncodeToString(b)
+	path := filepath.Join(s.cfg.RunDir, AuthCookieFile)
+	if err := writeFileAtomic(path, []byte(a.cookie), 0o600); err != nil {
+		return fmt.Errorf("startos: local auth cookie: %w", err)
+	}
+	s.acct = a
+	return nil
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so a reader
+// sees the old content or the new, never half.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// LocalCookieValid reports whether v is this run's local auth cookie.
+func (s *Server) LocalCookieValid(v string) bool {
+	return v != "" && subtle.ConstantTimeCompare([]byte(v), []byte(s.acct.cookie)) == 1
+}
+
+// SetupStatus says whether the box has an owner yet.
+func (s *Server) SetupStatus(context.Context) (model.SetupStatus, error) {
+	_, doc := s.db.Read()
+	if doc.Private.PasswordHash == "" {
+		return model.SetupStatus{Status: model.SetupIncomplete}, nil
+	}
+	return model.SetupStatus{Status: model.SetupComplete}, nil
+}
+
+// Setup sets the owner's password, once.
+func (s *Server) Setup(ctx context.Context, p model.SetupParams) (model.Empty, error) {
+	if _, doc := s.db.Read(); doc.Private.PasswordHash != "" {
+		return model.Empty{}, errSetupDone
+	}
+	if p.Hostname != "" {
+		if err := checkHostname(p.Hostname); err != nil {
+			return model.Empty{}, err
+		}
+	}
+	hash, err := auth.HashPassword(ctx, p.Password, s.acct.params)
+	if err != nil {
+		return model.Empty{}, err
+	}
+	_, err = s.db.Mutate(ctx, func(d *model.Document) error {
+		if d.Private.PasswordHash != "" {
+			return errSetupDone // a concurrent setup won
+		}
+		d.Private.PasswordHash = hash
+		if p.Name != "" {
+			d.Public.ServerInfo.Name = p.Name
+		}
+		if p.Hostname != "" {
+			d.Public.ServerInfo.Hostname = p.Hostname
+		}
+		return nil
+	})
+	if err == nil {
+		s.log.Info("setup complete: the box has an owner")
+	}
+	return model.Empty{}, err
+}
+
+var errSetupDone = fmt.Errorf("setup: the box already has an owner; use auth.reset-password to change the password: %w", errdefs.ErrDuplicate)
+
+func checkHostname(h string) error {
+	if len(h) > 63 || h == "" || strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || h[0] == '-' || h[len(h)-1] == '-' {
+		return fmt.Errorf("hostname %q: use 1-63 lowercase letters, digits and inner hyphens: %w", h, errdefs.ErrInvalidRequest)
+	}
+	return nil
+}
+
+// Login checks the owner's password and opens a session. Attempts are
+// limited per client address, except for the local administrator.
+func (s *Server) Login(ctx context.Context, p model.LoginParams) (model.LoginResult, error) {
+	who := caller.From(ctx)
+	_, doc := s.db.Read()
+	if doc.Private.PasswordHash == "" {
+		return model.LoginResult{}, fmt.Errorf("login: the box has no owner yet; run setup first: %w", errdefs.ErrInvalidRequest)
+	}
+	if !who.Local {
+		if err := s.acct.limiter.Allow(who.Addr); err != nil {
+			return model.LoginResult{}, err
+		}
+	}
+	if err := auth.VerifyPassword(ctx, doc.Private.PasswordHash, p.Password); err != nil {
+		if errors.Is(err, errdefs.ErrIncorrectPassword) {
+			if !who.Local {
+				s.acct.limiter.Failed(who.Addr)
+			}
+			s.log.Warn("login failed: password incorrect", "addr", who.Addr)
+			return model.LoginResult{}, fmt.Errorf("login: %w", errdefs.ErrIncorrectPassword)
+		}
+		return model.LoginResult{}, err
+	}
+	if !who.Local {
+		s.acct.limiter.Succeeded(who.Addr)
+	}
+	token, id := newSessionToken()
+	now := s.cfg.Now().UTC()
+	sess := model.Session{LoggedIn: now, LastActive: now, UserAgent: truncate(who.UserAgent, 256)}
+	if p.Ephemeral {
+		s.acct.mu.Lock()
+		s.acct.ephemeral[id] = sess
+		s.acct.mu.Unlock()
+	} else if _, err := s.db.Mutate(ctx, func(d *model.Document) error {
+		d.Private.Sessions[id] = sess
+		return nil
+	}); err != nil {
+		return model.LoginResult{}, err
+	}
+	s.log.Info("login", "session", shortID(id), "addr", who.Addr, "ephemeral", p.Ephemeral)
+	return model.LoginResult{Session: token, Ephemeral: p.Ephemeral}, nil
+}
+
+// Authenticate maps a session token to its session id and marks the session
+// active. An unknown or expired token is errdefs.ErrUnauthorized.
+func (s *Server) Authenticate(ctx context.Context, token string) (string, error) {
+	id := sessionID(token)
+	now := s.cfg.Now().UTC()
+	s.acct.mu.Lock()
+	if sess, ok := s.acct.ephemeral[id]; ok {
+		sess.LastActive = now
+		s.acct.ephemeral[id] = sess
+		s.acct.mu.Unlock()
+		return id, nil
+	}
+	s.acct.mu.Unlock()
+	_, doc := s.db.Read()
+	sess, ok := doc.Private.Sessions[id]
+	if !ok {
+		return "", fmt.Errorf("session not found or ended: %w", errdefs.ErrUnauthorized)
+	}
+	if now.Sub(sess.LastActive) > SessionLifetime {
+		s.endSessions(ctx, []string{id})
+		return "", fmt.Errorf("session expired: %w", errdefs.ErrUnauthorized)
+	}
+	if now.Sub(sess.LastActive) > lastActiveGrain {
+		_, err := s.db.Mutate(ctx, func(d *model.Document) error {
+			if cur, ok := d.Private.Sessions[id]; ok {
+				cur.LastActive = now
+				d.Private.Sessions[id] = cur
+			}
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("session lastActive not recorded", "error", err)
+		}
+	}
+	return id, nil
+}
+
+// Logout ends the caller's session.
+func (s *Server) Logout(ctx context.Context) (model.Empty, error) {
+	id := caller.From(ctx).Session
+	if id == "" {
+		return model.Empty{}, fmt.Errorf("logout: this call is not made under a session: %w", errdefs.ErrInvalidRequest)
+	}
+	return model.Empty{}, s.endSessions(ctx, []string{id})
+}
+
+// Sessions lists the open sessions, marking the caller's.
+func (s *Server) Sessions(ctx context.Context) (model.SessionList, error) {
+	out := model.SessionList{Current: caller.From(ctx).Session, Sessions: map[string]model.SessionInfo{}}
+	_, doc := s.db.Read()
+	for id, sess := range doc.Private.Sessions {
+		out.Sessions[id] = model.SessionInfo{LoggedIn: sess.LoggedIn, LastActive: sess.LastActive, UserAgent: sess.UserAgent}
+	}
+	s.acct.mu.Lock()
+	for id, sess := range s.acct.ephemeral {
+		out.Sessions[id] = model.SessionInfo{LoggedIn: sess.LoggedIn, LastActive: sess.LastActive, UserAgent: sess.UserAgent, Ephemeral: true}
+	}
+	s.acct.mu.Unlock()
+	return out, nil
+}
+
+// KillSessions ends the given sessions; their connections close at once.
+func (s *Server) KillSessions(ctx context.Context, p model.SessionKillParams) (model.Empty, error) {
+	list, _ := s.Sessions(ctx)
+	for _, id := range p.IDs {
+		if _, ok := list.Sessions[id]; !ok {
+			return model.Empty{}, fmt.Errorf("session %q: %w", id, errdefs.ErrNotFound)
+		}
+	}
+	return model.Empty{}, s.endSessions(ctx, p.IDs)
+}
+
+// ResetPassword changes the password after checking the old one, and ends
+// every session but the caller's.
+func (s *Server) ResetPassword(ctx context.Context, p model.ResetPasswordParams) (model.Empty, error) {
+	who := caller.From(ctx)
+	_, doc := s.db.Read()
+	if doc.Private.PasswordHash == "" {
+		return model.Empty{}, fmt.Errorf("reset-password: the box has no owner yet; run setup first: %w", errdefs.ErrInvalidRequest)
+	}
+	if !who.Local {
+		if err := s.acct.limiter.Allow(who.Addr); err != nil {
+			return model.Empty{}, err
+		}
+	}
+	if err := auth.VerifyPassword(ctx, doc.Private.PasswordHash, p.OldPassword); err != nil {
+		if errors.Is(err, errdefs.ErrIncorrectPassword) && !who.Local {
+			s.acct.limiter.Failed(who.Addr)
+		}
+		return model.Empty{}, fmt.Errorf("reset-password: old password: %w", err)
+	}
+	hash, err := auth.HashPassword(ctx, p.NewPassword, s.acct.params)
+	if err != nil {
+		return model.Empty{}, fmt.Errorf("reset-password: new %w", err)
+	}
+	var ended []string
+	_, err = s.db.Mutate(ctx, func(d *model.Document) error {
+		d.Private.PasswordHash = hash
+		ended = ended[:0]
+		for id := range d.Private.Sessions {
+			if id != who.Session {
+				ended = append(ended, id)
+				delete(d.Private.Sessions, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return model.Empty{}, err
+	}
+	s.acct.mu.Lock()
+	for id := range s.acct.ephemeral {
+		if id != who.Session {
+			ended = append(ended, id)
+			delete(s.acct.ephemeral, id)
+		}
+	}
+	s.acct.mu.Unlock()
+	s.log.Info("password changed", "sessions-ended", len(ended))
+	s.announceEnded(ended)
+	return model.Empty{}, nil
+}
+
+// endSessions removes sessions and tells the watchers, after the change is
+// durable and without holding any lock.
+func (s *Server) endSessions(ctx context.Context, ids []string) error {
+	s.acct.mu.Lock()
+	for _, id := range ids {
+		delete(s.acct.ephemeral, id)
+	}
+	s.acct.mu.Unlock()
+	_, err := s.db.Mutate(ctx, func(d *model.Document) error {
+		for _, id := range ids {
+			delete(d.Private.Sessions, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.announceEnded(ids)
+	return nil
+}
+
+func (s *Server) announceEnded(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	s.acct.mu.Lock()
+	ws := make([]func([]string), 0, len(s.acct.watchers))
+	for _, w := range s.acct.watchers {
+		ws = append(ws, w)
+	}
+	s.acct.mu.Unlock()
+	for _, w := range ws {
+		w(ids)
+	}
+}
+
+// WatchSessionEnds calls fn with the ids of sessions as they end (logout,
+// kill, password reset, expiry), so transports can close their
+// connections. fn must not block. The returned func stops the watch.
+func (s *Server) WatchSessionEnds(fn func(ids []string)) (stop func()) {
+	s.acct.mu.Lock()
+	id := s.acct.nextWatch
+	s.acct.nextWatch++
+	s.acct.watchers[id] = fn
+	s.acct.mu.Unlock()
+	return func() {
+		s.acct.mu.Lock()
+		delete(s.acct.watchers, id)
+		s.acct.mu.Unlock()
+	}
+}
+
+var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newSessionToken returns a token (16 random bytes) and its id, the hash
+// that is all the daemon stores.
+func newSessionToken() (token, id string) {
+	b := make([]byte, 16)
+	rand.Read(b)
+	token = lowerBase32.EncodeToString(b)
+	return token, sessionID(token)
+}
+
+func sessionID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return lowerBase32.EncodeToString(sum[:])
+}
+
+// shortID is a session id prefix for logs.
+func shortID(id string) string { return truncate(id, 8) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// HostOnly strips the port from a remote address, for per-client limits.
+func HostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}

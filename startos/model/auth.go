@@ -1,0 +1,61 @@
+package model
+
+import "time"
+
+// Setup states, as setup.status reports them.
+const (
+	SetupIncomplete = "incomplete" // no owner yet: setup.execute is open
+	SetupComplete   = "complete"
+)
+
+// SetupStatus is the result of setup.status.
+type SetupStatus struct {
+	Status string `json:"status"`
+}
+
+// SetupParams is the params of setup.execute.
+type SetupParams struct {
+	Password string `json:"password"`
+	Name     string `json:"name,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// LoginParams is the params of auth.login. An ephemeral session lives in
+// memory only and ends when the daemon stops.
+type LoginParams struct {
+	Password  string `json:"password"`
+	Ephemeral bool   `json:"ephemeral,omitempty"`
+}
+
+// LoginResult carries the new session's token. Over HTTP it is also set as
+// the session cookie; clients keep it secret.
+type LoginResult struct {
+	Session   string `json:"session"`
+	Ephemeral bool   `json:"ephemeral,omitempty"`
+}
+
+// SessionInfo is one session as auth.session.list shows it.
+type SessionInfo struct {
+	LoggedIn   time.Time `json:"loggedIn"`
+	LastActive time.Time `json:"lastActive"`
+	UserAgent  string    `json:"userAgent,omitempty"`
+	Ephemeral  bool      `json:"ephemeral,omitempty"`
+}
+
+// SessionList is the result of auth.session.list; Current is the caller's
+// own session id, if the caller has one.
+type SessionList struct {
+	Current  string                 `json:"current,omitempty"`
+	Sessions map[string]SessionInfo `json:"sessions"`
+}
+
+// SessionKillParams is the params of auth.session.kill.
+type SessionKillParams struct {
+	IDs []string `json:"ids"`
+}
+
+// ResetPasswordParams is the params of auth.reset-password.
+type ResetPasswordParams struct {
+	OldPassword string `json:"oldPassword"`
+	NewPassword string `json:"newPassword"`
+}
