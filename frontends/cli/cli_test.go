@@ -327,3 +327,87 @@ func TestStateDocumentAndNotificationCommands(t *testing.T) {
 		t.Fatalf("db watch: %d %q", code, buf.String())
 	}
 }
+
+// withStdin makes the next cmd read lines from stdin.
+func withStdin(t *testing.T, lines ...string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString(strings.Join(lines, "\n") + "\n")
+	w.Close()
+	t.Cleanup(func() { r.Close() })
+	stdinFile = r
+}
+
+func TestSetupLoginSessionsOverHTTP(t *testing.T) {
+	d := startDaemon(t)
+	host := []string{"--host", d.http}
+	if code, _, errs := cmd(t, append(host, "server", "time")...); code == 0 || !strings.Contains(errs, "34: Unauthorized") {
+		t.Fatalf("without login: %d %q", code, errs)
+	}
+	withStdin(t, "my secret passphrase")
+	if code, out, errs := cmd(t, append(host, "setup", "--password-stdin", "--name", "Box")...); code != 0 || !strings.Contains(out, "setup complete") {
+		t.Fatalf("setup: %d %q %q", code, out, errs)
+	}
+	withStdin(t, "another passphrase")
+	if code, _, errs := cmd(t, append(host, "setup", "--password-stdin")...); code == 0 || !strings.Contains(errs, "53: ") {
+		t.Fatalf("second setup: %d %q", code, errs)
+	}
+	withStdin(t, "wrong passphrase")
+	if code, _, errs := cmd(t, append(host, "auth", "login", "--password-stdin")...); code == 0 || !strings.Contains(errs, "7: Password Incorrect") {
+		t.Fatalf("wrong password: %d %q", code, errs)
+	}
+	withStdin(t, "my secret passphrase")
+	if code, out, errs := cmd(t, append(host, "auth", "login", "--password-stdin")...); code != 0 || !strings.Contains(out, "logged in") {
+		t.Fatalf("login: %d %q %q", code, out, errs)
+	}
+	st, err := os.Stat(jarPath)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("cookie jar: %v, mode %v", err, st.Mode())
+	}
+	jar, _ := os.ReadFile(jarPath)
+	if strings.Contains(string(jar), "my secret passphrase") || !strings.Contains(string(jar), `"session"`) {
+		t.Fatalf("jar content: %s", jar)
+	}
+	if code, _, errs := cmd(t, append(host, "server", "time")...); code != 0 {
+		t.Fatalf("after login: %d %q", code, errs)
+	}
+	code, out, _ := cmd(t, append(host, "--format", "json", "auth", "session", "list")...)
+	var list struct {
+		Current  string                     `json:"current"`
+		Sessions map[string]json.RawMessage `json:"sessions"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || list.Current == "" || len(list.Sessions) != 1 {
+		t.Fatalf("session list: %d %s", code, out)
+	}
+	withStdin(t, "my secret passphrase", "new secret passphrase")
+	if code, out, errs := cmd(t, append(host, "auth", "reset-password", "--password-stdin")...); code != 0 || !strings.Contains(out, "password changed") {
+		t.Fatalf("reset-password: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := cmd(t, append(host, "auth", "logout")...); code != 0 {
+		t.Fatalf("logout: %d %q", code, errs)
+	}
+	if code, _, errs := cmd(t, append(host, "server", "time")...); code == 0 || !strings.Contains(errs, "34:") {
+		t.Fatalf("after logout: %d %q", code, errs)
+	}
+	// On the box, the socket needs no login.
+	if code, out, _ := cmd(t, "--socket", d.sock, "auth", "login"); code != 0 || !strings.Contains(out, "no login needed") {
+		t.Fatalf("login on the socket: %d %q", code, out)
+	}
+	withStdin(t, "new secret passphrase")
+	cmd(t, append(host, "auth", "login", "--password-stdin")...)
+	code, out, _ = cmd(t, "--socket", d.sock, "--format", "json", "auth", "session", "list")
+	json.Unmarshal([]byte(out), &list)
+	var id string
+	for k := range list.Sessions {
+		id = k
+	}
+	if code, _, errs := cmd(t, "--socket", d.sock, "auth", "session", "kill", id); code != 0 {
+		t.Fatalf("kill: %d %q", code, errs)
+	}
+	if code, _, _ := cmd(t, append(host, "server", "time")...); code == 0 {
+		t.Fatal("killed session still works")
+	}
+}

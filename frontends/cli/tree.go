@@ -72,6 +72,9 @@ func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
 	var args []string
 	for _, f := range positional(fields) {
 		arg := strings.ToUpper(kebab(f.Name))
+		if isStringList(f) {
+			arg = strings.TrimSuffix(arg, "S") + "..."
+		}
 		if !f.Required {
 			arg = "[" + arg + "]"
 		}
@@ -131,6 +134,10 @@ func positional(fields []rpc.ParamField) []rpc.ParamField {
 	return out
 }
 
+func isStringList(f rpc.ParamField) bool {
+	return f.Kind == "array" && f.Type.Elem().Kind() == reflect.String
+}
+
 // buildParams turns --params, positional arguments and flags into the params
 // object; flags and arguments override fields of --params.
 func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, error) {
@@ -153,6 +160,11 @@ func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, er
 			params[f.Name] = v
 		case len(pos) > 0 && pos[0].Name == f.Name && len(args) > 0 && params[f.Name] == nil:
 			pos = pos[1:]
+			if isStringList(f) { // the rest of the arguments: kill ID...
+				params[f.Name] = args
+				args = nil
+				continue
+			}
 			v, err := parseValue(args[0], f)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", strings.ToUpper(name), err)

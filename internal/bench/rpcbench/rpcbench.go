@@ -94,8 +94,12 @@ func Run(ctx context.Context, w io.Writer) error {
 		{"rpc echo websocket", "ws" + hs.URL[len("http"):]},
 		{"rpc echo unix socket", "unix://" + sock},
 	}
+	cookie, err := os.ReadFile(filepath.Join(lib.RunDir(), startos.AuthCookieFile))
+	if err != nil {
+		return err
+	}
 	for _, tg := range targets {
-		c, err := rpc.Dial(ctx, tg.target, rpc.ClientOptions{})
+		c, err := rpc.Dial(ctx, tg.target, rpc.ClientOptions{LocalCookie: string(cookie)})
 		if err != nil {
 			return err
 		}
@@ -109,7 +113,66 @@ func Run(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(w, "%s  ratio to docker ping %.2fx (p50 %.2fx)\n", r, r.PerSec/docker.PerSec,
 			float64(r.P50)/float64(docker.P50))
 	}
+	return authOverhead(ctx, w, lib, hs.URL)
+}
+
+// authOverhead prints the cost of one login (argon2id with the default
+// parameters) and the extra latency of an echo made under a session over an
+// anonymous one, on the same keep-alive HTTP transport.
+func authOverhead(ctx context.Context, w io.Writer, lib *startos.Server, url string) error {
+	const password = "benchmark passphrase"
+	if _, err := lib.Setup(ctx, model.SetupParams{Password: password}); err != nil {
+		return err
+	}
+	anon, err := rpc.Dial(ctx, url, rpc.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	defer anon.Close()
+	logins, err := measure("auth.login (argon2id m=64MiB t=2 p=2)", 10, func() error {
+		return anon.Call(ctx, "auth.login", model.LoginParams{Password: password, Ephemeral: true}, nil)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%-28s mean %s  p50=%s\n", logins.Name, time.Duration(float64(time.Second)/logins.PerSec).Round(time.Millisecond), logins.P50)
+
+	authed, err := rpc.Dial(ctx, url, rpc.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	defer authed.Close()
+	if err := authed.Call(ctx, "auth.login", model.LoginParams{Password: password}, nil); err != nil {
+		return err
+	}
+	p := model.EchoParams{Message: "ping"}
+	var out string
+	// Interleave rounds so drift on a busy machine hits both alike.
+	var a, b []Result
+	for range 4 {
+		ra, err := measure("echo anonymous", Calls/4, func() error { return anon.Call(ctx, "echo", p, &out) })
+		if err != nil {
+			return err
+		}
+		rb, err := measure("echo with session", Calls/4, func() error { return authed.Call(ctx, "echo", p, &out) })
+		if err != nil {
+			return err
+		}
+		a, b = append(a, ra), append(b, rb)
+	}
+	pa, pb := medianP50(a), medianP50(b)
+	fmt.Fprintf(w, "%-28s p50 anonymous=%s with session=%s  extra=%.1f%%\n", "auth echo overhead (http)", pa, pb,
+		100*(float64(pb)-float64(pa))/float64(pa))
 	return nil
+}
+
+func medianP50(rs []Result) time.Duration {
+	ds := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		ds[i] = r.P50
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
 
 // dockerPing measures GET /_ping on the engine's socket with keep-alive.
