@@ -60,8 +60,23 @@ engine:
     fi
     echo "engine: Docker Engine answering on $sock" >&2
 
+# Install the tools the tests drive (tmux for the terminal UI test) when root and missing.
+tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    if [ "$(id -u)" != 0 ]; then
+      echo "tools: missing ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+
 # Run every test, integration tests against the real engine included.
-test: engine
+test: engine tools
     STARTOS_REQUIRE_DOCKER=1 go test -race -count=1 -timeout 15m ./...
 
 # Measure: RPC round trips, logging, watchdog, state store, packages; each against Docker in the same run.
