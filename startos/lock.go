@@ -41,12 +41,13 @@ func lockDir(dir string) (*dirLock, error) {
 		}
 		return nil, fmt.Errorf("startos: lock %s: %w", path, err)
 	}
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("startos: write lock %s: %w", path, err)
-		}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("startos: write lock %s: %w", path, err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("startos: write lock %s: %w", path, err)
 	}
 	return &dirLock{f: f}, nil
 }
