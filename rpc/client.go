@@ -78,7 +78,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", path, err)
 		}
-		return newStreamClient(newLineFramer(c), func() {}), nil
+		return newStreamClient(newLineFramer(c, MaxReplyBytes), func() {}), nil
 	case strings.HasPrefix(target, "ws://"), strings.HasPrefix(target, "wss://"):
 		u := strings.TrimSuffix(target, "/")
 		if !strings.HasSuffix(u, "/ws/rpc") {
@@ -94,7 +94,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", u, err)
 		}
-		c.SetReadLimit(64 << 20)
+		c.SetReadLimit(MaxReplyBytes)
 		lifetime, stop := context.WithCancel(context.Background())
 		return newStreamClient(&wsFramer{c: c, ctx: lifetime}, stop), nil
 	case strings.HasPrefix(target, "http://"), strings.HasPrefix(target, "https://"):

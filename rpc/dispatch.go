@@ -58,6 +58,9 @@ func (d *dispatcher) dispatch(ctx context.Context, req *request) (out outcome) {
 			out = outcome{err: newError(CodeInternalError, "Internal Error", "internal error while handling "+req.Method)}
 		}
 	}()
+	if d.log.IsDebug() {
+		d.log.Debug("call", "method", req.Method)
+	}
 	m, ok := Lookup(req.Method)
 	if !ok {
 		return outcome{err: newError(CodeMethodNotFound, "Method Not Found", fmt.Sprintf("method %q not found", req.Method))}

@@ -132,7 +132,7 @@ func (s *Server) ServeSocket(l net.Listener) error {
 		go func() {
 			defer s.accepted.Done()
 			peer := unixPeer(c)
-			s.serveStream(s.ctx, newLineFramer(c), peer, caller.Caller{Local: peer.Local, Addr: "unix"})
+			s.serveStream(s.ctx, newLineFramer(c, MaxBodyBytes), peer, caller.Caller{Local: peer.Local, Addr: "unix"})
 		}()
 	}
 }

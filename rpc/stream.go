@@ -34,19 +34,23 @@ var errFrameTooLarge = fmt.Errorf("message exceeds the limit of %d bytes (1 MiB)
 
 // lineFramer is newline-delimited JSON over a byte stream (the unix socket).
 type lineFramer struct {
-	c net.Conn
-	r *bufio.Reader
+	c   net.Conn
+	r   *bufio.Reader
+	max int // longest line accepted
 }
 
-func newLineFramer(c net.Conn) *lineFramer {
-	return &lineFramer{c: c, r: bufio.NewReaderSize(c, 64<<10)}
+// MaxReplyBytes bounds one message a client accepts from the daemon.
+const MaxReplyBytes = 64 << 20
+
+func newLineFramer(c net.Conn, max int) *lineFramer {
+	return &lineFramer{c: c, r: bufio.NewReaderSize(c, 64<<10), max: max}
 }
 
 func (f *lineFramer) readFrame() ([]byte, error) {
 	var buf []byte
 	for {
 		chunk, err := f.r.ReadSlice('\n')
-		if len(buf)+len(chunk) > MaxBodyBytes+1 {
+		if len(buf)+len(chunk) > f.max+1 {
 			// Skip the rest of this line, then report it.
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = f.r.ReadSlice('\n')

@@ -33,6 +33,9 @@ type Backend interface {
 	DeviceInfo(ctx context.Context) (model.DeviceInfo, error)
 	Logs(ctx context.Context, p model.LogsParams) (model.LogPage, error)
 	FollowLogs(ctx context.Context, p model.LogsParams) (model.LogPage, *feed.Feed[model.LogEntry], error)
+	Watchdog(ctx context.Context) (model.WatchdogReport, error)
+	DumpGoroutines(ctx context.Context, p model.DumpGoroutinesParams) (model.DumpInfo, error)
+	Diagnose(ctx context.Context) (model.DiagnoseBundle, error)
 	Metrics(ctx context.Context) (model.Metrics, error)
 	FollowMetrics(ctx context.Context) (model.Metrics, *feed.Feed[model.Metrics], error)
 
@@ -202,6 +205,16 @@ var Table = []*Method{
 		Backend.Logs),
 	streaming("server.logs.follow", "server.logs.entry", "Recent daemon log entries, then each new one as it is written.", 0,
 		Backend.FollowLogs),
+	unary("server.watchdog", "Liveness: each watchdog probe's state, the log sinks' counters and the dumps on disk.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.WatchdogReport, error) {
+			return b.Watchdog(ctx)
+		}),
+	unary("server.dump", "Write a goroutine dump to the watchdog folder now, as SIGUSR1 does.", 0,
+		Backend.DumpGoroutines),
+	unary("server.diagnose", "An evidence bundle (tar.gz): newest dumps, log ring, watchdog report, process status.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.DiagnoseBundle, error) {
+			return b.Diagnose(ctx)
+		}),
 	unary("server.metrics", "CPU (user/kernel/wait/idle), memory, disk of the data folder and temperature, sampled in the background.", 0,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, error) { return b.Metrics(ctx) }),
 	streaming("server.metrics.follow", "server.metrics.sample", "The latest metrics sample, then each new one (every 4 s).", 0,

@@ -25,6 +25,7 @@ import (
 	"github.com/startos-go/startos/startos/logging"
 	"github.com/startos-go/startos/startos/metrics"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/watchdog"
 )
 
 // Version is the version of this software.
@@ -44,6 +45,17 @@ type Config struct {
 	// PasswordParams overrides the argon2id cost of new password hashes
 	// (tests use a cheap one); nil means auth.DefaultParams.
 	PasswordParams *auth.Params
+	// Watchdog sets the watchdog's thresholds and systemd settings; Dir,
+	// Logger, OnMegamiss and Evidence are filled by Open.
+	Watchdog watchdog.Config
+	// HandleSignals makes SIGUSR1 write a goroutine dump (startd sets it; a
+	// program embedding the library may not want its signals taken).
+	HandleSignals bool
+	// BlockingLogControl is a fault-injection control, never for use: the
+	// logger writes straight to Stderr under hclog's lock, as StartOS's
+	// did, so a test can show what a wedged stderr does without our
+	// non-blocking logging.
+	BlockingLogControl bool
 }
 
 // Server is one running box. Create it with Open and release it with Close.
@@ -54,8 +66,12 @@ type Server struct {
 	db      *db.Store
 	metrics *metrics.Sampler
 	acct    *accounts
-	lock    *dirLock
-	started time.Time
+	wd      *watchdog.Watchdog
+	// engineInfo describes the container engine for diagnose; nil until the
+	// engine is in use.
+	engineInfo func(context.Context) string
+	lock       *dirLock
+	started    time.Time
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data
@@ -95,6 +111,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("startos: logging: %w", err)
 	}
 	s := &Server{cfg: cfg, logs: logs, log: logs.Logger(), lock: lock, started: cfg.Now()}
+	if cfg.BlockingLogControl {
+		out := cfg.Stderr
+		if out == nil {
+			out = os.Stderr
+		}
+		s.log = hclog.New(&hclog.LoggerOptions{Name: "startd", Level: cfg.LogLevel, Output: out})
+	}
 	if err := s.openState(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -108,6 +131,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("startos: metrics: %w", err)
 	}
 	s.metrics.Start()
+	if err := s.startWatchdog(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version, "revision", s.db.Revision())
 	return s, nil
 }
@@ -117,13 +144,17 @@ func (s *Server) Close() error {
 	if s.lock == nil {
 		return nil
 	}
+	var wdErr error
+	if s.wd != nil {
+		wdErr = s.wd.Close()
+	}
 	var metricsErr error
 	if s.metrics != nil {
 		metricsErr = s.metrics.Close()
 	}
 	stateErr := s.closeState()
 	s.log.Info("library closed")
-	err := errors.Join(metricsErr, stateErr, s.logs.Close(), s.lock.release())
+	err := errors.Join(wdErr, metricsErr, stateErr, s.logs.Close(), s.lock.release())
 	s.lock = nil
 	return err
 }

@@ -411,3 +411,24 @@ func TestSetupLoginSessionsOverHTTP(t *testing.T) {
 		t.Fatal("killed session still works")
 	}
 }
+
+func TestWatchdogAndDiagnose(t *testing.T) {
+	d := startDaemon(t)
+	code, out, errs := cmd(t, "--socket", d.sock, "server", "watchdog")
+	if code != 0 || !strings.Contains(out, "scheduler") || !strings.Contains(out, "stderr") {
+		t.Fatalf("server watchdog: %d %q %q", code, out, errs)
+	}
+	file := filepath.Join(t.TempDir(), "bundle.tar.gz")
+	code, out, errs = cmd(t, "--socket", d.sock, "server", "diagnose", "-o", file)
+	if code != 0 || !strings.Contains(out, "wrote "+file) {
+		t.Fatalf("server diagnose: %d %q %q", code, out, errs)
+	}
+	st, err := os.Stat(file)
+	if err != nil || st.Size() < 100 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("bundle: %v %v", err, st)
+	}
+	b, _ := os.ReadFile(file)
+	if b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatal("bundle is not gzip")
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos"
+	"github.com/startos-go/startos/startos/watchdog"
 )
 
 // drainTimeout is how long SIGTERM waits for in-flight calls.
@@ -53,7 +54,10 @@ func run(cCtx *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	srv, err := startos.Open(ctx, startos.Config{DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level})
+	srv, err := startos.Open(ctx, startos.Config{
+		DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level, HandleSignals: true,
+		BlockingLogControl: os.Getenv("STARTD_FAULT_BLOCKING_LOG") == "1",
+	})
 	if err != nil {
 		return err
 	}
@@ -80,6 +84,10 @@ func run(cCtx *cli.Context) error {
 	go func() { errc <- httpSrv.Serve(tcp) }()
 	go func() { errc <- rpcSrv.ServeSocket(sock) }()
 
+	if err := addLoopbackProbe(srv, tcp.Addr().String()); err != nil {
+		return err
+	}
+	srv.Ready()
 	log.Info("serving", "http", "http://"+tcp.Addr().String()+"/rpc/v1", "websocket", "ws://"+tcp.Addr().String()+"/ws/rpc", "socket", sockPath)
 	fmt.Fprintf(os.Stderr, "startd %s ready: http://%s/rpc/v1  ws://%s/ws/rpc  unix:%s\n",
 		startos.Version, tcp.Addr(), tcp.Addr(), sockPath)
@@ -105,4 +113,24 @@ func run(cCtx *cli.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// addLoopbackProbe registers the watchdog's most telling probe: an echo
+// through the daemon's own TCP listener, HTTP server and RPC middleware, the
+// path a hung daemon stops answering on.
+func addLoopbackProbe(srv *startos.Server, addr string) error {
+	c, err := rpc.Dial(context.Background(), "http://"+addr, rpc.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	return srv.AddProbe("rpc.loopback", watchdog.Fatal, func(ctx context.Context) error {
+		var out string
+		if err := c.Call(ctx, "echo", map[string]string{"message": "watchdog"}, &out); err != nil {
+			return err
+		}
+		if out != "watchdog" {
+			return fmt.Errorf("echo answered %q", out)
+		}
+		return nil
+	})
 }

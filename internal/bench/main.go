@@ -13,6 +13,7 @@ import (
 	"github.com/startos-go/startos/internal/bench/dbbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
+	"github.com/startos-go/startos/internal/bench/watchbench"
 )
 
 type suite struct {
@@ -24,6 +25,7 @@ var suites = []suite{
 	{"rpc", rpcbench.Run},
 	{"logging", logbench.Run},
 	{"db", dbbench.Run},
+	{"watchdog", watchbench.Run},
 }
 
 func main() {

@@ -46,3 +46,21 @@ type DumpInfo struct {
 	Time   time.Time `json:"time"`
 	Reason string    `json:"reason,omitempty"`
 }
+
+// WatchdogReport is the result of server.watchdog: the probes and dumps,
+// and the health of each log sink.
+type WatchdogReport struct {
+	Watchdog WatchdogStatus `json:"watchdog"`
+	Sinks    []LogSinkStats `json:"sinks"`
+}
+
+// DumpGoroutinesParams is the params of server.dump.
+type DumpGoroutinesParams struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// DiagnoseBundle is an evidence bundle: a tar.gz (base64 in JSON).
+type DiagnoseBundle struct {
+	Name string `json:"name"`
+	Data []byte `json:"data"`
+}
