@@ -82,6 +82,7 @@ test: engine tools
 # Measure: RPC round trips, logging, watchdog, state store, packages; each against Docker in the same run.
 bench: engine
     go run ./internal/bench
+    go run ./internal/bench/tuibench/cmd
 
 # gofmt and go vet.
 lint:

@@ -13,6 +13,7 @@ import (
 	"github.com/startos-go/startos/internal/bench/dbbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
+	"github.com/startos-go/startos/internal/bench/s9pkbench"
 	"github.com/startos-go/startos/internal/bench/watchbench"
 )
 
@@ -26,6 +27,7 @@ var suites = []suite{
 	{"logging", logbench.Run},
 	{"db", dbbench.Run},
 	{"watchdog", watchbench.Run},
+	{"s9pk", s9pkbench.Run},
 }
 
 func main() {

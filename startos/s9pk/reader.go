@@ -391,9 +391,13 @@ func (a *Archive) VerifyFile(e *Entry, w io.Writer) error {
 	if e.Type != FileEntry {
 		return fmt.Errorf("s9pk: %s is a directory: %w", e.Path, errdefs.ErrInvalidRequest)
 	}
+	if e.Size <= verifyChunk && w == nil {
+		_, err := a.readEntry(e, verifyChunk)
+		return err
+	}
 	h := blake3.New(32, nil)
 	sr := &sectionReader{r: a.r, off: e.Pos, end: e.Pos + e.Size}
-	err := readAhead(sr, int(min(e.Size, verifyChunk)), 2, func(b []byte) error {
+	err := readAhead(sr, newPool(2, int(min(e.Size, verifyChunk))), nil, func(b []byte) error {
 		h.Write(b)
 		if w != nil {
 			if _, err := w.Write(b); err != nil {

@@ -13,12 +13,19 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
+	"time"
 
+	"go.uber.org/goleak"
 	"lukechampine.com/blake3"
 
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/manifest"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 func blake3Sum(b []byte) []byte {
 	s := blake3.Sum256(b)
@@ -417,7 +424,40 @@ func TestBuilderRefuses(t *testing.T) {
 	if _, err := b.WriteTo(&f, testKey(t)); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("failing source: %v", err)
 	}
+	// A source that fails midway, and a destination that fails while the
+	// source is blocked waiting for more: both end the write promptly.
+	b = NewBuilder()
+	_ = b.Add("x", SourceFunc(func() (io.ReadCloser, error) {
+		return io.NopCloser(io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), iotest.ErrReader(errors.New("cut")))), nil
+	}))
+	if _, err := b.WriteTo(&f, testKey(t)); err == nil || !strings.Contains(err.Error(), "cut") {
+		t.Errorf("source failing midway: %v", err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(make([]byte, 1<<20)) // then never closes
+	}()
+	b = NewBuilder()
+	_ = b.Add("x", SourceFunc(func() (io.ReadCloser, error) { return pr, nil }))
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.WriteTo(failingWriter{}, testKey(t))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("failing destination: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WriteTo hung on a blocked source after its destination failed")
+	}
+	pw.Close()
 }
+
+type failingWriter struct{}
+
+func (failingWriter) WriteAt([]byte, int64) (int, error) { return 0, errors.New("disk full") }
 
 func TestCommitmentForms(t *testing.T) {
 	_, res := writePackage(t, testPackage(t, 10))

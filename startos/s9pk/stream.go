@@ -260,7 +260,7 @@ func (v *Verifier) Close() (*Summary, error) {
 // the copy where they are found; whatever reached w is then to be discarded.
 func VerifyStream(r io.Reader, w io.Writer, opts *Options) (*Summary, error) {
 	v := NewVerifier(opts)
-	buf := make([]byte, copyBufSize)
+	buf := make([]byte, verifyChunk)
 	var held bytes.Buffer
 	for {
 		n, rerr := r.Read(buf)

@@ -167,9 +167,6 @@ type Result struct {
 	PublicKey  ed25519.PublicKey
 }
 
-// copyBufSize is the unit streams are read in.
-const copyBufSize = 1 << 20
-
 // WriteTo writes the archive at offset 0 of w and signs it with key. File
 // bodies are written once, in order, hashed as they stream; the tables of
 // contents and the header are filled in at the end, which is why w must be an
@@ -184,11 +181,14 @@ func (b *Builder) WriteTo(w io.WriterAt, key ed25519.PrivateKey) (*Result, error
 	off := int64(HeaderSize)
 	queue := []*bnode{b.root}
 	var dirs []*bnode // in layout order
+	// Small buffers keep each chunk in cache from the read through the hash
+	// to the write; measured against docker save, 256 KiB does best.
+	pool := newPool(4, 256<<10)
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
 		if n.children == nil {
-			if err := n.write(w, off); err != nil {
+			if err := n.write(w, off, pool); err != nil {
 				return nil, err
 			}
 			off += n.size
@@ -247,8 +247,17 @@ func (n *bnode) entries(isRoot bool) []tocEntry {
 	return out
 }
 
+// newPool returns depth buffers of size bytes for readAhead.
+func newPool(depth, size int) chan []byte {
+	pool := make(chan []byte, depth)
+	for range depth {
+		pool <- make([]byte, max(size, 1))
+	}
+	return pool
+}
+
 // write copies a file's source to w at off, hashing it on the way.
-func (n *bnode) write(w io.WriterAt, off int64) error {
+func (n *bnode) write(w io.WriterAt, off int64, pool chan []byte) error {
 	r, err := n.src.Open()
 	if err != nil {
 		return fmt.Errorf("s9pk: opening %s: %w", n.name, err)
@@ -256,9 +265,7 @@ func (n *bnode) write(w io.WriterAt, off int64) error {
 	defer r.Close()
 	h := blake3.New(32, nil)
 	n.pos = off
-	// Small buffers keep each chunk in cache from the read through the hash
-	// to the write; measured against docker save, 256 KiB does best.
-	err = readAhead(r, 256<<10, 4, func(b []byte) error {
+	err = readAhead(r, pool, func() { r.Close() }, func(b []byte) error {
 		h.Write(b)
 		if _, err := w.WriteAt(b, off); err != nil {
 			return fmt.Errorf("s9pk: writing %s: %w", n.name, err)
@@ -277,16 +284,14 @@ func (n *bnode) write(w io.WriterAt, off int64) error {
 	return nil
 }
 
-// readAhead reads r in chunks of size bufSize on its own goroutine, up to
-// depth chunks ahead, and hands each to fn in order. A slow producer (the
-// engine streaming an image) is never kept waiting while fn hashes and
-// writes, nor fn while a chunk is read. The goroutine ends before readAhead
-// returns.
-func readAhead(r io.Reader, bufSize, depth int, fn func([]byte) error) error {
-	free := make(chan []byte, depth)
-	for range depth {
-		free <- make([]byte, bufSize)
-	}
+// readAhead reads r on its own goroutine into the buffers of free, as many
+// chunks ahead as there are buffers, and hands each chunk to fn in order. A
+// slow producer (the engine streaming an image) is never kept waiting while
+// fn hashes and writes, nor fn while a chunk is read. The goroutine ends
+// before readAhead returns; when fn fails, abort (if set) unblocks a read in
+// progress. On success every buffer is back in free.
+func readAhead(r io.Reader, free chan []byte, abort func(), fn func([]byte) error) error {
+	depth := cap(free)
 	type chunk struct {
 		b   []byte
 		err error
@@ -317,23 +322,30 @@ func readAhead(r io.Reader, bufSize, depth int, fn func([]byte) error) error {
 			}
 		}
 	}()
+	finished := false
 	defer func() {
 		close(stop)
+		if !finished && abort != nil {
+			abort()
+		}
 		<-done
 	}()
 	for {
 		c := <-full
+		if c.err != nil {
+			finished = true
+		}
 		if len(c.b) > 0 {
 			if err := fn(c.b); err != nil {
 				return err
 			}
 		}
+		free <- c.b[:cap(c.b)]
 		if errors.Is(c.err, io.EOF) {
 			return nil
 		}
 		if c.err != nil {
 			return fmt.Errorf("reading: %w", c.err)
 		}
-		free <- c.b[:cap(c.b)]
 	}
 }

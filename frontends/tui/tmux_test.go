@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// startd is a real daemon process on a temp data folder.
+type startd struct {
+	cmd  *exec.Cmd
+	sock string
+}
+
+var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
+
+func runStartd(t *testing.T, bin, data string) *startd {
+	t.Helper()
+	cmd := exec.Command(bin, "--data-dir", data, "--run-dir", filepath.Join(data, "run"), "--listen", "127.0.0.1:0", "--config", "")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	r := bufio.NewReader(stderr)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		line, err := r.ReadString('\n')
+		if readyLine.MatchString(line) {
+			go io.Copy(io.Discard, r)
+			return &startd{cmd: cmd, sock: filepath.Join(data, "run", "rpc.sock")}
+		}
+		if err != nil {
+			t.Fatalf("startd exited before ready: %v", err)
+		}
+	}
+	t.Fatal("startd not ready within 15 s")
+	return nil
+}
+
+func (d *startd) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("startd did not stop within 15 s of SIGTERM")
+	}
+}
+
+func goBuild(t *testing.T, out, name, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(out, name)
+	if b, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, b)
+	}
+	return bin
+}
+
+// tmuxServer is a private tmux server (its own socket name), killed at the
+// end of the test.
+type tmuxServer struct {
+	t    *testing.T
+	name string
+}
+
+func (s tmuxServer) run(args ...string) (string, error) {
+	out, err := exec.Command("tmux", append([]string{"-L", s.name, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (s tmuxServer) keys(keys ...string) {
+	s.t.Helper()
+	if out, err := s.run(append([]string{"send-keys", "-t", "tui"}, keys...)...); err != nil {
+		s.t.Fatalf("send-keys %v: %v %s", keys, err, out)
+	}
+}
+
+func (s tmuxServer) screen() string {
+	out, _ := s.run("capture-pane", "-p", "-t", "tui")
+	return out
+}
+
+// waitScreen polls the pane until every want is on it.
+func (s tmuxServer) waitScreen(wants ...string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		scr := s.screen()
+		ok := true
+		for _, w := range wants {
+			ok = ok && strings.Contains(scr, w)
+		}
+		if ok {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the screen never showed %q:\n%s", wants, scr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestInTmux runs the start-tui binary in a real terminal (tmux) against a
+// real startd binary: keys go in with send-keys, the screen comes back with
+// capture-pane.
+func TestInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("STARTOS_REQUIRE_DOCKER") != "" {
+			t.Fatal("tmux is not installed; `just tools` installs it")
+		}
+		t.Skip("tmux is not installed (just test installs it)")
+	}
+	bins := t.TempDir()
+	tui := goBuild(t, bins, "start-tui", ".")
+	startdBin := goBuild(t, bins, "startd", "../daemon")
+	data := t.TempDir()
+	d := runStartd(t, startdBin, data)
+
+	ctx := context.Background()
+	c, err := rpc.Dial(ctx, "unix://"+d.sock, rpc.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Call(ctx, "setup.execute", model.SetupParams{Password: "correct horse", Name: "Tmux Box"}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	s := tmuxServer{t: t, name: fmt.Sprintf("start-tui-test-%d", os.Getpid())}
+	t.Cleanup(func() { s.run("kill-server") })
+	home := t.TempDir()
+	command := fmt.Sprintf("env HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", home, tui, d.sock)
+	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command); err != nil {
+		t.Fatalf("tmux new-session: %v %s", err, out)
+	}
+	s.waitScreen("Tmux Box", "● live", "[1 Dashboard]", "Uptime")
+
+	s.keys("2")
+	s.waitScreen("[2 Services (0)]", "No services installed")
+
+	// Raised through the RPC, shown at once.
+	if err := c.Call(ctx, "notification.create", model.NotificationInput{Level: model.NotificationInfo, Title: "Hello from tmux", Message: "a test"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.waitScreen("4 Notifications (1)")
+	s.keys("4")
+	s.waitScreen("Hello from tmux")
+	s.keys("m")
+	s.waitScreen("notification.mark-seen: done", "[4 Notifications]")
+	var list []model.Notification
+	if err := c.Call(ctx, "notification.list", model.NotificationListParams{}, &list); err != nil || len(list) != 1 || !list[0].Seen {
+		t.Fatalf("after m in the console: %+v %v", list, err)
+	}
+
+	s.keys("?")
+	s.waitScreen("Keys · esc closes", "install a file")
+	s.keys("Escape")
+	s.waitScreen("Hello from tmux")
+
+	// The terminal shrinks to 80x24: the screen is redrawn to fit.
+	if out, err := s.run("resize-window", "-t", "tui", "-x", "80", "-y", "24"); err != nil {
+		t.Fatalf("resize: %v %s", err, out)
+	}
+	s.keys("1")
+	scr := s.waitScreen("[1 Dashboard]")
+	lines := strings.Split(strings.TrimRight(scr, "\n"), "\n")
+	if len(lines) > 24 || !strings.HasSuffix(strings.TrimRight(lines[0], " "), "● live") || len([]rune(lines[0])) > 80 {
+		t.Fatalf("not redrawn for 80x24:\n%s", scr)
+	}
+
+	// The daemon goes away: the console says so. It comes back: the console
+	// reconnects and shows the box again.
+	d.stop(t)
+	s.waitScreen("offline", "daemon unreachable")
+	runStartd(t, startdBin, data)
+	s.waitScreen("● live", "Tmux Box")
+	if strings.Contains(s.screen(), "unreachable") {
+		t.Fatalf("still unreachable after reconnecting:\n%s", s.screen())
+	}
+
+	s.keys("q")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := s.run("has-session", "-t", "tui"); err != nil {
+			break // the pane's process exited, and with it the session
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("q did not quit:\n%s", s.screen())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,90 @@
+package ui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/startos-go/startos/frontends/tui/live"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// TestGolden renders every screen at 80x24 and 120x40 and compares it with
+// testdata/TestGolden/<screen>/<size>.golden; go test -update rewrites them.
+func TestGolden(t *testing.T) {
+	list, _ := json.Marshal(notifications())
+	screens := []struct {
+		name  string
+		setup func(m *Model, fb *fakeBox)
+	}{
+		{"connecting", nil},
+		{"dashboard", func(m *Model, fb *fakeBox) {}},
+		{"offline", func(m *Model, fb *fakeBox) {
+			m.Update(LiveMsg{Update: live.Update{Conn: &live.ConnState{Phase: live.Disconnected, RetryAt: epoch.Add(4e9),
+				Err: errors.New("connect to /run/startos/rpc.sock: connection refused")}}})
+		}},
+		{"services", func(m *Model, fb *fakeBox) { press(m, "2", "j") }},
+		{"services-filter", func(m *Model, fb *fakeBox) { press(m, "2", "/"); typeText(m, "o") }},
+		{"services-empty", func(m *Model, fb *fakeBox) {
+			st := fixtureState()
+			st.Doc.PackageData = map[string]model.PackageDataEntry{}
+			m.Update(LiveMsg{Update: live.Update{State: st}})
+			press(m, "2")
+		}},
+		{"page", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "enter", "j") }},
+		{"page-installing", func(m *Model, fb *fakeBox) { press(m, "2", "G", "enter") }},
+		{"page-error", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "j", "enter") }},
+		{"logs", func(m *Model, fb *fakeBox) { press(m, "3") }},
+		{"logs-search", func(m *Model, fb *fakeBox) { press(m, "3", "/"); typeText(m, "request 4"); press(m, "enter", "n") }},
+		{"logs-typing", func(m *Model, fb *fakeBox) { press(m, "3", "/"); typeText(m, "took=3") }},
+		{"notifications", func(m *Model, fb *fakeBox) {
+			fb.answers["notification.list"] = string(list)
+			feed(m, press(m, "4"))
+			press(m, "j")
+		}},
+		{"notification", func(m *Model, fb *fakeBox) {
+			fb.answers["notification.list"] = string(list)
+			feed(m, press(m, "4"))
+			press(m, "enter")
+		}},
+		{"help", func(m *Model, fb *fakeBox) { press(m, "?") }},
+		{"form", func(m *Model, fb *fakeBox) {
+			fb.answers["package.action.get-input"] = `{"eventId":"e","spec":{"greeting":{"type":"string","name":"Greeting","description":"What the page says","nullable":false},"secret":{"type":"string","name":"Secret","masked":true},"shout":{"type":"boolean","name":"Shout"},"mode":{"type":"select","name":"Mode","values":{"plain":"Plain","fancy":"Fancy"}},"peers":{"type":"list","name":"Peers"}},"value":{"greeting":"hello","secret":"abc","shout":true,"mode":"fancy","peers":["a","b"]}}`
+			press(m, "2", "j", "j", "enter")
+			feed(m, press(m, "enter"))
+		}},
+		{"result", func(m *Model, fb *fakeBox) {
+			m.showResult(actionRunMsg{pkg: "hello-world", action: "show-secret", result: json.RawMessage(`{"version":"1","title":"Admin credentials","message":"Log in with these.","result":{"type":"group","value":[{"type":"single","name":"User","value":"admin","copyable":true},{"type":"single","name":"Password","value":"hunter2hunter2","copyable":true,"masked":true,"description":"Change it after the first login."}]}}`)})
+		}},
+		{"confirm-uninstall", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "u") }},
+		{"login", func(m *Model, fb *fakeBox) {
+			m.Update(LiveMsg{Update: live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Target: "http://192.168.1.7:5959", Remote: true, Err: live.ErrNeedLogin}}})
+			typeText(m, "secret")
+		}},
+		{"install-prompt", func(m *Model, fb *fakeBox) { press(m, "2", "i"); typeText(m, "~/Downloads/hello-world.s9pk") }},
+		{"install-progress", func(m *Model, fb *fakeBox) {
+			im := newInstallModal()
+			im.stage, im.file, im.pkg = installRunning, "/home/me/nextcloud.s9pk", "nextcloud"
+			m.modal = im
+			m.upload = &live.UploadProgress{Sent: 120 << 20, Total: 120 << 20, Done: true}
+		}},
+	}
+	for _, sc := range screens {
+		for _, size := range [][2]int{{80, 24}, {120, 40}} {
+			t.Run(fmt.Sprintf("%s/%dx%d", sc.name, size[0], size[1]), func(t *testing.T) {
+				var m *Model
+				if sc.setup == nil {
+					m = New(Options{Box: newFakeBox(), Width: size[0], Height: size[1]})
+				} else {
+					var fb *fakeBox
+					m, fb = newTestModel(t, size[0], size[1])
+					sc.setup(m, fb)
+				}
+				golden.RequireEqual(t, []byte(m.View()))
+			})
+		}
+	}
+}

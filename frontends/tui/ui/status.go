@@ -1,0 +1,238 @@
+package ui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/startos-go/startos/frontends/tui/live"
+	"github.com/startos-go/startos/startos/manifest"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// Primary statuses a person sees, derived as StartOS's UI derives them
+// (pkg-status-rendering.service.ts): the lifecycle state while not
+// installed, else error, starting, stopping or the desired state.
+const (
+	statusError    = "error"
+	statusStarting = "starting"
+	statusStopping = "stopping"
+	statusRunning  = model.DesiredRunning
+	statusStopped  = model.DesiredStopped
+)
+
+// status is what the console shows of one package.
+type status struct {
+	Primary string // installing, updating, restoring, removing, error, starting, stopping, running, stopped, restarting, backing-up
+	Health  string // aggregate, only while desired running: success, failure, starting, loading; "" without checks
+}
+
+func deriveStatus(e *model.PackageDataEntry) status {
+	if e.StateInfo.State != model.PackageInstalled {
+		return status{Primary: string(e.StateInfo.State)}
+	}
+	si := &e.StatusInfo
+	desired := si.Desired.Main
+	if desired == "" {
+		desired = model.DesiredStopped
+	}
+	var s status
+	if desired == model.DesiredRunning {
+		s.Health = aggregateHealth(si.Health)
+	}
+	switch {
+	case si.Error != nil:
+		s.Primary = statusError
+	case desired == model.DesiredRunning && (si.Started == nil || anyHealth(si.Health, model.HealthStarting, model.HealthWaiting)):
+		s.Primary = statusStarting
+	case desired == model.DesiredStopped && si.Started != nil:
+		s.Primary = statusStopping
+	default:
+		s.Primary = desired
+	}
+	return s
+}
+
+func anyHealth(h map[string]model.HealthCheckResult, results ...string) bool {
+	for _, r := range h {
+		if slices.Contains(results, r.Result) {
+			return true
+		}
+	}
+	return false
+}
+
+// aggregateHealth: any failure, else any starting, else any loading, else
+// success; "" when there are no checks.
+func aggregateHealth(h map[string]model.HealthCheckResult) string {
+	if len(h) == 0 {
+		return ""
+	}
+	for _, r := range []string{model.HealthFailure, model.HealthStarting, model.HealthLoading} {
+		if anyHealth(h, r) {
+			return r
+		}
+	}
+	return model.HealthSuccess
+}
+
+// statusStyle colours a primary status.
+func statusStyle(s string) lipgloss.Style {
+	switch s {
+	case statusRunning:
+		return stOK
+	case statusError:
+		return stBad
+	case statusStopped:
+		return stDim
+	default:
+		return stWarn
+	}
+}
+
+// healthSummary is the health column: "healthy 2/2", "failing: Web".
+func healthSummary(e *model.PackageDataEntry, st status) string {
+	if st.Health == "" {
+		return ""
+	}
+	var names []string
+	ok := 0
+	for _, id := range sortedHealthIDs(e.StatusInfo.Health) {
+		r := e.StatusInfo.Health[id]
+		switch r.Result {
+		case model.HealthSuccess, model.HealthDisabled:
+			ok++
+		default:
+			if r.Result == st.Health {
+				names = append(names, healthName(id, r))
+			}
+		}
+	}
+	switch st.Health {
+	case model.HealthSuccess:
+		return stOK.Render(fmt.Sprintf("healthy %d/%d", ok, len(e.StatusInfo.Health)))
+	case model.HealthFailure:
+		return stBad.Render("failing: " + strings.Join(names, ", "))
+	default:
+		return stWarn.Render(st.Health + ": " + strings.Join(names, ", "))
+	}
+}
+
+func healthName(id string, r model.HealthCheckResult) string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return id
+}
+
+func sortedHealthIDs(h map[string]model.HealthCheckResult) []string {
+	ids := make([]string, 0, len(h))
+	for id := range h {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// healthMark is the glyph before one check.
+func healthMark(result string) string {
+	switch result {
+	case model.HealthSuccess:
+		return stOK.Render("✓")
+	case model.HealthFailure:
+		return stBad.Render("✗")
+	case model.HealthDisabled:
+		return stDim.Render("-")
+	default:
+		return stWarn.Render("…")
+	}
+}
+
+// actionAllowed reads allowedStatuses in either StartOS spelling: 0.3
+// ["running", "stopped"] or 0.4 "only-running" / "only-stopped" / "any".
+func actionAllowed(a live.Action, primary string) (bool, string) {
+	if len(a.AllowedStatuses) == 0 {
+		return true, ""
+	}
+	for _, s := range a.AllowedStatuses {
+		switch s {
+		case "any":
+			return true, ""
+		case "running", "only-running":
+			if primary == statusRunning {
+				return true, ""
+			}
+		case "stopped", "only-stopped":
+			if primary == statusStopped {
+				return true, ""
+			}
+		}
+	}
+	return false, "only when " + strings.TrimPrefix(strings.Join(a.AllowedStatuses, " or "), "only-")
+}
+
+// depProblem says what is wrong with one declared dependency, or "" when it
+// is satisfied. The checks are StartOS's: not installed, incorrect version,
+// not running, a required health check failing.
+func depProblem(st *live.State, d live.Dependency, depID string, cur model.CurrentDependency, hasCur bool) string {
+	e, ok := st.Doc.PackageData[depID]
+	if !ok || e.StateInfo.State != model.PackageInstalled {
+		if d.Requirement.Type == "opt-in" || d.Requirement.Type == "opt-out" {
+			return "optional, not installed"
+		}
+		return "not installed"
+	}
+	if m := st.Manifests[depID]; m != nil && d.Version != "" {
+		r, rerr := manifest.ParseVersionRange(d.Version)
+		v, verr := manifest.ParseVersion(m.Version)
+		if rerr == nil && verr == nil && !r.Satisfies(v) {
+			return fmt.Sprintf("version %s, wants %s", m.Version, d.Version)
+		}
+	}
+	ds := deriveStatus(&e)
+	if ds.Primary != statusRunning {
+		return "not running (" + ds.Primary + ")"
+	}
+	if hasCur && cur.Kind == "running" {
+		for _, hc := range cur.HealthChecks {
+			if r, ok := e.StatusInfo.Health[hc]; ok && r.Result != model.HealthSuccess {
+				return fmt.Sprintf("health check %s: %s", healthName(hc, r), r.Result)
+			}
+		}
+	}
+	return ""
+}
+
+// progressText reads a Progress: the bar's done and total (0, 0 when it
+// cannot be measured) and the figure to print.
+func progressText(p model.Progress) (done, total float64, text string) {
+	switch p.Kind {
+	case model.ProgressComplete:
+		return 1, 1, "done"
+	case model.ProgressIndeterminate:
+		return 0, 0, "working"
+	case model.ProgressMeasured:
+		if p.Total == nil || *p.Total == 0 {
+			if p.Units == "bytes" {
+				return 0, 0, humanBytes(int64(p.Done))
+			}
+			return 0, 0, fmt.Sprintf("%d", p.Done)
+		}
+		t := float64(*p.Total)
+		return float64(p.Done), t, fmt.Sprintf("%d%%", int(float64(p.Done)/t*100))
+	}
+	return 0, 0, "waiting"
+}
+
+// currentPhase is the first phase not complete, for the list's one-line
+// view of an install.
+func currentPhase(fp model.FullProgress) string {
+	for _, ph := range fp.Phases {
+		if ph.Progress.Kind != model.ProgressComplete {
+			return ph.Name
+		}
+	}
+	return ""
+}
