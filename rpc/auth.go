@@ -22,6 +22,9 @@ const SessionCookieMaxAge = 30 * 24 * time.Hour
 // the local cookie makes it the local administrator; a session cookie that
 // the library accepts makes it that session; otherwise nobody.
 func (s *Server) identify(r *http.Request) caller.Caller {
+	if who, ok := r.Context().Value(socketCallerKey{}).(caller.Caller); ok {
+		return who // HTTP on the unix socket: the peer's credentials decide
+	}
 	who := caller.Caller{Addr: hostOnly(r.RemoteAddr), UserAgent: r.UserAgent()}
 	if c, err := r.Cookie(LocalCookie); err == nil && s.d.backend.LocalCookieValid(c.Value) {
 		who.Local = true

@@ -43,6 +43,8 @@ type Client struct {
 	http        *http.Client
 	httpURL     string // http(s)://host/rpc/v1, for the HTTP transport
 	localCookie string
+	rest        *http.Client // for /rest/rpc/<id> transfers
+	restBase    string       // http(s)://host or http://unix for the socket
 
 	conn   *jsonrpc2.Conn // stream transports
 	st     *objectStream
@@ -78,7 +80,14 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", path, err)
 		}
-		return newStreamClient(newLineFramer(c, MaxReplyBytes), func() {}), nil
+		cl := newStreamClient(newLineFramer(c, MaxReplyBytes), func() {})
+		// Transfers go over HTTP on the same socket.
+		cl.rest = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			d := net.Dialer{Timeout: DialTimeout}
+			return d.DialContext(ctx, "unix", path)
+		}}}
+		cl.restBase = "http://unix"
+		return cl, nil
 	case strings.HasPrefix(target, "ws://"), strings.HasPrefix(target, "wss://"):
 		u := strings.TrimSuffix(target, "/")
 		if !strings.HasSuffix(u, "/ws/rpc") {
@@ -96,7 +105,10 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		}
 		c.SetReadLimit(MaxReplyBytes)
 		lifetime, stop := context.WithCancel(context.Background())
-		return newStreamClient(&wsFramer{c: c, ctx: lifetime}, stop), nil
+		cl := newStreamClient(&wsFramer{c: c, ctx: lifetime}, stop)
+		cl.rest, cl.localCookie = hc, opts.LocalCookie
+		cl.restBase = strings.Replace(strings.TrimSuffix(u, "/ws/rpc"), "ws", "http", 1)
+		return cl, nil
 	case strings.HasPrefix(target, "http://"), strings.HasPrefix(target, "https://"):
 		u, err := url.Parse(target)
 		if err != nil {
@@ -105,7 +117,9 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		if u.Path == "" || u.Path == "/" {
 			u.Path = "/rpc/v1"
 		}
-		return &Client{http: hc, httpURL: u.String(), localCookie: opts.LocalCookie}, nil
+		base := *u
+		base.Path = ""
+		return &Client{http: hc, httpURL: u.String(), localCookie: opts.LocalCookie, rest: hc, restBase: base.String()}, nil
 	}
 	return nil, fmt.Errorf("bad target %q: want unix:///path, http(s)://host:port or ws(s)://host:port", target)
 }
@@ -128,6 +142,9 @@ func newStreamClient(fr framer, onEnd func()) *Client {
 
 // Close ends the connection and every subscription on it.
 func (c *Client) Close() error {
+	if c.rest != nil {
+		c.rest.CloseIdleConnections()
+	}
 	if c.conn == nil {
 		c.http.CloseIdleConnections()
 		return nil
@@ -409,4 +426,33 @@ func Call[R any](ctx context.Context, c *Client, method string, params any) (R, 
 	var r R
 	err := c.Call(ctx, method, params, &r)
 	return r, err
+}
+
+// Upload sends a large body to /rest/rpc/<id> (an id a call such as
+// package.sideload answered) and waits for the daemon's verdict.
+func (c *Client) Upload(ctx context.Context, id string, body io.Reader, size int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.restBase+"/rest/rpc/"+url.PathEscape(id), body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if c.localCookie != "" {
+		req.AddCookie(&http.Cookie{Name: LocalCookie, Value: c.localCookie})
+	}
+	resp, err := c.rest.Do(req)
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	var env struct {
+		Error *Error `json:"error"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&env) == nil && env.Error != nil {
+		return env.Error
+	}
+	return fmt.Errorf("upload: HTTP %s", resp.Status)
 }

@@ -1,12 +1,14 @@
 package rpc
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"github.com/startos-go/startos/startos/caller"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +64,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rpc/", s.serveHTTP)
 	mux.HandleFunc("/ws/rpc", s.serveWebSocket)
+	mux.HandleFunc("/rest/rpc/", s.serveUpload)
 	return mux
 }
 
@@ -131,10 +134,97 @@ func (s *Server) ServeSocket(l net.Listener) error {
 		s.accepted.Add(1)
 		go func() {
 			defer s.accepted.Done()
-			peer := unixPeer(c)
-			s.serveStream(s.ctx, newLineFramer(c, MaxBodyBytes), peer, caller.Caller{Local: peer.Local, Addr: "unix"})
+			s.serveSocketConn(c)
 		}()
 	}
+}
+
+// serveSocketConn serves one socket connection: newline-delimited JSON-RPC,
+// or HTTP when the peer starts with an HTTP request line, so large uploads
+// (/rest/rpc/<id>) work on the box without a TCP listener.
+func (s *Server) serveSocketConn(c net.Conn) {
+	peer := unixPeer(c)
+	who := caller.Caller{Local: peer.Local, Addr: "unix"}
+	br := bufio.NewReaderSize(c, 64<<10)
+	c.SetReadDeadline(time.Now().Add(WriteTimeout))
+	head, _ := br.Peek(5)
+	c.SetReadDeadline(time.Time{})
+	if looksLikeHTTP(head) {
+		s.serveHTTPConn(&peekedConn{Conn: c, r: br}, peer, who)
+		return
+	}
+	s.serveStream(s.ctx, &lineFramer{c: c, r: br, max: MaxBodyBytes}, peer, who)
+}
+
+// looksLikeHTTP: a JSON-RPC stream starts with '{' (or whitespace), an HTTP
+// request with a method name.
+func looksLikeHTTP(head []byte) bool {
+	for _, m := range []string{"POST ", "PUT ", "GET ", "HEAD "} {
+		if len(head) >= 4 && strings.HasPrefix(m, string(head[:min(len(head), len(m))])) {
+			return true
+		}
+	}
+	return false
+}
+
+// peekedConn is a conn whose first bytes were read into r.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// serveHTTPConn runs the HTTP handler on one socket connection, with the
+// socket peer's identity in place of cookies.
+func (s *Server) serveHTTPConn(c net.Conn, peer Peer, who caller.Caller) {
+	l := &oneConnListener{conn: c, done: make(chan struct{})}
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: WriteTimeout,
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return withSocketCaller(withPeer(ctx, peer), who)
+		},
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateClosed || st == http.StateHijacked {
+				l.closeOnce.Do(func() { close(l.done) })
+			}
+		},
+	}
+	go func() {
+		select {
+		case <-l.done:
+		case <-s.ctx.Done():
+			c.Close()
+		}
+	}()
+	hs.Serve(l)
+}
+
+// oneConnListener hands out one connection, then blocks until it is closed.
+type oneConnListener struct {
+	conn      net.Conn
+	used      bool
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	if !l.used {
+		l.used = true
+		return l.conn, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+type socketCallerKey struct{}
+
+func withSocketCaller(ctx context.Context, who caller.Caller) context.Context {
+	return context.WithValue(ctx, socketCallerKey{}, who)
 }
 
 // unixPeer reads the peer's credentials from the socket.

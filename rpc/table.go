@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strings"
@@ -56,6 +57,27 @@ type Backend interface {
 	Authenticate(ctx context.Context, token string) (string, error)
 	LocalCookieValid(cookie string) bool
 	WatchSessionEnds(fn func(ids []string)) (stop func())
+
+	// Packages.
+	Sideload(ctx context.Context) (model.SideloadResult, error)
+	ReceiveUpload(ctx context.Context, id string, body io.Reader, size int64) error
+	InstallURL(ctx context.Context, p model.InstallParams) (model.Empty, error)
+	CancelInstall(ctx context.Context, p model.CancelInstallParams) (model.Empty, error)
+	InstallProgress(ctx context.Context, p model.InstallProgressParams) (model.FullProgress, *feed.Feed[model.FullProgress], error)
+	Uninstall(ctx context.Context, p model.UninstallParams) (model.Empty, error)
+	Packages(ctx context.Context) ([]model.PackageSummary, error)
+	PackageInfo(ctx context.Context, p model.PackageIDParams) (model.PackageInfo, error)
+	InstalledVersion(ctx context.Context, p model.PackageIDParams) (string, error)
+	StartPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)
+	StopPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)
+	RestartPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)
+	RebuildPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)
+	RebuildAll(ctx context.Context) (model.Empty, error)
+	PackageStats(ctx context.Context) (map[string]model.PackageStats, error)
+	PackageLogs(ctx context.Context, p model.PackageLogsParams) (model.PackageLogPage, error)
+	FollowPackageLogs(ctx context.Context, p model.PackageLogsParams) (model.PackageLogPage, *feed.Feed[model.PackageLogEntry], error)
+	ActionInput(ctx context.Context, p model.ActionInputParams) (model.ActionInput, error)
+	RunAction(ctx context.Context, p model.ActionParams) (model.ActionResult, error)
 
 	CreateNotification(ctx context.Context, in model.NotificationInput) (uint32, error)
 	Notifications(ctx context.Context, p model.NotificationListParams) ([]model.Notification, error)
@@ -221,6 +243,45 @@ var Table = []*Method{
 		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, *feed.Feed[model.Metrics], error) {
 			return b.FollowMetrics(ctx)
 		}),
+	unary("server.rebuild", "Drop every service's container and images and rebuild them from the archived packages.", mutates,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.RebuildAll(ctx) }),
+	unary("package.sideload", "Start a sideload: answers a one-shot upload id; POST the .s9pk to /rest/rpc/<id>.", mutates,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.SideloadResult, error) {
+			return b.Sideload(ctx)
+		}),
+	unary("package.install", "Download a package from an http(s) URL, verify it and install it; answers when installed.", mutates,
+		Backend.InstallURL),
+	streaming("package.install.progress", "package.install.progress", "An install's phased progress now, then each change until it ends.", 0,
+		Backend.InstallProgress),
+	unary("package.cancel-install", "Abort an install or update in progress; the box is left as it was.", mutates,
+		Backend.CancelInstall),
+	unary("package.uninstall", "Stop and remove a package: container, images, archive, and volumes unless soft.", mutates,
+		Backend.Uninstall),
+	unary("package.list", "Installed packages: id, title, version, state, status and health as a person sees them.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) ([]model.PackageSummary, error) {
+			return b.Packages(ctx)
+		}),
+	unary("package.info", "One package: status, health checks, dependencies, interfaces with local addresses, actions.", 0,
+		Backend.PackageInfo),
+	unary("package.installed-version", "The installed version of a package.", 0,
+		Backend.InstalledVersion),
+	unary("package.start", "Set a package to run; its actor starts it.", mutates, Backend.StartPackage),
+	unary("package.stop", "Set a package to stop: SIGTERM, then kill after its timeout.", mutates, Backend.StopPackage),
+	unary("package.restart", "Restart a package.", mutates, Backend.RestartPackage),
+	unary("package.rebuild", "Drop a package's container and images and rebuild them from its archive.", mutates,
+		Backend.RebuildPackage),
+	unary("package.stats", "Memory and CPU of each running package.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (map[string]model.PackageStats, error) {
+			return b.PackageStats(ctx)
+		}),
+	unary("package.logs", "A page of a package's log: newest by default, or before/after a cursor.", 0,
+		Backend.PackageLogs),
+	streaming("package.logs.follow", "package.logs.entry", "Recent lines of a package's log, then each new one.", 0,
+		Backend.FollowPackageLogs),
+	unary("package.action.get-input", "An action's input spec and current values.", 0,
+		Backend.ActionInput),
+	unary("package.action.run", "Run a package's action with its input; answers the action's result.", mutates,
+		Backend.RunAction),
 	unary("db.dump", "The public state document, or the part at a JSON Pointer (default /public), with its revision.", 0,
 		Backend.Dump),
 	withCLI("db watch", streaming("db.subscribe", "db.revision", "The state document at a pointer, then every revision as a JSON Patch scoped to it.", 0,

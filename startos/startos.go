@@ -19,12 +19,15 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/startos-go/startos/startos/auth"
+	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/feed"
+	"github.com/startos-go/startos/startos/install"
 	"github.com/startos-go/startos/startos/logging"
 	"github.com/startos-go/startos/startos/metrics"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/service"
 	"github.com/startos-go/startos/startos/watchdog"
 )
 
@@ -56,6 +59,9 @@ type Config struct {
 	// did, so a test can show what a wedged stderr does without our
 	// non-blocking logging.
 	BlockingLogControl bool
+	// Engine is where the container engine is; the zero value means
+	// $DOCKER_HOST or the local socket.
+	Engine container.Options
 }
 
 // Server is one running box. Create it with Open and release it with Close.
@@ -70,6 +76,9 @@ type Server struct {
 	// engineInfo describes the container engine for diagnose; nil until the
 	// engine is in use.
 	engineInfo func(context.Context) string
+	engine     *container.Client
+	services   *service.Manager
+	installer  *install.Installer
 	lock       *dirLock
 	started    time.Time
 }
@@ -135,6 +144,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.openServices(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("startos: services: %w", err)
+	}
 	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version, "revision", s.db.Revision())
 	return s, nil
 }
@@ -144,6 +157,7 @@ func (s *Server) Close() error {
 	if s.lock == nil {
 		return nil
 	}
+	servicesErr := s.closeServices()
 	var wdErr error
 	if s.wd != nil {
 		wdErr = s.wd.Close()
@@ -154,7 +168,7 @@ func (s *Server) Close() error {
 	}
 	stateErr := s.closeState()
 	s.log.Info("library closed")
-	err := errors.Join(wdErr, metricsErr, stateErr, s.logs.Close(), s.lock.release())
+	err := errors.Join(servicesErr, wdErr, metricsErr, stateErr, s.logs.Close(), s.lock.release())
 	s.lock = nil
 	return err
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/startos-go/startos/internal/cliargs"
 	"io"
 	"os"
 	"os/signal"
@@ -21,7 +22,7 @@ func main() {
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	if err := app.RunContext(ctx, args); err != nil {
+	if err := app.RunContext(ctx, cliargs.Reorder(app, args)); err != nil {
 		fmt.Fprintln(stderr, errorLine(err))
 		return exitCode(err)
 	}

@@ -38,6 +38,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeLogin(node, s)
 		case m.Name == "auth.reset-password":
 			customizeResetPassword(node, s)
+		case m.Name == "package.install":
+			customizeInstall(node, s)
 		case m.Name == "server.diagnose":
 			customizeDiagnose(node, s)
 		}

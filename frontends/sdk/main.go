@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/startos-go/startos/internal/cliargs"
 	"io"
 	"os"
 	"os/signal"
@@ -26,7 +27,7 @@ func main() {
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	err := app.RunContext(ctx, reorderArgs(app, args))
+	err := app.RunContext(ctx, cliargs.Reorder(app, args))
 	if err == nil {
 		return 0
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/startos-go/startos/internal/cliargs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +68,7 @@ func TestReorderArgs(t *testing.T) {
 		{"start-sdk", "start-sdk"},
 	}
 	for _, c := range cases {
-		got := strings.Join(reorderArgs(app, strings.Fields(c.in)), " ")
+		got := strings.Join(cliargs.Reorder(app, strings.Fields(c.in)), " ")
 		if got != c.want {
 			t.Errorf("%s\n  got  %s\n  want %s", c.in, got, c.want)
 		}

@@ -42,6 +42,21 @@ type Client struct {
 // Connect opens a client and pings the engine, negotiating the API version
 // (Debian's docker.io 20.10 speaks API 1.41).
 func Connect(ctx context.Context, opts Options) (*Client, error) {
+	c, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		c.api.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// New opens a client without contacting the engine, for a daemon that must
+// start while the engine is still down; the first call negotiates the API
+// version.
+func New(opts Options) (*Client, error) {
 	c := &Client{host: opts.Host, call: opts.CallTimeout, transfer: opts.TransferTimeout}
 	if c.host == "" {
 		c.host = os.Getenv("DOCKER_HOST")
@@ -65,10 +80,6 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("docker engine at %s: %v: %w", c.host, err, errdefs.ErrDocker)
 	}
 	c.api = api
-	if _, err := c.Ping(ctx); err != nil {
-		api.Close()
-		return nil, err
-	}
 	return c, nil
 }
 

@@ -12,71 +12,20 @@ import (
 	"github.com/startos-go/startos/startos/model"
 )
 
-// Primary statuses a person sees, derived as StartOS's UI derives them
-// (pkg-status-rendering.service.ts): the lifecycle state while not
-// installed, else error, starting, stopping or the desired state.
+// Primary statuses a person sees; the derivation is the library's
+// (model.DeriveStatus), so the console and start-cli agree.
 const (
-	statusError    = "error"
-	statusStarting = "starting"
-	statusStopping = "stopping"
+	statusError    = model.StatusError
+	statusStarting = model.StatusStarting
+	statusStopping = model.StatusStopping
 	statusRunning  = model.DesiredRunning
 	statusStopped  = model.DesiredStopped
 )
 
 // status is what the console shows of one package.
-type status struct {
-	Primary string // installing, updating, restoring, removing, error, starting, stopping, running, stopped, restarting, backing-up
-	Health  string // aggregate, only while desired running: success, failure, starting, loading; "" without checks
-}
+type status = model.DisplayStatus
 
-func deriveStatus(e *model.PackageDataEntry) status {
-	if e.StateInfo.State != model.PackageInstalled {
-		return status{Primary: string(e.StateInfo.State)}
-	}
-	si := &e.StatusInfo
-	desired := si.Desired.Main
-	if desired == "" {
-		desired = model.DesiredStopped
-	}
-	var s status
-	if desired == model.DesiredRunning {
-		s.Health = aggregateHealth(si.Health)
-	}
-	switch {
-	case si.Error != nil:
-		s.Primary = statusError
-	case desired == model.DesiredRunning && (si.Started == nil || anyHealth(si.Health, model.HealthStarting, model.HealthWaiting)):
-		s.Primary = statusStarting
-	case desired == model.DesiredStopped && si.Started != nil:
-		s.Primary = statusStopping
-	default:
-		s.Primary = desired
-	}
-	return s
-}
-
-func anyHealth(h map[string]model.HealthCheckResult, results ...string) bool {
-	for _, r := range h {
-		if slices.Contains(results, r.Result) {
-			return true
-		}
-	}
-	return false
-}
-
-// aggregateHealth: any failure, else any starting, else any loading, else
-// success; "" when there are no checks.
-func aggregateHealth(h map[string]model.HealthCheckResult) string {
-	if len(h) == 0 {
-		return ""
-	}
-	for _, r := range []string{model.HealthFailure, model.HealthStarting, model.HealthLoading} {
-		if anyHealth(h, r) {
-			return r
-		}
-	}
-	return model.HealthSuccess
-}
+func deriveStatus(e *model.PackageDataEntry) status { return model.DeriveStatus(e) }
 
 // statusStyle colours a primary status.
 func statusStyle(s string) lipgloss.Style {

@@ -1,4 +1,6 @@
-package main
+// Package cliargs lets urfave/cli v2 commands take flags after their
+// arguments, as people type them.
+package cliargs
 
 import (
 	"strings"
@@ -6,10 +8,12 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// reorderArgs moves a command's flags in front of its arguments, because
+// Reorder moves a command's flags in front of its arguments, because
 // urfave/cli v2 stops reading flags at the first argument: without this,
-// `start-sdk pack . -o out.s9pk` would ignore -o.
-func reorderArgs(app *cli.App, args []string) []string {
+// `start-sdk pack . -o out.s9pk` would ignore -o. The command is the deepest
+// one named; a command with subcommands is the leaf when the next word is not
+// one of them (`start-cli package logs ID -f`).
+func Reorder(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
@@ -44,7 +48,7 @@ func reorderArgs(app *cli.App, args []string) []string {
 			break
 		}
 	}
-	if leaf == nil || len(leaf.Subcommands) > 0 {
+	if leaf == nil {
 		return append(out, rest...)
 	}
 	var fl, pos []string

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/startos-go/startos/internal/testpkg"
+	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/startos/container"
+	"github.com/startos-go/startos/startos/model"
+)
+
+func engineOrSkip(t *testing.T) *container.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := container.Connect(ctx, container.Options{})
+	if err != nil {
+		if requireDocker() {
+			t.Fatalf("docker engine required: %v", err)
+		}
+		t.Skipf("no docker engine: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func requireDocker() bool {
+	return envSet("CI") || envSet("STARTOS_REQUIRE_DOCKER")
+}
+
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// TestPackageLifecycleThroughCLI: a test package built here goes through
+// start-cli and the RPC surface against the real engine: install from a file
+// over the socket, running and healthy, its log, an action, stop and start,
+// info with the local address, uninstall leaving nothing behind.
+func TestPackageLifecycleThroughCLI(t *testing.T) {
+	eng := engineOrSkip(t)
+	port := freePort(t)
+	pkg := testpkg.Build(t, eng, testpkg.Options{Port: port})
+	id := pkg.Manifest.ID
+	t.Cleanup(func() { testpkg.Sweep(eng, id) })
+	file := filepath.Join(t.TempDir(), id+".s9pk")
+	pkg.WriteArchive(t, eng, file)
+
+	d := startDaemon(t)
+	sock := []string{"--socket", d.sock}
+	if code, out, errs := cmd(t, append(sock, "package", "install", "--quiet", file)...); code != 0 {
+		t.Fatalf("install: %d %q %q", code, out, errs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := rpc.Dial(ctx, "unix://"+d.sock, rpc.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitStatus := func(want, health string) model.PackageSummary {
+		t.Helper()
+		for {
+			var list []model.PackageSummary
+			if err := c.Call(ctx, "package.list", nil, &list); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range list {
+				if p.ID == id && p.Primary == want && (health == "" || p.Health == health) {
+					return p
+				}
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("package never reached %s/%s: %+v", want, health, list)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitStatus(model.DesiredRunning, model.HealthSuccess)
+
+	code, out, _ := cmd(t, append(sock, "package", "list")...)
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "running") || !strings.Contains(out, "success") {
+		t.Fatalf("package list:\n%s", out)
+	}
+	code, out, _ = cmd(t, append(sock, "--format", "json", "package", "info", id)...)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("http://127.0.0.1:%d", port)) {
+		t.Fatalf("package info:\n%s", out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, out, _ = cmd(t, append(sock, "package", "logs", id, "-l", "50")...)
+		if code == 0 && strings.Contains(out, testpkg.StartupLine) {
+			break
+		}
+		if time.Now().After(deadline) {
+			var page json.RawMessage
+			perr := c.Call(ctx, "package.logs", map[string]any{"id": id, "limit": 50}, &page)
+			t.Fatalf("package logs lack the start-up line:\n%s\nrpc: %s %v", out, page, perr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	code, out, errs := cmd(t, append(sock, "--format", "json", "package", "action", "run", id, "hello")...)
+	var res model.ActionResult
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Message == "" {
+		t.Fatalf("action: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := cmd(t, append(sock, "package", "stop", id)...); code != 0 {
+		t.Fatalf("stop: %q", errs)
+	}
+	waitStatus(model.DesiredStopped, "")
+	if code, _, errs := cmd(t, append(sock, "package", "action", "run", id, "hello")...); code == 0 || !strings.Contains(errs, "36: ") && !strings.Contains(errs, "running") {
+		t.Fatalf("action while stopped: %d %q", code, errs)
+	}
+	if code, _, errs := cmd(t, append(sock, "package", "start", id)...); code != 0 {
+		t.Fatalf("start: %q", errs)
+	}
+	waitStatus(model.DesiredRunning, model.HealthSuccess)
+
+	if code, _, errs := cmd(t, append(sock, "package", "uninstall", id)...); code != 0 {
+		t.Fatalf("uninstall: %q", errs)
+	}
+	var list []model.PackageSummary
+	c.Call(ctx, "package.list", nil, &list)
+	if len(list) != 0 {
+		t.Fatalf("after uninstall: %+v", list)
+	}
+	if _, err := eng.Inspect(ctx, pkg.Tag); err == nil {
+		t.Fatalf("image %s left after uninstall", pkg.Tag)
+	}
+}

@@ -1,0 +1,247 @@
+// Package installbench measures a sideload install against the Docker Engine
+// doing the core of the same work in the same run: installing a package
+// whose image is about 200 MB (receive and verify the upload, archive it,
+// load the image, create the volumes, record the package) against `docker
+// load` of the same image archive (target: at most 1.15x). The service
+// manager is left out on both sides (no container is created), so the ratio
+// is the installer's own overhead.
+package installbench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/startos-go/startos/internal/testpkg"
+	"github.com/startos-go/startos/startos/container"
+	"github.com/startos-go/startos/startos/db"
+	"github.com/startos-go/startos/startos/install"
+	"github.com/startos-go/startos/startos/manifest"
+	"github.com/startos-go/startos/startos/s9pk"
+)
+
+// Run builds the benchmark package, measures, prints the figures to w and
+// removes what it created.
+func Run(ctx context.Context, w io.Writer) error {
+	return run(ctx, w, config{payload: 200 << 20, rounds: 3})
+}
+
+type config struct {
+	payload int64
+	rounds  int
+}
+
+// noServices stands in for the service manager: the benchmark measures the
+// install up to the hand-over.
+type noServices struct{}
+
+func (noServices) Adopt(context.Context, string) error   { return nil }
+func (noServices) Release(context.Context, string) error { return nil }
+func (noServices) RunProcedure(context.Context, string, *manifest.Manifest, manifest.Procedure, any) ([]byte, error) {
+	return nil, fmt.Errorf("installbench runs no procedures")
+}
+
+func run(ctx context.Context, w io.Writer, cfg config) (err error) {
+	eng, err := container.Connect(ctx, container.Options{})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	tmp, err := os.MkdirTemp("", "installbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	m, err := testpkg.Spec{ID: "installbench", Version: "1.0.0"}.Manifest()
+	if err != nil {
+		return err
+	}
+	tag := manifest.DockerTag(m.ID, manifest.MainImage, m.Version)
+	fmt.Fprintf(w, "install benchmark: building a FROM scratch image with %s of random data\n", mib(cfg.payload))
+	if err := buildImage(ctx, eng, tmp, tag, cfg.payload); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := eng.Remove(context.WithoutCancel(ctx), tag, true); rerr != nil && err == nil && !strings.Contains(rerr.Error(), "not found") {
+			err = rerr
+		}
+	}()
+	imagePath := filepath.Join(tmp, "image.tar")
+	f, err := os.Create(imagePath)
+	if err != nil {
+		return err
+	}
+	_, err = eng.SaveTo(ctx, tag, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	key, err := s9pk.GenerateKey()
+	if err != nil {
+		return err
+	}
+	pkgPath := filepath.Join(tmp, "installbench.s9pk")
+	pf, err := os.Create(pkgPath)
+	if err != nil {
+		return err
+	}
+	_, err = s9pk.WritePackage(pf, key, &s9pk.Package{
+		Manifest: m, Icon: s9pk.BytesSource([]byte("icon")), License: s9pk.BytesSource([]byte("MIT")),
+		Instructions: s9pk.BytesSource([]byte("bench")),
+		Images:       []s9pk.PackageImage{{ID: manifest.MainImage, Arch: archName(), Source: s9pk.FileSource(imagePath)}},
+	})
+	if cerr := pf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	st, _ := os.Stat(pkgPath)
+
+	var loads, installs []time.Duration
+	for i := range cfg.rounds {
+		if err := eng.Remove(ctx, tag, true); err != nil {
+			return err
+		}
+		d, err := timeLoad(ctx, eng, imagePath)
+		if err != nil {
+			return err
+		}
+		loads = append(loads, d)
+		if err := eng.Remove(ctx, tag, true); err != nil {
+			return err
+		}
+		d, err = timeInstall(ctx, eng, filepath.Join(tmp, fmt.Sprintf("data%d", i)), pkgPath)
+		if err != nil {
+			return err
+		}
+		installs = append(installs, d)
+	}
+	load, inst := median(loads), median(installs)
+	fmt.Fprintf(w, "\nsideload install (package %s; median of %d alternating runs):\n", mib(st.Size()), cfg.rounds)
+	fmt.Fprintf(w, "  docker load              %8.3f s  %s\n", load.Seconds(), runs(loads))
+	fmt.Fprintf(w, "  sideload install         %8.3f s  %s\n", inst.Seconds(), runs(installs))
+	fmt.Fprintf(w, "  install / load           %8.3fx median, %.3fx best of each (target <= 1.15x)\n",
+		inst.Seconds()/load.Seconds(), slices.Min(installs).Seconds()/slices.Min(loads).Seconds())
+	return nil
+}
+
+func timeLoad(ctx context.Context, eng *container.Client, path string) (time.Duration, error) {
+	start := time.Now()
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	_, err = eng.Load(ctx, f)
+	return time.Since(start), err
+}
+
+// timeInstall installs the package on a fresh box at dataDir, from
+// Sideload to the install's end.
+func timeInstall(ctx context.Context, eng *container.Client, dataDir, pkgPath string) (time.Duration, error) {
+	if err := os.MkdirAll(filepath.Join(dataDir, "db"), 0o755); err != nil {
+		return 0, err
+	}
+	store, err := db.Open(ctx, db.Options{Path: filepath.Join(dataDir, "db", "state.db")})
+	if err != nil {
+		return 0, err
+	}
+	defer store.Close()
+	in, err := install.New(ctx, install.Options{Store: store, Engine: eng, Services: noServices{}, DataDir: dataDir, Arch: archName()})
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	f, err := os.Open(pkgPath)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	up, err := in.Sideload(ctx)
+	if err != nil {
+		return 0, err
+	}
+	err = in.Receive(ctx, up.Upload, f, st.Size())
+	d := time.Since(start)
+	os.RemoveAll(dataDir)
+	return d, err
+}
+
+func archName() string {
+	if out, err := exec.Command("uname", "-m").Output(); err == nil && strings.TrimSpace(string(out)) == "aarch64" {
+		return "aarch64"
+	}
+	return "x86_64"
+}
+
+func buildImage(ctx context.Context, eng *container.Client, tmp, tag string, size int64) error {
+	dir := filepath.Join(tmp, "context")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	// The builder compiles the test app into <dir>/ctx/app.
+	if _, err := testpkg.NewBuilder(eng, filepath.Join(tmp, "app")); err != nil {
+		return err
+	}
+	app, err := os.ReadFile(filepath.Join(tmp, "app", "ctx", "app"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app"), app, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "payload"))
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	df := "FROM scratch\nCOPY payload /payload\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if _, err := eng.Build(ctx, container.BuildOptions{ContextDir: dir, Tags: []string{tag}, NoCache: true}, &out); err != nil {
+		return fmt.Errorf("%w\n%s", err, out.String())
+	}
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func runs(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%.3f", d.Seconds())
+	}
+	return "runs: " + strings.Join(parts, " ")
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

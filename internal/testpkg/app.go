@@ -1,0 +1,87 @@
+package testpkg
+
+// appSource is the test service: one static binary with subcommands.
+//
+//	serve    the main process: HTTP on :8080 (/health), prints StartupLine
+//	health   health check: GET /health; exit 1 with a message on stderr when
+//	         /data/fail-health exists (its content is the message)
+//	action   reads JSON input on stdin, answers a StartOS action result
+//	migrate  reads JSON on stdin, writes /data/migrated, prints JSON
+//	fail     writes to stderr and exits 3
+const appSource = `package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	cmd := "serve"
+	if len(os.Args) > 1 {
+		cmd = os.Args[1]
+	}
+	switch cmd {
+	case "serve":
+		serve()
+	case "health":
+		if b, err := os.ReadFile("/data/fail-health"); err == nil {
+			fmt.Fprintln(os.Stderr, "first line")
+			fmt.Fprint(os.Stderr, string(b))
+			os.Exit(1)
+		}
+		c := http.Client{Timeout: 5 * time.Second}
+		r, err := c.Get("http://127.0.0.1:8080/health")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "not answering:", err)
+			os.Exit(1)
+		}
+		r.Body.Close()
+	case "action":
+		in, _ := io.ReadAll(os.Stdin)
+		var v map[string]any
+		json.Unmarshal(in, &v)
+		val := fmt.Sprint(v["name"])
+		json.NewEncoder(os.Stdout).Encode(map[string]any{
+			"version": "0", "message": "Hello, " + val, "value": "secret-" + val, "copyable": true, "qr": false,
+		})
+	case "migrate":
+		in, _ := io.ReadAll(os.Stdin)
+		if err := os.WriteFile("/data/migrated", in, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "migrate:", err)
+			os.Exit(2)
+		}
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"configured": true, "input": string(in)})
+	case "fail":
+		fmt.Fprintln(os.Stderr, "something went wrong")
+		os.Exit(3)
+	case "sleep":
+		time.Sleep(time.Hour)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown command", cmd)
+		os.Exit(64)
+	}
+}
+
+func serve() {
+	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from testpkg\n") })
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Println("testpkg: stopping")
+		os.Exit(0)
+	}()
+	fmt.Println("` + StartupLine + `")
+	if err := http.ListenAndServe(":8080", nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+`

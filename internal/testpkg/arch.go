@@ -1,0 +1,5 @@
+package testpkg
+
+import "runtime"
+
+var goarch = runtime.GOARCH

@@ -1,0 +1,231 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/startos-go/startos/startos/errdefs"
+)
+
+// Mount binds a host folder into a container.
+type Mount struct {
+	Source   string // host path
+	Target   string // path inside the container
+	ReadOnly bool
+}
+
+// PortBinding publishes a container's TCP port on the host.
+type PortBinding struct {
+	HostIP        string // default 127.0.0.1: never all interfaces by accident
+	HostPort      uint16
+	ContainerPort uint16
+}
+
+// Spec describes a container to create. Only fields the 1.41 API knows are
+// used, so an old engine never silently drops one.
+type Spec struct {
+	Name       string
+	Image      string
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+	Labels     map[string]string
+	// Network is a user-defined network to attach to; "none" disables
+	// networking; empty uses the engine's default bridge.
+	Network string
+	Mounts  []Mount
+	Ports   []PortBinding
+	// StopTimeout is how long a stop waits after SIGTERM before SIGKILL.
+	StopTimeout time.Duration
+	ShmSize     int64 // bytes; 0 is the engine's default
+	// Init runs an init process as PID 1 that reaps zombies and forwards
+	// signals.
+	Init bool
+	// Stdin keeps stdin open for one attach (one-off procedures).
+	Stdin bool
+}
+
+// CreateContainer creates a container and returns its id. Warnings from the
+// engine are returned in the error only when creation fails.
+func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
+	if s.Image == "" {
+		return "", fmt.Errorf("create container %q: no image: %w", s.Name, errdefs.ErrInvalidRequest)
+	}
+	cfg := &container.Config{
+		Image:        s.Image,
+		Entrypoint:   s.Entrypoint,
+		Cmd:          s.Cmd,
+		Env:          s.Env,
+		Labels:       s.Labels,
+		AttachStdout: s.Stdin,
+		AttachStderr: s.Stdin,
+		AttachStdin:  s.Stdin,
+		OpenStdin:    s.Stdin,
+		StdinOnce:    s.Stdin,
+	}
+	if s.StopTimeout > 0 {
+		secs := int((s.StopTimeout + time.Second - 1) / time.Second)
+		cfg.StopTimeout = &secs
+	}
+	hc := &container.HostConfig{
+		ShmSize:   s.ShmSize,
+		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+	}
+	if s.Init {
+		hc.Init = &s.Init
+	}
+	if s.Network != "" {
+		hc.NetworkMode = container.NetworkMode(s.Network)
+	}
+	for _, m := range s.Mounts {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	if len(s.Ports) > 0 {
+		cfg.ExposedPorts = nat.PortSet{}
+		hc.PortBindings = nat.PortMap{}
+	}
+	for _, p := range s.Ports {
+		if p.ContainerPort == 0 || p.HostPort == 0 {
+			return "", fmt.Errorf("create container %q: port binding %d->%d: ports must be 1-65535: %w", s.Name, p.HostPort, p.ContainerPort, errdefs.ErrInvalidRequest)
+		}
+		ip := p.HostIP
+		if ip == "" {
+			ip = "127.0.0.1"
+		}
+		port := nat.Port(strconv.Itoa(int(p.ContainerPort)) + "/tcp")
+		cfg.ExposedPorts[port] = struct{}{}
+		hc.PortBindings[port] = append(hc.PortBindings[port], nat.PortBinding{HostIP: ip, HostPort: strconv.Itoa(int(p.HostPort))})
+	}
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	r, err := c.api.ContainerCreate(ctx, cfg, hc, &network.NetworkingConfig{}, nil, s.Name)
+	if err != nil {
+		return "", c.wrap("create container "+s.Name, err)
+	}
+	return r.ID, nil
+}
+
+// StartContainer starts a created or stopped container.
+func (c *Client) StartContainer(ctx context.Context, id string) error {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	if err := c.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return c.wrap("start container "+id, err)
+	}
+	return nil
+}
+
+// StopContainer sends SIGTERM and, after timeout, SIGKILL; it returns once
+// the container has stopped. The call's deadline is timeout plus the short
+// call timeout, so a wedged engine cannot hold the caller forever.
+func (c *Client) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
+	secs := int((timeout + time.Second - 1) / time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+c.call)
+	defer cancel()
+	if err := c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil {
+		return c.wrap("stop container "+id, err)
+	}
+	return nil
+}
+
+// KillContainer sends signal (default SIGKILL) to the container's main
+// process.
+func (c *Client) KillContainer(ctx context.Context, id, signal string) error {
+	if signal == "" {
+		signal = "SIGKILL"
+	}
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	if err := c.api.ContainerKill(ctx, id, signal); err != nil {
+		return c.wrap("kill container "+id, err)
+	}
+	return nil
+}
+
+// RemoveContainer removes a container, killing it first when force is set.
+// A container that does not exist is ErrNotFound.
+func (c *Client) RemoveContainer(ctx context.Context, id string, force bool) error {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	if err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: force}); err != nil {
+		return c.wrap("remove container "+id, err)
+	}
+	return nil
+}
+
+// ContainerState is what the engine knows about a container.
+type ContainerState struct {
+	ID         string
+	Name       string
+	Image      string // the reference it was created from
+	ImageID    string
+	Labels     map[string]string
+	Status     string // created, running, paused, restarting, removing, exited, dead
+	Running    bool
+	ExitCode   int
+	OOMKilled  bool
+	Error      string // the engine's error starting it, if any
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// InspectContainer describes a container by id or name; ErrNotFound when
+// there is none.
+func (c *Client) InspectContainer(ctx context.Context, id string) (ContainerState, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	r, err := c.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return ContainerState{}, c.wrap("inspect container "+id, err)
+	}
+	st := ContainerState{ID: r.ID, ImageID: r.Image}
+	if len(r.Name) > 0 {
+		st.Name = r.Name[1:]
+	}
+	if r.Config != nil {
+		st.Image, st.Labels = r.Config.Image, r.Config.Labels
+	}
+	if s := r.State; s != nil {
+		st.Status, st.Running, st.ExitCode, st.OOMKilled, st.Error = string(s.Status), s.Running, s.ExitCode, s.OOMKilled, s.Error
+		st.StartedAt = parseEngineTime(s.StartedAt)
+		st.FinishedAt = parseEngineTime(s.FinishedAt)
+	}
+	return st, nil
+}
+
+// parseEngineTime reads the engine's RFC 3339 times; its "never" is year 1.
+func parseEngineTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
+}
+
+// ListContainers returns every container (running or not) carrying label
+// (key, or key=value).
+func (c *Client) ListContainers(ctx context.Context, label string) ([]ContainerState, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label))})
+	if err != nil {
+		return nil, c.wrap("list containers "+label, err)
+	}
+	out := make([]ContainerState, 0, len(list))
+	for _, s := range list {
+		st := ContainerState{ID: s.ID, Image: s.Image, ImageID: s.ImageID, Labels: s.Labels, Status: string(s.State), Running: s.State == container.StateRunning}
+		if len(s.Names) > 0 && len(s.Names[0]) > 0 {
+			st.Name = s.Names[0][1:]
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}

@@ -1,0 +1,218 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/s9pk"
+)
+
+// Sideload registers a one-shot upload id (package.sideload). The package
+// file is then given to Receive with that id within the upload TTL.
+func (in *Installer) Sideload(ctx context.Context) (model.SideloadResult, error) {
+	id := randomID()
+	now := time.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return model.SideloadResult{}, fmt.Errorf("install: the installer is closed: %w", errdefs.ErrUnavailable)
+	}
+	for u, exp := range in.uploads {
+		if now.After(exp) {
+			delete(in.uploads, u)
+		}
+	}
+	in.uploads[id] = now.Add(in.ttl)
+	return model.SideloadResult{Upload: id}, nil
+}
+
+// Receive consumes upload id: it verifies body (size bytes, or -1 when
+// unknown) while writing it under <data-dir>/tmp, then installs it. It
+// returns when the install has finished; its error is the install's.
+func (in *Installer) Receive(ctx context.Context, uploadID string, body io.Reader, size int64) error {
+	in.mu.Lock()
+	exp, ok := in.uploads[uploadID]
+	delete(in.uploads, uploadID)
+	in.mu.Unlock()
+	if !ok || time.Now().After(exp) {
+		return fmt.Errorf("upload %q: unknown or expired upload id (ask package.sideload for a new one): %w", uploadID, errdefs.ErrNotFound)
+	}
+	return in.installStream(ctx, PhaseUploading, body, size)
+}
+
+// InstallURL downloads an http(s) URL and installs it (package.install).
+func (in *Installer) InstallURL(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("package url %q: want an http:// or https:// URL: %w", rawURL, errdefs.ErrInvalidRequest)
+	}
+	ctx, cancel := context.WithTimeout(ctx, in.httpTime)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("package url %q: %v: %w", rawURL, err, errdefs.ErrInvalidRequest)
+	}
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		TLSHandshakeTimeout:   30 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+	}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %v: %w", u.Redacted(), err, errdefs.ErrNetwork)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("downloading %s: the server answered %s: %w", u.Redacted(), resp.Status, errdefs.ErrNetwork)
+	}
+	return in.installStream(ctx, PhaseDownloading, resp.Body, resp.ContentLength)
+}
+
+// minFreeMargin is free space kept beyond what a package needs.
+const minFreeMargin = 64 << 20
+
+// diskFactor: the archive is kept and its images are loaded into the engine.
+const diskFactor = 2
+
+// installStream receives an archive into a temp file, verifying every byte,
+// then installs it.
+func (in *Installer) installStream(ctx context.Context, phase string, body io.Reader, size int64) error {
+	in.mu.Lock()
+	closed := in.closed
+	in.mu.Unlock()
+	if closed {
+		return fmt.Errorf("install: the installer is closed: %w", errdefs.ErrUnavailable)
+	}
+	if size > 0 {
+		if err := in.checkDisk(uint64(size) * diskFactor); err != nil {
+			in.notify(ctx, model.NotificationInput{Level: model.NotificationError, Title: "Install Failed", Message: err.Error()})
+			return err
+		}
+	}
+	tr := newTracker(in.store, in.log, phase, PhaseValidating, PhaseUnpacking, PhaseInstalling)
+	tmp, sum, err := in.receive(ctx, tr, phase, body, size)
+	if err != nil {
+		tr.stop(err)
+		err = wrapKind(err, errdefs.ErrInstallFailed)
+		nctx, cancel := cleanupCtx(ctx)
+		defer cancel()
+		in.notify(nctx, model.NotificationInput{Level: model.NotificationError, Title: "Install Failed", Message: err.Error()})
+		return err
+	}
+	return in.install(ctx, tr, tmp, sum)
+}
+
+// progressWriter counts bytes for the tracker.
+type progressWriter struct {
+	tr    *tracker
+	phase string
+	n     uint64
+	total int64
+}
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	w.n += uint64(len(p))
+	w.tr.bytes(w.phase, w.n, w.total)
+	return len(p), nil
+}
+
+// receive writes body to a new file under tmp through a streaming verifier.
+// On success the file holds exactly the verified archive.
+func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, body io.Reader, size int64) (string, *s9pk.Summary, error) {
+	tr.start(phase)
+	f, err := os.CreateTemp(in.tmpDir(), "upload-*.s9pk")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating the upload file: %v: %w", err, errdefs.ErrFilesystem)
+	}
+	name := f.Name()
+	fail := func(err error) (string, *s9pk.Summary, error) {
+		f.Close()
+		os.Remove(name)
+		return "", nil, err
+	}
+	v := s9pk.NewVerifier(nil)
+	pw := &progressWriter{tr: tr, phase: phase, total: size}
+	src := body
+	if size >= 0 {
+		src = io.LimitReader(body, size+1)
+	}
+	src = ctxReader{ctx: ctx, r: src}
+	buf := make([]byte, 1<<20)
+	var n int64
+	for {
+		k, rerr := src.Read(buf)
+		if k > 0 {
+			n += int64(k)
+			if size >= 0 && n > size {
+				return fail(fmt.Errorf("the package file is longer than the %d bytes announced: %w", size, errdefs.ErrInvalidRequest))
+			}
+			if _, err := v.Write(buf[:k]); err != nil {
+				return fail(fmt.Errorf("the package file failed verification at byte %d: %w: %w", v.Written(), err, errdefs.ErrParseS9pk))
+			}
+			if _, err := f.Write(buf[:k]); err != nil {
+				return fail(fmt.Errorf("writing the upload file: %v: %w", err, errdefs.ErrFilesystem))
+			}
+			pw.Write(buf[:k])
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			if c := cause(ctx); c != nil {
+				return fail(fmt.Errorf("receiving the package file: %w", asCancelled(c)))
+			}
+			return fail(fmt.Errorf("receiving the package file after %d bytes: %v: %w", n, rerr, errdefs.ErrNetwork))
+		}
+	}
+	if size >= 0 && n != size {
+		return fail(fmt.Errorf("the package file ended after %d of the %d bytes announced: %w", n, size, errdefs.ErrInvalidRequest))
+	}
+	sum, err := v.Close()
+	if err != nil {
+		return fail(fmt.Errorf("the package file failed verification: %w: %w", err, errdefs.ErrParseS9pk))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("writing the upload file: %v: %w", err, errdefs.ErrFilesystem))
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return "", nil, fmt.Errorf("writing the upload file: %v: %w", err, errdefs.ErrFilesystem)
+	}
+	tr.complete(phase)
+	return filepath.Clean(name), sum, nil
+}
+
+// ctxReader stops a read loop once ctx ends (the body's own reads may not
+// watch ctx).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := cause(c.ctx); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// asCancelled makes sure a context error reads as a cancel.
+func asCancelled(err error) error {
+	if errors.Is(err, errdefs.ErrCancelled) || errors.Is(err, errdefs.ErrTimeout) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%v: %w", err, errdefs.ErrTimeout)
+	}
+	return fmt.Errorf("%v: %w", err, errdefs.ErrCancelled)
+}

@@ -1,0 +1,369 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/startos-go/startos/startos/container"
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/manifest"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// waitingForEngine is the statusInfo.error shown while the engine is down.
+const waitingForEngine = "waiting for the container engine"
+
+// actor drives one package's main container to its desired state. All of
+// its fields below kick/cancel/done are owned by its run goroutine.
+type actor struct {
+	m      *Manager
+	id     string
+	kickc  chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mfRaw []byte
+	mf    *manifest.Manifest
+
+	health     *healthRun
+	backoff    time.Duration // next delay after a crash or failed start
+	notBefore  time.Time     // no start attempt before this
+	engineDown bool          // the last engine call found the engine down
+	lastErr    string        // what statusInfo.error was last set to by us
+}
+
+func newActor(m *Manager, id string) *actor {
+	return &actor{m: m, id: id, kickc: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (a *actor) start(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	a.cancel = cancel
+	go a.run(ctx)
+}
+
+// kick asks the actor to reconcile soon; it never blocks.
+func (a *actor) kick() {
+	select {
+	case a.kickc <- struct{}{}:
+	default:
+	}
+}
+
+func (a *actor) run(ctx context.Context) {
+	defer close(a.done)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		a.watchStatus(ctx)
+	}()
+	defer func() { <-watchDone }()
+	defer a.stopHealth()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.kickc:
+		case <-timer.C:
+		}
+		next := a.reconcile(ctx)
+		timer.Reset(next)
+	}
+}
+
+// watchStatus kicks the actor whenever the package's statusInfo changes
+// (package.start from another process, the installer, ...).
+func (a *actor) watchStatus(ctx context.Context) {
+	ptr := "/public/packageData/" + a.id + "/statusInfo"
+	for ctx.Err() == nil {
+		_, f, err := a.m.store.Subscribe(ptr, 0)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		a.kick()
+		for {
+			rev, err := f.Recv(ctx)
+			if err != nil {
+				break
+			}
+			if len(rev.Patch) > 0 {
+				a.kick()
+			}
+		}
+		f.Close()
+	}
+}
+
+// reconcile compares the document with the engine once and acts; it returns
+// how long until it should look again.
+func (a *actor) reconcile(ctx context.Context) time.Duration {
+	resync := a.m.opts.ResyncInterval
+	_, doc := a.m.store.Read()
+	e, ok := doc.Public.PackageData[a.id]
+	if !ok || e.StateInfo.State != model.PackageInstalled {
+		a.stopHealth()
+		return resync
+	}
+	if a.mf == nil || !bytes.Equal(a.mfRaw, e.StateInfo.Manifest) {
+		mf, err := parseManifest(a.id, e.StateInfo.Manifest)
+		if err != nil {
+			a.setError(ctx, err.Error())
+			return resync
+		}
+		a.mf, a.mfRaw = mf, e.StateInfo.Manifest
+	}
+	mf := a.mf
+	name := ContainerName(a.id)
+
+	st, err := a.m.engine.InspectContainer(ctx, name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if ctx.Err() != nil {
+			return resync
+		}
+		return a.engineTrouble(ctx, err)
+	}
+	wasDown := a.engineDown
+	a.engineDown = false
+	if wasDown && a.lastErr != "" {
+		a.setError(ctx, "")
+	}
+	stale := exists && st.Labels[LabelVersion] != mf.Version.String()
+	running := exists && st.Running && !stale
+	started := e.StatusInfo.Started != nil
+	desired := e.StatusInfo.Desired
+
+	switch {
+	case wantsStop(desired, started):
+		a.stopHealth()
+		if exists && st.Running {
+			if err := a.m.engine.StopContainer(ctx, name, sigtermTimeout(&mf.Main)); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+				if ctx.Err() != nil {
+					return resync
+				}
+				// Never stuck stopping: kill, and retry on the next pass.
+				a.m.log.Warn("stop failed; killing", "package", a.id, "error", err)
+				if kerr := a.m.engine.KillContainer(ctx, name, ""); kerr != nil && !errors.Is(kerr, errdefs.ErrNotFound) {
+					a.setError(ctx, "stopping: "+err.Error())
+					return a.m.opts.RestartBackoff
+				}
+			}
+		}
+		if started || len(e.StatusInfo.Health) > 0 || e.StatusInfo.Error != nil {
+			a.lastErr = ""
+			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+				e.StatusInfo.Started = nil
+				e.StatusInfo.Health = map[string]model.HealthCheckResult{}
+				e.StatusInfo.Error = nil
+			})
+		}
+		a.backoff, a.notBefore = 0, time.Time{}
+		return resync
+
+	case wantsRun(desired, started) && running:
+		if !started {
+			a.markStarted(ctx, st.StartedAt)
+		}
+		a.startHealth(mf, st.StartedAt)
+		if time.Since(st.StartedAt) >= a.m.opts.RestartBackoffMax/2 {
+			a.backoff = 0
+		}
+		return resync
+
+	case wantsRun(desired, started):
+		if started && !stale {
+			// It was up and is not: it crashed (or the engine lost it).
+			a.stopHealth()
+			msg := "the main process stopped"
+			if exists && !stale {
+				msg = fmt.Sprintf("the main process exited with code %d", st.ExitCode)
+				if st.OOMKilled {
+					msg += " (out of memory)"
+				}
+				msg += a.lastOutput(ctx)
+			}
+			if wasDown {
+				a.notBefore = time.Time{} // the engine restarted: no crash backoff
+			} else {
+				a.crashed(ctx, msg+"; restarting")
+			}
+			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+				e.StatusInfo.Started = nil
+				e.StatusInfo.Health = map[string]model.HealthCheckResult{}
+			})
+		}
+		if wait := time.Until(a.notBefore); wait > 0 {
+			return wait
+		}
+		return a.startMain(ctx, mf, resync)
+
+	default:
+		a.stopHealth()
+		if started || len(e.StatusInfo.Health) > 0 {
+			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+				e.StatusInfo.Started = nil
+				e.StatusInfo.Health = map[string]model.HealthCheckResult{}
+			})
+		}
+		return resync
+	}
+}
+
+// startMain creates the container if needed and starts it.
+func (a *actor) startMain(ctx context.Context, mf *manifest.Manifest, resync time.Duration) time.Duration {
+	name := ContainerName(a.id)
+	st, err := a.m.ensureContainer(ctx, mf)
+	if err == nil {
+		err = a.m.engine.StartContainer(ctx, name)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return resync
+		}
+		if errors.Is(err, errdefs.ErrUnavailable) {
+			return a.engineTrouble(ctx, err)
+		}
+		return a.crashed(ctx, "starting: "+err.Error())
+	}
+	st, err = a.m.engine.InspectContainer(ctx, name)
+	if err != nil {
+		return a.m.opts.RestartBackoff
+	}
+	if !st.Running {
+		return a.crashed(ctx, fmt.Sprintf("the main process exited right after start with code %d", st.ExitCode)+a.lastOutput(ctx))
+	}
+	a.markStarted(ctx, st.StartedAt)
+	a.startHealth(mf, st.StartedAt)
+	return resync
+}
+
+// crashed records msg in statusInfo.error and schedules the next start
+// after the backoff, which doubles up to RestartBackoffMax.
+func (a *actor) crashed(ctx context.Context, msg string) time.Duration {
+	if a.backoff == 0 {
+		a.backoff = a.m.opts.RestartBackoff
+	} else {
+		a.backoff = min(a.backoff*2, a.m.opts.RestartBackoffMax)
+	}
+	a.notBefore = time.Now().Add(a.backoff)
+	a.m.log.Warn("service failed", "package", a.id, "error", msg, "retry_in", a.backoff)
+	a.setError(ctx, msg)
+	return a.backoff
+}
+
+func (a *actor) engineTrouble(ctx context.Context, err error) time.Duration {
+	a.engineDown = true
+	msg := err.Error()
+	if errors.Is(err, errdefs.ErrUnavailable) || errors.Is(err, errdefs.ErrTimeout) {
+		msg = waitingForEngine + ": " + msg
+	}
+	a.setError(ctx, msg)
+	if a.backoff == 0 {
+		a.backoff = a.m.opts.RestartBackoff
+	} else {
+		a.backoff = min(a.backoff*2, 10*a.m.opts.RestartBackoff, a.m.opts.RestartBackoffMax)
+	}
+	return a.backoff
+}
+
+// markStarted records that the main process runs: started set, the error
+// cleared, a pending restart moved on, health checks shown as starting.
+func (a *actor) markStarted(ctx context.Context, at time.Time) {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	at = at.UTC()
+	a.lastErr = ""
+	checks := a.mf.HealthChecks
+	a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+		e.StatusInfo.Started = &at
+		e.StatusInfo.Error = nil
+		e.StatusInfo.Desired = desiredOnStarted(e.StatusInfo.Desired)
+		h := map[string]model.HealthCheckResult{}
+		for id, c := range checks {
+			if c != nil {
+				h[id] = model.HealthCheckResult{Name: c.Name, Result: model.HealthStarting}
+			}
+		}
+		e.StatusInfo.Health = h
+	})
+}
+
+// setError sets (or, with "", clears) statusInfo.error.
+func (a *actor) setError(ctx context.Context, msg string) {
+	if msg == a.lastErr {
+		return
+	}
+	a.lastErr = msg
+	a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+		if msg == "" {
+			e.StatusInfo.Error = nil
+		} else {
+			e.StatusInfo.Error = &model.ErrorData{Details: msg}
+		}
+	})
+}
+
+// watchEvents turns engine container events into kicks, resubscribing when
+// the stream ends (an engine restart ends it) and then kicking every actor,
+// since events may have been missed.
+func (m *Manager) watchEvents(ctx context.Context) {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		evs, errc := m.engine.Events(sctx, LabelPackage, time.Time{})
+		got := false
+		for ev := range evs {
+			got = true
+			if a := m.actor(ev.Labels[LabelPackage]); a != nil {
+				a.kick()
+			}
+		}
+		err := <-errc
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if got {
+			delay = 100 * time.Millisecond
+		}
+		m.log.Debug("engine event stream ended; resubscribing", "error", err)
+		m.kickAll()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// lastOutput returns ": " and the container's last few stderr lines (its
+// last words), or "" when there are none.
+func (a *actor) lastOutput(ctx context.Context) string {
+	var lines []string
+	err := a.m.engine.Logs(ctx, ContainerName(a.id), container.LogsOptions{Tail: 20}, func(l container.LogLine) error {
+		if l.Stream == "stderr" {
+			lines = append(lines, l.Text)
+		}
+		return nil
+	})
+	if err != nil || len(lines) == 0 {
+		return ""
+	}
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return ": " + strings.Join(lines, "\n")
+}

@@ -1,0 +1,145 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/manifest"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// Health check exit codes (StartOS 0.3).
+const (
+	exitDisabled = 59
+	exitStarting = 60
+	exitLoading  = 61
+)
+
+const timedOut = "Timed out. Retrying soon..."
+
+// healthRun is the health loop of one run of the main container.
+type healthRun struct {
+	startedAt time.Time
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// startHealth starts the health loop for a container started at startedAt,
+// unless one runs for that start already.
+func (a *actor) startHealth(mf *manifest.Manifest, startedAt time.Time) {
+	if len(mf.HealthChecks) == 0 {
+		return
+	}
+	if a.health != nil {
+		if a.health.startedAt.Equal(startedAt) {
+			return
+		}
+		a.stopHealth()
+	}
+	ctx, cancel := context.WithCancel(a.m.ctx)
+	h := &healthRun{startedAt: startedAt, cancel: cancel, done: make(chan struct{})}
+	a.health = h
+	go func() {
+		defer close(h.done)
+		a.healthLoop(ctx, mf, startedAt)
+	}()
+}
+
+// stopHealth stops the health loop and waits for it, so no result lands
+// after the caller clears health.
+func (a *actor) stopHealth() {
+	if a.health == nil {
+		return
+	}
+	a.health.cancel()
+	<-a.health.done
+	a.health = nil
+}
+
+func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt time.Time) {
+	o := a.m.opts
+	wait := o.HealthGrace - time.Since(startedAt)
+	for {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		for _, id := range sortedKeys(mf.HealthChecks) {
+			hc := mf.HealthChecks[id]
+			if hc == nil {
+				continue
+			}
+			r := a.m.runHealthCheck(ctx, mf, hc, startedAt)
+			if ctx.Err() != nil {
+				return
+			}
+			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+				// Only while this run is the current one.
+				if e.StatusInfo.Started == nil || !e.StatusInfo.Started.Equal(startedAt.UTC()) {
+					return
+				}
+				if e.StatusInfo.Health == nil {
+					e.StatusInfo.Health = map[string]model.HealthCheckResult{}
+				}
+				e.StatusInfo.Health[id] = r
+			})
+		}
+		wait = o.HealthInterval
+	}
+}
+
+// runHealthCheck runs one check and maps its outcome to a result.
+func (m *Manager) runHealthCheck(ctx context.Context, mf *manifest.Manifest, hc *manifest.HealthCheck, startedAt time.Time) model.HealthCheckResult {
+	timeout := m.opts.HealthTimeout
+	if hc.Timeout > 0 {
+		timeout = time.Duration(hc.Timeout)
+	}
+	var input any
+	if hc.IOFormat != "" {
+		input = time.Since(startedAt).Milliseconds()
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := m.runProcedure(cctx, mf.ID, mf, hc.Procedure, input, timeout)
+	if err != nil {
+		if errors.Is(err, errdefs.ErrTimeout) || cctx.Err() == context.DeadlineExceeded {
+			return model.HealthCheckResult{Name: hc.Name, Result: model.HealthFailure, Message: timedOut}
+		}
+		return model.HealthCheckResult{Name: hc.Name, Result: model.HealthFailure, Message: err.Error()}
+	}
+	return healthResult(hc, res.ExitCode, res.Stdout, res.Stderr)
+}
+
+// healthResult maps an exit code to a result (StartOS 0.3's table).
+func healthResult(hc *manifest.HealthCheck, code int, stdout, stderr []byte) model.HealthCheckResult {
+	r := model.HealthCheckResult{Name: hc.Name}
+	switch code {
+	case 0:
+		r.Result, r.Message = model.HealthSuccess, hc.SuccessMessage
+	case exitDisabled:
+		r.Result = model.HealthDisabled
+		r.Message = lastLines(stderr, 1000)
+		if r.Message == "" {
+			r.Message = strings.TrimSpace(string(stdout))
+		}
+	case exitStarting:
+		r.Result = model.HealthStarting
+	case exitLoading:
+		r.Result, r.Message = model.HealthLoading, lastLines(stderr, 1000)
+	default:
+		r.Result, r.Message = model.HealthFailure, lastLines(stderr, 1000)
+		if r.Message == "" {
+			r.Message = "health check exited with code " + strconv.Itoa(code)
+		}
+	}
+	return r
+}

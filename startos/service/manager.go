@@ -1,0 +1,396 @@
+// Package service runs installed packages on the Docker Engine: one actor
+// per package drives its main container to statusInfo.desired, restarts a
+// crashed process with backoff, runs health checks, and survives engine
+// restarts. RPCs only change desired state (StartOS's control.rs table).
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/startos-go/startos/startos/container"
+	"github.com/startos-go/startos/startos/db"
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/manifest"
+	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/watchdog"
+)
+
+// Options configure a Manager. Durations left zero take StartOS's values.
+type Options struct {
+	Store    *db.Store
+	Engine   *container.Client
+	DataDir  string
+	Logger   hclog.Logger
+	Watchdog *watchdog.Watchdog // may be nil
+
+	// HostIP is the address lan-config ports are published on; default
+	// 127.0.0.1.
+	HostIP string
+
+	HealthGrace    time.Duration // after start, before the first check; default 5s
+	HealthInterval time.Duration // between rounds, after completion; default 15s
+	HealthTimeout  time.Duration // per check unless the manifest says; default 30s
+
+	RestartBackoff    time.Duration // first delay after a crash; default 1s, doubling
+	RestartBackoffMax time.Duration // default 1m
+	// ResyncInterval is how often an actor looks at the engine without
+	// being told to; default 10s.
+	ResyncInterval time.Duration
+	// ActionTimeout bounds an action; default 5m.
+	ActionTimeout time.Duration
+	// ProcedureTimeout bounds RunProcedure when ctx has no deadline;
+	// default 30m.
+	ProcedureTimeout time.Duration
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.HealthGrace, 5*time.Second)
+	def(&o.HealthInterval, 15*time.Second)
+	def(&o.HealthTimeout, 30*time.Second)
+	def(&o.RestartBackoff, time.Second)
+	def(&o.RestartBackoffMax, time.Minute)
+	def(&o.ResyncInterval, 10*time.Second)
+	def(&o.ActionTimeout, 5*time.Minute)
+	def(&o.ProcedureTimeout, 30*time.Minute)
+	if o.HostIP == "" {
+		o.HostIP = "127.0.0.1"
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+}
+
+// Manager runs one actor per installed package.
+type Manager struct {
+	opts   Options
+	store  *db.Store
+	engine *container.Client
+	log    hclog.Logger
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // actors, the event watcher, log followers
+
+	mu      sync.Mutex // guards the fields below; never held across I/O
+	actors  map[string]*actor
+	started bool
+	closed  bool
+}
+
+// New checks opts and returns a Manager. It starts nothing: Start reconciles
+// the installed packages, Adopt takes on one.
+func New(opts Options) (*Manager, error) {
+	switch {
+	case opts.Store == nil:
+		return nil, fmt.Errorf("service manager: no state store: %w", errdefs.ErrInvalidRequest)
+	case opts.Engine == nil:
+		return nil, fmt.Errorf("service manager: no container engine client: %w", errdefs.ErrInvalidRequest)
+	case opts.DataDir == "":
+		return nil, fmt.Errorf("service manager: no data dir: %w", errdefs.ErrInvalidRequest)
+	}
+	opts.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		opts: opts, store: opts.Store, engine: opts.Engine, log: opts.Logger.Named("service"),
+		ctx: ctx, cancel: cancel, actors: map[string]*actor{},
+	}, nil
+}
+
+// Start applies StartOS's boot rules to every installed package (started
+// cleared, health cleared, restarting → running, backing-up resolved), then
+// starts the engine event watcher and one actor per package. It does not
+// wait for the engine: actors show "waiting for the container engine" in
+// statusInfo.error and retry with backoff until it answers.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return fmt.Errorf("service manager is closed: %w", errdefs.ErrUnavailable)
+	}
+	if m.started {
+		m.mu.Unlock()
+		return nil
+	}
+	m.started = true
+	m.mu.Unlock()
+
+	var ids []string
+	_, err := m.store.Mutate(ctx, func(d *model.Document) error {
+		ids = ids[:0]
+		for id, e := range d.Public.PackageData {
+			if e.StateInfo.State != model.PackageInstalled {
+				continue
+			}
+			e.StatusInfo.Started = nil
+			e.StatusInfo.Health = map[string]model.HealthCheckResult{}
+			e.StatusInfo.Error = nil
+			e.StatusInfo.Desired = desiredOnBoot(e.StatusInfo.Desired)
+			d.Public.PackageData[id] = e
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("service manager: boot: %w", err)
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.watchEvents(m.ctx)
+	}()
+	for _, id := range ids {
+		m.spawn(id)
+	}
+	return nil
+}
+
+// Close stops every actor and watcher and waits for them. Containers keep
+// running: a restarted daemon adopts them.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	actors := m.actors
+	m.actors = map[string]*actor{}
+	m.mu.Unlock()
+	m.cancel()
+	for _, a := range actors {
+		<-a.done
+	}
+	m.wg.Wait()
+	return nil
+}
+
+// spawn starts the actor of id unless it runs; it kicks it either way.
+func (m *Manager) spawn(id string) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	a, ok := m.actors[id]
+	if !ok {
+		a = newActor(m, id)
+		m.actors[id] = a
+	}
+	m.mu.Unlock()
+	if !ok {
+		a.start(m.ctx)
+	}
+	a.kick()
+}
+
+func (m *Manager) actor(id string) *actor {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.actors[id]
+}
+
+func (m *Manager) kickAll() {
+	m.mu.Lock()
+	list := make([]*actor, 0, len(m.actors))
+	for _, a := range m.actors {
+		list = append(list, a)
+	}
+	m.mu.Unlock()
+	for _, a := range list {
+		a.kick()
+	}
+}
+
+// installed returns package id's entry and manifest; the package must be
+// installed.
+func (m *Manager) installed(id string) (model.PackageDataEntry, *manifest.Manifest, error) {
+	_, doc := m.store.Read()
+	e, ok := doc.Public.PackageData[id]
+	if !ok {
+		return e, nil, fmt.Errorf("package %q is not installed: %w", id, errdefs.ErrNotFound)
+	}
+	if e.StateInfo.State != model.PackageInstalled {
+		return e, nil, fmt.Errorf("package %q is %s, not installed: %w", id, e.StateInfo.State, errdefs.ErrInvalidRequest)
+	}
+	mf, err := parseManifest(id, e.StateInfo.Manifest)
+	return e, mf, err
+}
+
+func parseManifest(id string, raw []byte) (*manifest.Manifest, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("package %q has no manifest recorded: %w", id, errdefs.ErrInvalidRequest)
+	}
+	mf, _, err := manifest.ParseArchived(raw)
+	if err != nil {
+		return nil, fmt.Errorf("package %q: recorded manifest: %w", id, err)
+	}
+	if mf.ID != id {
+		return nil, fmt.Errorf("package %q: recorded manifest is for %q: %w", id, mf.ID, errdefs.ErrInvalidRequest)
+	}
+	return mf, nil
+}
+
+// mutateEntry changes package id's entry, if it still exists.
+func (m *Manager) mutateEntry(ctx context.Context, id string, fn func(e *model.PackageDataEntry)) error {
+	_, err := m.store.Mutate(ctx, func(d *model.Document) error {
+		e, ok := d.Public.PackageData[id]
+		if !ok {
+			return nil
+		}
+		fn(&e)
+		if e.StatusInfo.Health == nil {
+			e.StatusInfo.Health = map[string]model.HealthCheckResult{}
+		}
+		d.Public.PackageData[id] = e
+		return nil
+	})
+	return err
+}
+
+// Adopt creates package id's network and main container from the manifest
+// recorded in the document (its images already loaded) and starts its
+// actor, which then drives it to statusInfo.desired.
+func (m *Manager) Adopt(ctx context.Context, id string) error {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return fmt.Errorf("adopt %q: service manager is closed: %w", id, errdefs.ErrUnavailable)
+	}
+	_, mf, err := m.installed(id)
+	if err != nil {
+		return fmt.Errorf("adopt: %w", err)
+	}
+	if _, err := m.ensureContainer(ctx, mf); err != nil {
+		return fmt.Errorf("adopt %q: %w", id, err)
+	}
+	if err := m.mutateEntry(ctx, id, func(e *model.PackageDataEntry) {
+		e.CurrentDependencies = currentDependencies(mf)
+	}); err != nil {
+		return fmt.Errorf("adopt %q: %w", id, err)
+	}
+	m.spawn(id)
+	return nil
+}
+
+// Release stops package id's actor, stops its container (SIGTERM, then kill
+// after the manifest's sigterm-timeout), and removes the container and the
+// network. It waits, and is idempotent.
+func (m *Manager) Release(ctx context.Context, id string) error {
+	m.stopActor(id)
+	timeout := DefaultSigtermTimeout
+	if _, mf, err := m.installedAny(id); err == nil {
+		timeout = sigtermTimeout(&mf.Main)
+	}
+	if err := m.removeContainer(ctx, id, timeout); err != nil {
+		return fmt.Errorf("release %q: %w", id, err)
+	}
+	if err := m.engine.RemoveNetwork(ctx, NetworkName(id)); err != nil {
+		return fmt.Errorf("release %q: %w", id, err)
+	}
+	return m.mutateEntry(ctx, id, func(e *model.PackageDataEntry) {
+		e.StatusInfo.Started = nil
+		e.StatusInfo.Health = map[string]model.HealthCheckResult{}
+	})
+}
+
+// installedAny is installed without the state check, for Release during an
+// update or removal.
+func (m *Manager) installedAny(id string) (model.PackageDataEntry, *manifest.Manifest, error) {
+	_, doc := m.store.Read()
+	e, ok := doc.Public.PackageData[id]
+	if !ok {
+		return e, nil, fmt.Errorf("package %q: %w", id, errdefs.ErrNotFound)
+	}
+	mf, err := parseManifest(id, e.StateInfo.Manifest)
+	return e, mf, err
+}
+
+func (m *Manager) stopActor(id string) {
+	m.mu.Lock()
+	a := m.actors[id]
+	delete(m.actors, id)
+	m.mu.Unlock()
+	if a != nil {
+		a.cancel()
+		<-a.done
+	}
+}
+
+// removeContainer stops (gracefully) and removes the main container.
+func (m *Manager) removeContainer(ctx context.Context, id string, timeout time.Duration) error {
+	name := ContainerName(id)
+	st, err := m.engine.InspectContainer(ctx, name)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Running {
+		if err := m.engine.StopContainer(ctx, name, timeout); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			// The stop call itself failed; force the removal below.
+			m.log.Warn("stop failed; killing", "package", id, "error", err)
+		}
+	}
+	if err := m.engine.RemoveContainer(ctx, name, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// StartPackage asks for package id to run (package.start). It refuses,
+// with ErrDependency naming the reason, when a required dependency is not
+// satisfied. (Start, without a package, is the daemon's boot.)
+func (m *Manager) StartPackage(ctx context.Context, id string) error {
+	_, mf, err := m.installed(id)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if err := m.checkRequired(mf); err != nil {
+		return fmt.Errorf("start %q: %w", id, err)
+	}
+	return m.setDesired(ctx, id, func(d model.DesiredStatus, _ bool) model.DesiredStatus { return desiredOnStart(d) })
+}
+
+// StopPackage asks for package id to stop (package.stop).
+func (m *Manager) StopPackage(ctx context.Context, id string) error {
+	if _, _, err := m.installed(id); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	return m.setDesired(ctx, id, func(d model.DesiredStatus, _ bool) model.DesiredStatus { return desiredOnStop(d) })
+}
+
+// RestartPackage asks for package id to restart (package.restart).
+func (m *Manager) RestartPackage(ctx context.Context, id string) error {
+	if _, _, err := m.installed(id); err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	return m.setDesired(ctx, id, desiredOnRestart)
+}
+
+func (m *Manager) setDesired(ctx context.Context, id string, fn func(model.DesiredStatus, bool) model.DesiredStatus) error {
+	_, err := m.store.Mutate(ctx, func(d *model.Document) error {
+		e, ok := d.Public.PackageData[id]
+		if !ok {
+			return fmt.Errorf("package %q is not installed: %w", id, errdefs.ErrNotFound)
+		}
+		e.StatusInfo.Desired = fn(e.StatusInfo.Desired, e.StatusInfo.Started != nil)
+		d.Public.PackageData[id] = e
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if a := m.actor(id); a != nil {
+		a.kick()
+	}
+	return nil
+}

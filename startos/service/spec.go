@@ -1,0 +1,252 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/startos-go/startos/startos/container"
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/manifest"
+	"github.com/startos-go/startos/startos/s9pk"
+)
+
+// Engine object names and labels (the contract with the installer).
+const (
+	LabelPackage   = "dev.startos.package"
+	LabelVersion   = "dev.startos.version"
+	LabelProcedure = "dev.startos.procedure"
+
+	// DefaultSigtermTimeout is how long a stop waits after SIGTERM when the
+	// manifest does not say.
+	DefaultSigtermTimeout = 30 * time.Second
+)
+
+// ContainerName is the main container of package id.
+func ContainerName(id string) string { return "startos." + id }
+
+// NetworkName is the bridge network of package id.
+func NetworkName(id string) string { return "startos-" + id }
+
+// ArchivePath is where the installer keeps package id's archive.
+func ArchivePath(dataDir, id string) string {
+	return filepath.Join(dataDir, "packages", id+".s9pk")
+}
+
+// VolumePath is the host folder of volume vol of package id.
+func VolumePath(dataDir, id, vol string) string {
+	return filepath.Join(dataDir, "volumes", id, vol)
+}
+
+// HostArch is this machine's architecture in StartOS's names.
+func HostArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return runtime.GOARCH
+}
+
+func sigtermTimeout(p *manifest.Procedure) time.Duration {
+	if p.SigtermTimeout > 0 {
+		return time.Duration(p.SigtermTimeout)
+	}
+	return DefaultSigtermTimeout
+}
+
+// mounts turns a procedure's {volume-id: path} into bind mounts, creating
+// missing data volume folders.
+func mounts(dataDir, id string, mf *manifest.Manifest, want map[string]string) ([]container.Mount, error) {
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []container.Mount
+	for _, volID := range keys {
+		target := want[volID]
+		v := mf.Volumes[volID]
+		if v == nil {
+			return nil, fmt.Errorf("package %s: mount of volume %q: the manifest declares no such volume: %w", id, volID, errdefs.ErrInvalidRequest)
+		}
+		m := container.Mount{Target: target}
+		switch v.Type {
+		case manifest.VolumeData:
+			m.Source = VolumePath(dataDir, id, volID)
+			if err := os.MkdirAll(m.Source, 0o755); err != nil {
+				return nil, fmt.Errorf("package %s: volume %q: %v: %w", id, volID, err, errdefs.ErrFilesystem)
+			}
+		case manifest.VolumeAssets:
+			m.Source, m.ReadOnly = VolumePath(dataDir, id, volID), true
+			if err := os.MkdirAll(m.Source, 0o755); err != nil {
+				return nil, fmt.Errorf("package %s: volume %q: %v: %w", id, volID, err, errdefs.ErrFilesystem)
+			}
+		case manifest.VolumePointer:
+			m.Source = filepath.Join(VolumePath(dataDir, v.PackageID, v.VolumeID), filepath.Clean("/"+v.Path))
+			m.ReadOnly = v.ReadOnly
+			if _, err := os.Stat(m.Source); err != nil {
+				return nil, fmt.Errorf("package %s: volume %q points to %s's volume %q, which is missing: %w", id, volID, v.PackageID, v.VolumeID, errdefs.ErrDependency)
+			}
+		default:
+			return nil, fmt.Errorf("package %s: volume %q of type %q cannot be mounted yet: %w", id, volID, v.Type, errdefs.ErrInvalidRequest)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// ports publishes every lan-config port: host port = the key, container port
+// = internal.
+func ports(hostIP string, mf *manifest.Manifest) ([]container.PortBinding, error) {
+	var out []container.PortBinding
+	for _, ifID := range sortedKeys(mf.Interfaces) {
+		iface := mf.Interfaces[ifID]
+		if iface == nil {
+			continue
+		}
+		for _, ext := range sortedKeys(iface.LanConfig) {
+			lc := iface.LanConfig[ext]
+			n, err := strconv.ParseUint(ext, 10, 16)
+			if err != nil || n == 0 || lc == nil || lc.Internal == 0 {
+				return nil, fmt.Errorf("package %s: interface %q: lan port %q: want a port number mapped to an internal port: %w", mf.ID, ifID, ext, errdefs.ErrInvalidRequest)
+			}
+			out = append(out, container.PortBinding{HostIP: hostIP, HostPort: uint16(n), ContainerPort: uint16(lc.Internal)})
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// mainSpec is the main container of a package.
+func (m *Manager) mainSpec(mf *manifest.Manifest) (container.Spec, error) {
+	p := &mf.Main
+	if p.Type != manifest.ProcedureDocker || p.System {
+		return container.Spec{}, fmt.Errorf("package %s: main must be a docker procedure of one of the package's images: %w", mf.ID, errdefs.ErrInvalidRequest)
+	}
+	mnts, err := mounts(m.opts.DataDir, mf.ID, mf, p.Mounts)
+	if err != nil {
+		return container.Spec{}, err
+	}
+	prts, err := ports(m.opts.HostIP, mf)
+	if err != nil {
+		return container.Spec{}, err
+	}
+	s := container.Spec{
+		Name:        ContainerName(mf.ID),
+		Image:       manifest.DockerTag(mf.ID, p.Image, mf.Version),
+		Cmd:         p.Args,
+		Labels:      map[string]string{LabelPackage: mf.ID, LabelVersion: mf.Version.String()},
+		Network:     NetworkName(mf.ID),
+		Mounts:      mnts,
+		Ports:       prts,
+		StopTimeout: sigtermTimeout(p),
+		ShmSize:     int64(p.ShmSizeMB) << 20,
+		Init:        true,
+	}
+	if p.Entrypoint != "" {
+		s.Entrypoint = []string{p.Entrypoint}
+	}
+	return s, nil
+}
+
+// ensureImages makes sure every image of the package is in the engine,
+// loading missing ones from the archived package.
+func (m *Manager) ensureImages(ctx context.Context, mf *manifest.Manifest) error {
+	var missing []string
+	for _, img := range mf.ImageIDs() {
+		_, err := m.engine.Inspect(ctx, manifest.DockerTag(mf.ID, img, mf.Version))
+		if errors.Is(err, errdefs.ErrNotFound) {
+			missing = append(missing, img)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	m.log.Info("loading images from the archive", "package", mf.ID, "images", missing)
+	return m.loadImages(ctx, mf)
+}
+
+// loadImages loads all of the package's images for this machine from its
+// archive.
+func (m *Manager) loadImages(ctx context.Context, mf *manifest.Manifest) error {
+	path := ArchivePath(m.opts.DataDir, mf.ID)
+	a, err := s9pk.OpenFile(path, nil)
+	if err != nil {
+		return fmt.Errorf("package %s: images are missing and the archive cannot be read: %w", mf.ID, err)
+	}
+	defer a.Close()
+	if got := a.Manifest(); got == nil || got.Version.Compare(mf.Version) != 0 {
+		return fmt.Errorf("package %s: the archive at %s is not version %s: %w", mf.ID, path, mf.Version, errdefs.ErrNotFound)
+	}
+	imgs := a.Images(HostArch())
+	if len(imgs) == 0 {
+		return fmt.Errorf("package %s: the archive has no images for %s: %w", mf.ID, HostArch(), errdefs.ErrNotFound)
+	}
+	for _, img := range imgs {
+		r, err := a.OpenImage(img)
+		if err != nil {
+			return fmt.Errorf("package %s: image %s: %w", mf.ID, img.ID, err)
+		}
+		_, err = m.engine.Load(ctx, r)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("package %s: loading image %s: %w", mf.ID, img.ID, err)
+		}
+	}
+	return nil
+}
+
+// ensureContainer creates the package's network and main container unless
+// a container of this version exists; a container of another version is
+// replaced. It does not start it.
+func (m *Manager) ensureContainer(ctx context.Context, mf *manifest.Manifest) (container.ContainerState, error) {
+	name := ContainerName(mf.ID)
+	st, err := m.engine.InspectContainer(ctx, name)
+	switch {
+	case err == nil && st.Labels[LabelVersion] == mf.Version.String():
+		return st, nil
+	case err == nil:
+		m.log.Info("replacing the container of another version", "package", mf.ID, "had", st.Labels[LabelVersion], "want", mf.Version.String())
+		if err := m.engine.RemoveContainer(ctx, name, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			return st, err
+		}
+	case !errors.Is(err, errdefs.ErrNotFound):
+		return st, err
+	}
+	if err := m.ensureImages(ctx, mf); err != nil {
+		return st, err
+	}
+	if _, err := m.engine.EnsureNetwork(ctx, NetworkName(mf.ID), map[string]string{LabelPackage: mf.ID}); err != nil {
+		return st, err
+	}
+	spec, err := m.mainSpec(mf)
+	if err != nil {
+		return st, err
+	}
+	if _, cerr := m.engine.CreateContainer(ctx, spec); cerr != nil {
+		// Another caller (Adopt and the actor) may have just made it.
+		if st, err := m.engine.InspectContainer(ctx, name); err == nil && st.Labels[LabelVersion] == mf.Version.String() {
+			return st, nil
+		}
+		return st, cerr
+	}
+	return m.engine.InspectContainer(ctx, name)
+}
