@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/startos-go/startos/internal/bench/dbbench"
+	"github.com/startos-go/startos/internal/bench/installbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
 	"github.com/startos-go/startos/internal/bench/s9pkbench"
@@ -28,6 +29,7 @@ var suites = []suite{
 	{"db", dbbench.Run},
 	{"watchdog", watchbench.Run},
 	{"s9pk", s9pkbench.Run},
+	{"install", installbench.Run},
 }
 
 func main() {
