@@ -135,7 +135,9 @@ func (s *session) configure(cCtx *cli.Context) error {
 			s.target = "http://" + rpc.DefaultAddr
 		}
 	}
-	s.jar = &fileJar{path: cCtx.String("cookie-jar")}
+	s.jar = &rpc.FileJar{Path: cCtx.String("cookie-jar"), OnError: func(err error) {
+		fmt.Fprintln(s.stderr, "warning: cookie jar not saved:", err)
+	}}
 	if !strings.HasPrefix(s.target, "unix://") {
 		s.localCookie = localCookie(s.target, cCtx.String("auth-cookie"))
 	}

@@ -2,120 +2,19 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/startos-go/startos/startos/model"
 )
-
-// fileJar is the cookie jar in ~/.startos/cookies.json: per host, written
-// atomically with mode 0600, so a session outlives one command.
-type fileJar struct {
-	path string
-	mu   sync.Mutex
-}
-
-type jarEntry struct {
-	Name    string    `json:"name"`
-	Value   string    `json:"value"`
-	Expires time.Time `json:"expires,omitzero"`
-}
-
-func (j *fileJar) load() map[string][]jarEntry {
-	m := map[string][]jarEntry{}
-	if b, err := os.ReadFile(j.path); err == nil {
-		json.Unmarshal(b, &m)
-	}
-	return m
-}
-
-func (j *fileJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	m := j.load()
-	host := jarHost(u)
-	now := time.Now()
-	for _, c := range cookies {
-		kept := m[host][:0]
-		for _, e := range m[host] {
-			if e.Name != c.Name {
-				kept = append(kept, e)
-			}
-		}
-		m[host] = kept
-		if c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(now)) {
-			continue
-		}
-		e := jarEntry{Name: c.Name, Value: c.Value}
-		if c.MaxAge > 0 {
-			e.Expires = now.Add(time.Duration(c.MaxAge) * time.Second)
-		}
-		m[host] = append(m[host], e)
-	}
-	if err := j.save(m); err != nil {
-		fmt.Fprintln(os.Stderr, "warning: cookie jar not saved:", err)
-	}
-}
-
-func (j *fileJar) Cookies(u *url.URL) []*http.Cookie {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []*http.Cookie
-	for _, e := range j.load()[jarHost(u)] {
-		if e.Expires.IsZero() || e.Expires.After(time.Now()) {
-			out = append(out, &http.Cookie{Name: e.Name, Value: e.Value})
-		}
-	}
-	return out
-}
-
-// jarHost keys cookies by host and port; ws:// and http:// share them.
-func jarHost(u *url.URL) string { return u.Host }
-
-func (j *fileJar) save(m map[string][]jarEntry) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(j.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".cookies.*.json")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), j.path)
-}
 
 // localCookie reads the daemon's local auth cookie when the target is on
 // this machine and the file is readable (root or the daemon's user).

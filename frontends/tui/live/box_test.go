@@ -285,7 +285,7 @@ func TestRemoteLoginKeepsTheSessionInTheJar(t *testing.T) {
 		t.Fatalf("jar %v %v", fi, err)
 	}
 	raw, _ := os.ReadFile(jarPath)
-	var jar map[string][]jarEntry
+	var jar map[string][]rpc.JarEntry
 	if err := json.Unmarshal(raw, &jar); err != nil {
 		t.Fatalf("jar is not start-cli's format: %v\n%s", err, raw)
 	}
