@@ -188,12 +188,10 @@ func (s *Server) PackageInfo(_ context.Context, p model.PackageIDParams) (model.
 	for _, id := range sortedKeys(mf.Interfaces) {
 		in := mf.Interfaces[id]
 		ia := model.InterfaceAddress{ID: id, Name: in.Name, UI: in.UI, Addresses: []string{}}
+		// The port is published as the container serves it: StartOS would
+		// terminate TLS for an ssl port, which this daemon does not do yet.
 		for _, port := range sortedKeys(in.LanConfig) {
-			scheme := "http"
-			if in.LanConfig[port].SSL {
-				scheme = "https"
-			}
-			ia.Addresses = append(ia.Addresses, scheme+"://127.0.0.1:"+port)
+			ia.Addresses = append(ia.Addresses, "http://127.0.0.1:"+port)
 		}
 		info.Interfaces = append(info.Interfaces, ia)
 	}
