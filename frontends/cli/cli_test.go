@@ -436,5 +436,3 @@ func TestWatchdogAndDiagnose(t *testing.T) {
 		t.Fatal("bundle is not gzip")
 	}
 }
-
-func envSet(name string) bool { v := os.Getenv(name); return v != "" && v != "0" && v != "false" }

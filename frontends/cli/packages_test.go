@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,51 +11,21 @@ import (
 
 	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/rpc"
-	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/model"
 )
-
-func engineOrSkip(t *testing.T) *container.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := container.Connect(ctx, container.Options{})
-	if err != nil {
-		if requireDocker() {
-			t.Fatalf("docker engine required: %v", err)
-		}
-		t.Skipf("no docker engine: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func requireDocker() bool {
-	return envSet("CI") || envSet("STARTOS_REQUIRE_DOCKER")
-}
-
-func freePort(t *testing.T) uint16 {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
-}
 
 // TestPackageLifecycleThroughCLI: a test package built here goes through
 // start-cli and the RPC surface against the real engine: install from a file
 // over the socket, running and healthy, its log, an action, stop and start,
 // info with the local address, uninstall leaving nothing behind.
 func TestPackageLifecycleThroughCLI(t *testing.T) {
-	eng := engineOrSkip(t)
-	port := freePort(t)
+	eng := testpkg.Engine(t)
+	port := testpkg.FreePort(t)
 	pkg := testpkg.Build(t, eng, testpkg.Options{Port: port})
 	id := pkg.Manifest.ID
 	t.Cleanup(func() { testpkg.Sweep(eng, id) })
 	file := filepath.Join(t.TempDir(), id+".s9pk")
-	pkg.WriteArchive(t, eng, file)
+	pkg.WriteArchive(t, file)
 
 	d := startDaemon(t)
 	sock := []string{"--socket", d.sock}

@@ -15,6 +15,7 @@ import (
 	"github.com/startos-go/startos/internal/bench/logbench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
 	"github.com/startos-go/startos/internal/bench/s9pkbench"
+	"github.com/startos-go/startos/internal/bench/servicebench"
 	"github.com/startos-go/startos/internal/bench/watchbench"
 )
 
@@ -30,6 +31,7 @@ var suites = []suite{
 	{"watchdog", watchbench.Run},
 	{"s9pk", s9pkbench.Run},
 	{"install", installbench.Run},
+	{"services", servicebench.Run},
 }
 
 func main() {

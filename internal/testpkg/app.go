@@ -6,8 +6,10 @@ package testpkg
 //	health   health check: GET /health; exit 1 with a message on stderr when
 //	         /data/fail-health exists (its content is the message)
 //	action   reads JSON input on stdin, answers a StartOS action result
-//	migrate  reads JSON on stdin, writes /data/migrated, prints JSON
-//	fail     writes to stderr and exits 3
+//	migrate  reads JSON on stdin, writes it to /data/migrated, appends
+//	         "migrated from <stdin>" to /data/state.txt, prints JSON
+//	fail     writes "something went wrong" to stderr and exits 3
+//	sleep    sleeps for an hour (a procedure past its deadline)
 const appSource = `package main
 
 import (
@@ -56,6 +58,13 @@ func main() {
 			fmt.Fprintln(os.Stderr, "migrate:", err)
 			os.Exit(2)
 		}
+		f, err := os.OpenFile("/data/state.txt", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "migrate:", err)
+			os.Exit(2)
+		}
+		fmt.Fprintf(f, "migrated from %s\n", in)
+		f.Close()
 		json.NewEncoder(os.Stdout).Encode(map[string]any{"configured": true, "input": string(in)})
 	case "fail":
 		fmt.Fprintln(os.Stderr, "something went wrong")

@@ -50,23 +50,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// engine connects to the local engine; without one the test is skipped
-// unless CI=true or STARTOS_REQUIRE_DOCKER=1.
-func engine(t *testing.T) *container.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := container.Connect(ctx, container.Options{})
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("STARTOS_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("Docker Engine required: %v", err)
-		}
-		t.Skipf("no Docker Engine (set STARTOS_REQUIRE_DOCKER=1 to make this a failure): %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func getBuilder(t *testing.T, eng *container.Client) *testpkg.Builder {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -77,7 +60,7 @@ func getBuilder(t *testing.T, eng *container.Client) *testpkg.Builder {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if buildEng, buildErr = container.Connect(ctx, container.Options{}); buildErr == nil {
-			builder, buildErr = testpkg.NewBuilder(buildEng, buildDir)
+			builder, buildErr = testpkg.NewBuilder(buildEng)
 		}
 	})
 	if buildErr != nil {
@@ -175,7 +158,7 @@ type env struct {
 
 func newEnv(t *testing.T, tweak func(*Options)) *env {
 	t.Helper()
-	eng := engine(t)
+	eng := testpkg.Engine(t)
 	e := &env{t: t, eng: eng, b: getBuilder(t, eng), dataDir: t.TempDir()}
 	os.MkdirAll(filepath.Join(e.dataDir, "db"), 0o755)
 	st, err := db.Open(context.Background(), db.Options{Path: filepath.Join(e.dataDir, "db", "state.db")})
@@ -213,10 +196,10 @@ func (e *env) reopen() {
 
 // pkg writes a package file and returns its path. Its images are removed
 // from the engine at the end of the test.
-func (e *env) pkg(s testpkg.Spec) string {
+func (e *env) pkg(s testpkg.Options) string {
 	e.t.Helper()
 	p := filepath.Join(e.t.TempDir(), s.ID+"-"+s.Version+".s9pk")
-	m, err := e.b.Package(context.Background(), p, s, nil, "")
+	m, err := e.b.Archive(context.Background(), p, s, nil, "")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 func TestSideloadInstall(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	path := e.pkg(testpkg.Spec{ID: id, Version: "0.1.0", Assets: map[string]string{"index.html": "<h1>hi</h1>"}})
+	path := e.pkg(testpkg.Options{ID: id, Version: "0.1.0", Assets: map[string]string{"index.html": "<h1>hi</h1>"}})
 
 	// Watch the entry go through installing.
 	_, sub, err := e.store.Subscribe("/public/packageData/"+id, 0)
@@ -151,7 +151,7 @@ func TestUploadIDs(t *testing.T) {
 func TestInstallURL(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	path := e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"})
+	path := e.pkg(testpkg.Options{ID: id, Version: "0.1.0"})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/pkg.s9pk" {
 			http.NotFound(w, r)
@@ -185,30 +185,30 @@ func TestRefusals(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, tc := range []struct {
 		name     string
-		spec     testpkg.Spec
+		spec     testpkg.Options
 		arch     string
 		free     uint64
 		want     error
 		contains string
 	}{
-		{name: "wrong architecture", spec: testpkg.Spec{Version: "0.1.0"}, arch: "aarch64", want: errdefs.ErrInstallFailed, contains: "no main image for x86_64 (it has images for: aarch64)"},
-		{name: "missing dependency", spec: testpkg.Spec{Version: "0.1.0", Requires: map[string]string{"bitcoind": ">=25.0.0"}}, want: errdefs.ErrDependency, contains: "bitcoind (>=25.0.0) is not installed"},
-		{name: "not enough RAM", spec: testpkg.Spec{Version: "0.1.0", RAM: 1 << 50}, want: errdefs.ErrInstallFailed, contains: "MiB of RAM"},
-		{name: "not enough disk", spec: testpkg.Spec{Version: "0.1.0"}, free: 1 << 20, want: errdefs.ErrInstallFailed, contains: "not enough disk space"},
+		{name: "wrong architecture", spec: testpkg.Options{Version: "0.1.0"}, arch: "aarch64", want: errdefs.ErrInstallFailed, contains: "no main image for x86_64 (it has images for: aarch64)"},
+		{name: "missing dependency", spec: testpkg.Options{Version: "0.1.0", Requires: map[string]string{"bitcoind": ">=25.0.0"}}, want: errdefs.ErrDependency, contains: "bitcoind (>=25.0.0) is not installed"},
+		{name: "not enough RAM", spec: testpkg.Options{Version: "0.1.0", RAM: 1 << 50}, want: errdefs.ErrInstallFailed, contains: "MiB of RAM"},
+		{name: "not enough disk", spec: testpkg.Options{Version: "0.1.0"}, free: 1 << 20, want: errdefs.ErrInstallFailed, contains: "not enough disk space"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.spec.ID = testID()
-			m, err := tc.spec.Manifest()
+			m, err := testpkg.NewManifest(tc.spec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			image, err := e.b.Image(context.Background(), manifest.DockerTag(m.ID, "main", m.Version))
+			image, err := e.b.Image(context.Background(), tc.spec)
 			if err != nil {
 				t.Fatal(err)
 			}
 			e.cleanupImages(m)
 			path := filepath.Join(t.TempDir(), "p.s9pk")
-			if _, err := e.b.Package(context.Background(), path, tc.spec, image, tc.arch); err != nil {
+			if _, err := e.b.Archive(context.Background(), path, tc.spec, image, tc.arch); err != nil {
 				t.Fatal(err)
 			}
 			if tc.free > 0 {
@@ -228,7 +228,7 @@ func TestRefusals(t *testing.T) {
 func TestCorruptUpload(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	path := e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"})
+	path := e.pkg(testpkg.Options{ID: id, Version: "0.1.0"})
 	b, _ := os.ReadFile(path)
 	b[len(b)/2] ^= 0x40 // inside the image
 	res, _ := e.in.Sideload(context.Background())
@@ -254,7 +254,7 @@ func TestImageFailsToLoad(t *testing.T) {
 	id := testID()
 	path := filepath.Join(t.TempDir(), "bad.s9pk")
 	garbage := bytes.Repeat([]byte("this is not a docker image archive "), 1000)
-	if _, err := e.b.Package(context.Background(), path, testpkg.Spec{ID: id, Version: "0.1.0"}, garbage, ""); err != nil {
+	if _, err := e.b.Archive(context.Background(), path, testpkg.Options{ID: id, Version: "0.1.0"}, garbage, ""); err != nil {
 		t.Fatal(err)
 	}
 	err := e.sideload(path)
@@ -272,7 +272,7 @@ func TestAdoptFails(t *testing.T) {
 	e := newEnv(t, nil)
 	e.svc.adoptErr = errors.New("entrypoint /app does not exist")
 	id := testID()
-	err := e.sideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	err := e.sideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	if !errors.Is(err, errdefs.ErrInstallFailed) || !strings.Contains(err.Error(), "entrypoint /app does not exist") {
 		t.Fatalf("got %v", err)
 	}
@@ -286,7 +286,7 @@ func TestAdoptFails(t *testing.T) {
 func TestCancelUpload(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	b, _ := os.ReadFile(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	b, _ := os.ReadFile(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	go func() {
@@ -305,12 +305,12 @@ func TestCancelUpload(t *testing.T) {
 func TestUpdateWithMigration(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	state := filepath.Join(e.dataDir, "volumes", id, "main", "state.txt")
 	if err := os.WriteFile(state, []byte("v1 data\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.2.0", MigrationFrom: "<0.2.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.2.0", MigrationFrom: "<0.2.0"}))
 
 	if v := e.installedVersion(id); v != "0.2.0" {
 		t.Errorf("version %s", v)
@@ -340,7 +340,7 @@ func TestUpdateWithMigration(t *testing.T) {
 		t.Errorf("tmp not empty: %d", len(ents))
 	}
 	// Downgrades are refused.
-	if err := e.sideload(e.pkg(testpkg.Spec{ID: id, Version: "0.0.9"})); !errors.Is(err, errdefs.ErrInvalidRequest) || !strings.Contains(err.Error(), "older") {
+	if err := e.sideload(e.pkg(testpkg.Options{ID: id, Version: "0.0.9"})); !errors.Is(err, errdefs.ErrInvalidRequest) || !strings.Contains(err.Error(), "older") {
 		t.Errorf("downgrade: %v", err)
 	}
 	if v := e.installedVersion(id); v != "0.2.0" {
@@ -352,14 +352,14 @@ func TestUpdateWithMigration(t *testing.T) {
 func TestFailedMigrationRollsBack(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	state := filepath.Join(e.dataDir, "volumes", id, "main", "state.txt")
 	os.WriteFile(state, []byte("precious\n"), 0o644)
 
 	// The migration first appends (the "migrate" mode), then a second
 	// package fails: use a range that matches and the failing mode.
-	err := e.sideload(e.pkg(testpkg.Spec{ID: id, Version: "0.2.0", MigrationFrom: "*", MigrationMode: "fail"}))
-	if !errors.Is(err, errdefs.ErrUpdateFailed) || !strings.Contains(err.Error(), "migration exploded") {
+	err := e.sideload(e.pkg(testpkg.Options{ID: id, Version: "0.2.0", MigrationFrom: "*", MigrationMode: "fail"}))
+	if !errors.Is(err, errdefs.ErrUpdateFailed) || !strings.Contains(err.Error(), "something went wrong") {
 		t.Fatalf("got %v", err)
 	}
 	if v := e.installedVersion(id); v != "0.1.0" {
@@ -382,7 +382,7 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 		t.Errorf("archive holds %s", v)
 	}
 	f.Close()
-	e.wantFailureNotice("Update Failed", "migration exploded")
+	e.wantFailureNotice("Update Failed", "something went wrong")
 	calls := e.svc.Calls()
 	if len(calls) == 0 || calls[len(calls)-1] != "adopt "+id {
 		t.Errorf("the old version was not adopted again: %v", calls)
@@ -397,9 +397,9 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 func TestCancelUpdate(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	os.WriteFile(filepath.Join(e.dataDir, "volumes", id, "main", "state.txt"), []byte("keep\n"), 0o644)
-	path := e.pkg(testpkg.Spec{ID: id, Version: "0.2.0", MigrationFrom: "*"})
+	path := e.pkg(testpkg.Options{ID: id, Version: "0.2.0", MigrationFrom: "*"})
 
 	inRelease := make(chan struct{})
 	e.svc.onRelease = func(ctx context.Context, _ string) error {
@@ -463,8 +463,8 @@ func TestCancelUpdate(t *testing.T) {
 func TestUninstall(t *testing.T) {
 	e := newEnv(t, nil)
 	a, b := testID(), testID()
-	e.mustSideload(e.pkg(testpkg.Spec{ID: a, Version: "1.0.0"}))
-	e.mustSideload(e.pkg(testpkg.Spec{ID: b, Version: "0.1.0", Requires: map[string]string{a: "^1.0.0"}}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: a, Version: "1.0.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: b, Version: "0.1.0", Requires: map[string]string{a: "^1.0.0"}}))
 
 	err := e.in.Uninstall(context.Background(), a, false, false)
 	if !errors.Is(err, errdefs.ErrDependency) || !strings.Contains(err.Error(), b) {
@@ -507,14 +507,14 @@ func TestUninstall(t *testing.T) {
 func TestFailedReinstallKeepsData(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	state := filepath.Join(e.dataDir, "volumes", id, "main", "state.txt")
 	os.WriteFile(state, []byte("kept\n"), 0o644)
 	if err := e.in.Uninstall(context.Background(), id, true, false); err != nil {
 		t.Fatal(err)
 	}
 	e.svc.adoptErr = errors.New("no")
-	if err := e.sideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"})); err == nil {
+	if err := e.sideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"})); err == nil {
 		t.Fatal("install succeeded")
 	}
 	if b, _ := os.ReadFile(state); string(b) != "kept\n" {

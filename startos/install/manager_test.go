@@ -56,12 +56,12 @@ func TestWithServiceManager(t *testing.T) {
 		}
 	}
 
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	waitRunning()
 	state := filepath.Join(e.dataDir, "volumes", id, "main", "state.txt")
 	os.WriteFile(state, []byte("v1\n"), 0o644)
 
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.2.0", MigrationFrom: "<0.2.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.2.0", MigrationFrom: "<0.2.0"}))
 	if v := e.installedVersion(id); v != "0.2.0" {
 		t.Errorf("version %s", v)
 	}

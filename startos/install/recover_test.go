@@ -20,7 +20,7 @@ func jsonDecode(b []byte, v any) error { return json.Unmarshal(b, v) }
 func TestRecoverInstall(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	m, err := testpkg.Spec{ID: id, Version: "0.1.0"}.Manifest()
+	m, err := testpkg.NewManifest(testpkg.Options{ID: id, Version: "0.1.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,18 +65,18 @@ func TestRecoverInstall(t *testing.T) {
 func TestRecoverUpdate(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	state := filepath.Join(e.dataDir, "volumes", id, "main", "state.txt")
 	os.WriteFile(state, []byte("before\n"), 0o644)
 	p, _ := e.entry(id)
 	oldJSON := p.StateInfo.Manifest
 
 	// Stage what a crash mid-update leaves.
-	newSpec := testpkg.Spec{ID: id, Version: "0.2.0"}
-	nm, _ := newSpec.Manifest()
+	newSpec := testpkg.Options{ID: id, Version: "0.2.0"}
+	nm, _ := testpkg.NewManifest(newSpec)
 	nj, _ := nm.MarshalArchived()
 	newTag := manifest.DockerTag(id, "main", nm.Version)
-	img, err := e.b.Image(context.Background(), newTag)
+	img, err := e.b.Image(context.Background(), newSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestRecoverUpdate(t *testing.T) {
 func TestRecoverUninstall(t *testing.T) {
 	e := newEnv(t, nil)
 	id := testID()
-	e.mustSideload(e.pkg(testpkg.Spec{ID: id, Version: "0.1.0"}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
 	p, _ := e.entry(id)
 	jr := &journal{ID: id, Kind: kindUninstall, OldManifest: p.StateInfo.Manifest, path: e.in.journalPath(id)}
 	jr.save()

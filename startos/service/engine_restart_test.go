@@ -91,7 +91,7 @@ func (p *engineProxy) close() {
 }
 
 func TestEngineOutage(t *testing.T) {
-	direct := engine(t)
+	direct := testpkg.Engine(t)
 	proxy := newEngineProxy(t, strings.TrimPrefix(container.DefaultHost, "unix://"))
 	ctx := context.Background()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -117,7 +117,7 @@ func TestEngineOutage(t *testing.T) {
 	}
 	e.m = m
 
-	pkg := testpkg.Build(t, direct, testpkg.Options{Port: freePort(t)})
+	pkg := testpkg.Build(t, direct, testpkg.Options{Port: testpkg.FreePort(t)})
 	id := pkg.Manifest.ID
 	e.record(pkg.Manifest, model.DesiredRunning)
 	if err := m.Adopt(ctx, id); err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,21 +35,6 @@ type env struct {
 	m       *Manager
 }
 
-func engine(t *testing.T) *container.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := container.Connect(ctx, container.Options{})
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("STARTOS_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("Docker Engine required: %v", err)
-		}
-		t.Skipf("no Docker Engine (set STARTOS_REQUIRE_DOCKER=1 to make this a failure): %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func fastOptions(e *env) Options {
 	return Options{
 		Store: e.store, Engine: e.engine, DataDir: e.dataDir,
@@ -61,7 +45,7 @@ func fastOptions(e *env) Options {
 }
 
 func newEnv(t *testing.T) *env {
-	e := &env{t: t, engine: engine(t), dataDir: t.TempDir()}
+	e := &env{t: t, engine: testpkg.Engine(t), dataDir: t.TempDir()}
 	e.store = newStore(t, e.dataDir)
 	e.startManager()
 	return e
@@ -89,15 +73,6 @@ func (e *env) startManager() {
 	}
 	e.m = m
 	e.t.Cleanup(func() { m.Close() })
-}
-
-func freePort(t *testing.T) uint16 {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
 }
 
 // record writes pkg into the document as installed, as the installer does.
@@ -158,8 +133,8 @@ func httpGet(t *testing.T, port uint16) (string, error) {
 func TestLifecycle(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	port := freePort(t)
-	pkg := testpkg.Build(t, e.engine, testpkg.Options{Port: port})
+	port := testpkg.FreePort(t)
+	pkg := testpkg.Build(t, e.engine, testpkg.Options{Port: port, MigrationFrom: "*"})
 	id := pkg.Manifest.ID
 	e.record(pkg.Manifest, model.DesiredRunning)
 	if err := e.m.Adopt(ctx, id); err != nil {
@@ -375,7 +350,7 @@ func containsLine(es []model.PackageLogEntry, line string) bool {
 func TestMissingEntrypoint(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	pkg := testpkg.Build(t, e.engine, testpkg.Options{Port: freePort(t), Entrypoint: "/does-not-exist"})
+	pkg := testpkg.Build(t, e.engine, testpkg.Options{Port: testpkg.FreePort(t), Entrypoint: "/does-not-exist"})
 	id := pkg.Manifest.ID
 	e.record(pkg.Manifest, model.DesiredRunning)
 	if err := e.m.Adopt(ctx, id); err != nil {
@@ -468,10 +443,10 @@ func TestDependencies(t *testing.T) {
 func TestBootReconcile(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	port := freePort(t)
+	port := testpkg.FreePort(t)
 	pkg := testpkg.Build(t, e.engine, testpkg.Options{Port: port})
 	id := pkg.Manifest.ID
-	pkg.WriteArchive(t, e.engine, ArchivePath(e.dataDir, id))
+	pkg.WriteArchive(t, ArchivePath(e.dataDir, id))
 	e.record(pkg.Manifest, model.DesiredRunning)
 	if err := e.m.Adopt(ctx, id); err != nil {
 		t.Fatal(err)

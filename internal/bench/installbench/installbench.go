@@ -62,7 +62,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	m, err := testpkg.Spec{ID: "installbench", Version: "1.0.0"}.Manifest()
+	m, err := testpkg.NewManifest(testpkg.Options{ID: "installbench", Version: "1.0.0"})
 	if err != nil {
 		return err
 	}
@@ -197,11 +197,11 @@ func buildImage(ctx context.Context, eng *container.Client, tmp, tag string, siz
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	// The builder compiles the test app into <dir>/ctx/app.
-	if _, err := testpkg.NewBuilder(eng, filepath.Join(tmp, "app")); err != nil {
+	bin, err := testpkg.Binary()
+	if err != nil {
 		return err
 	}
-	app, err := os.ReadFile(filepath.Join(tmp, "app", "ctx", "app"))
+	app, err := os.ReadFile(bin)
 	if err != nil {
 		return err
 	}

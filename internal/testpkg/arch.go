@@ -1,5 +1,0 @@
-package testpkg
-
-import "runtime"
-
-var goarch = runtime.GOARCH
