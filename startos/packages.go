@@ -2,6 +2,7 @@ package startos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -217,12 +218,18 @@ func (s *Server) InstalledVersion(_ context.Context, p model.PackageIDParams) (s
 
 func summarize(id string, e *model.PackageDataEntry) model.PackageSummary {
 	sum := model.PackageSummary{ID: id, State: string(e.StateInfo.State), DisplayStatus: model.DeriveStatus(e)}
-	mf := entryManifest(e)
-	if mf == nil && e.StateInfo.InstallingInfo != nil {
-		mf, _, _ = manifest.ParseArchived(e.StateInfo.InstallingInfo.NewManifest)
+	raw := e.StateInfo.Manifest
+	if len(raw) == 0 && e.StateInfo.InstallingInfo != nil {
+		raw = e.StateInfo.InstallingInfo.NewManifest
 	}
-	if mf != nil {
-		sum.Title, sum.Version = mf.Title, mf.Version.String()
+	// Only two fields: a full parse and validation of every manifest would
+	// make listing cost milliseconds.
+	var head struct {
+		Title   string `json:"title"`
+		Version string `json:"version"`
+	}
+	if json.Unmarshal(raw, &head) == nil {
+		sum.Title, sum.Version = head.Title, head.Version
 	}
 	return sum
 }
