@@ -75,9 +75,12 @@ tools:
     apt-get update -qq >/dev/null
     apt-get install -y -qq "${missing[@]}" >/dev/null
 
-# Run every test, integration tests against the real engine included.
+# Run every test against the real engine (with STARTOS_TEST_ENGINE_RESTART=1, as CI, also an engine restart).
 test: engine tools
-    STARTOS_REQUIRE_DOCKER=1 go test -race -count=1 -timeout 15m ./...
+    STARTOS_REQUIRE_DOCKER=1 STARTOS_TEST_ENGINE_RESTART= go test -race -count=1 -timeout 15m ./...
+    if [ "${STARTOS_TEST_ENGINE_RESTART:-}" = 1 ]; then \
+      STARTOS_REQUIRE_DOCKER=1 go test -count=1 -timeout 5m -run TestEngineRestartKeepsServices -v ./frontends/daemon; \
+    fi
 
 # Measure: RPC round trips, logging, watchdog, state store, packages; each against Docker in the same run.
 bench: engine

@@ -340,10 +340,22 @@ func (m *Manager) removeContainer(ctx context.Context, id string, timeout time.D
 			m.log.Warn("stop failed; killing", "package", id, "error", err)
 		}
 	}
-	if err := m.engine.RemoveContainer(ctx, name, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		return err
+	// The engine sometimes cannot unmount a container's filesystem for a
+	// moment ("device or resource busy", seen after an engine restart); a
+	// few tries ride that out.
+	for try, wait := 0, 500*time.Millisecond; try < 5; try, wait = try+1, wait*2 {
+		err = m.engine.RemoveContainer(ctx, name, true)
+		if err == nil || errors.Is(err, errdefs.ErrNotFound) {
+			return nil
+		}
+		m.log.Warn("container removal failed; retrying", "package", id, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 	}
-	return nil
+	return err
 }
 
 // StartPackage asks for package id to run (package.start). It refuses,
