@@ -100,6 +100,23 @@ func wrapKind(err, kind error) error {
 
 func (o *op) run(ctx context.Context) error {
 	in, id := o.in, o.id
+	// Flush the received archive to disk alongside the work below; the
+	// commit waits for it, so an installed package's archive is durable.
+	// The descriptor is opened now: the file is renamed into place below.
+	synced := make(chan error, 1)
+	if f, err := os.Open(o.src); err != nil {
+		synced <- err
+	} else {
+		go func() {
+			defer f.Close()
+			synced <- f.Sync()
+		}()
+	}
+	defer func() {
+		if synced != nil {
+			<-synced
+		}
+	}()
 	o.tr.start(PhaseValidating)
 	f, err := s9pk.OpenFile(o.src, nil)
 	if err != nil {
@@ -143,6 +160,10 @@ func (o *op) run(ctx context.Context) error {
 		if err := o.migrate(ctx); err != nil {
 			return err
 		}
+	}
+	err, synced = <-synced, nil
+	if err != nil {
+		return fmt.Errorf("writing the package file to disk: %v: %w", err, errdefs.ErrFilesystem)
 	}
 	if err := in.commit(ctx, o.j); err != nil {
 		return err

@@ -181,9 +181,8 @@ func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, bod
 	if err != nil {
 		return fail(fmt.Errorf("the package file failed verification: %w: %w", err, errdefs.ErrParseS9pk))
 	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("writing the upload file: %v: %w", err, errdefs.ErrFilesystem))
-	}
+	// No fsync here: the install flushes the file to disk while it loads
+	// the images, and waits for that before it commits (see op.run).
 	if err := f.Close(); err != nil {
 		os.Remove(name)
 		return "", nil, fmt.Errorf("writing the upload file: %v: %w", err, errdefs.ErrFilesystem)
