@@ -13,13 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/caller"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/watchdog"
 )
 
 // SessionLifetime is how long a session lives without being used.
@@ -38,14 +38,20 @@ type accounts struct {
 	params  auth.Params
 	cookie  string // the local cookie's value
 
-	mu        sync.Mutex
+	// mu is a watched lock: held only for map updates, so the watchdog's
+	// dump names whoever holds it for long.
+	mu        *watchdog.Mutex
 	ephemeral map[string]model.Session // guarded by mu; sessions kept in memory only
 	watchers  map[int]func([]string)   // guarded by mu
 	nextWatch int                      // guarded by mu
 }
 
 func (s *Server) openAccounts() error {
-	a := &accounts{limiter: auth.NewLimiter(), params: auth.DefaultParams,
+	mu, err := s.wd.NewMutex("accounts")
+	if err != nil {
+		return err
+	}
+	a := &accounts{limiter: auth.NewLimiter(), params: auth.DefaultParams, mu: mu,
 		ephemeral: map[string]model.Session{}, watchers: map[int]func([]string){}}
 	if s.cfg.PasswordParams != nil {
 		a.params = *s.cfg.PasswordParams

@@ -131,16 +131,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.openAccounts(); err != nil {
-		s.Close()
-		return nil, err
-	}
 	if s.metrics, err = metrics.New(metrics.Options{DataDir: cfg.DataDir, Logger: s.log.Named("metrics")}); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("startos: metrics: %w", err)
 	}
 	s.metrics.Start()
 	if err := s.startWatchdog(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.openAccounts(); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -241,7 +241,7 @@ func TestSignalDumpAndDiagnose(t *testing.T) {
 	for _, pr := range rep.Watchdog.Probes {
 		names[pr.Name] = true
 	}
-	for _, want := range []string{"scheduler", "rpc.loopback", "db.committer", "log.stderr", "log.file"} {
+	for _, want := range []string{"scheduler", "rpc.loopback", "db.committer", "log.stderr", "log.file", "accounts", "docker.ping"} {
 		if !names[want] {
 			t.Errorf("probe %s missing from %v", want, names)
 		}
