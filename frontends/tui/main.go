@@ -66,7 +66,6 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Usage: "settings file (host, socket), shared with start-cli", Value: defaultPath("config.yaml"), EnvVars: []string{"STARTOS_CONFIG"}},
 		&cli.StringFlag{Name: "cookie-jar", Usage: "where sessions are kept, shared with start-cli", Value: defaultPath("cookies.json"), EnvVars: []string{"STARTOS_COOKIE_JAR"}},
 		&cli.StringFlag{Name: "auth-cookie", Usage: "the daemon's local auth cookie, used for HTTP on this machine", Value: "/run/startos/rpc.authcookie", EnvVars: []string{"STARTOS_AUTH_COOKIE"}},
-		&cli.StringFlag{Name: "upload-url", Usage: "the daemon's HTTP address for package uploads (default: --host, else http://" + rpc.DefaultAddr + ")", EnvVars: []string{"STARTOS_UPLOAD_URL"}},
 	}
 }
 
@@ -120,17 +119,15 @@ func target(c *cli.Context) (string, error) {
 	return "http://" + rpc.DefaultAddr, nil
 }
 
-// localCookie reads the daemon's local auth cookie when the daemon is on
-// this machine and the file is readable (root or the daemon's user).
-func localCookie(tgt, uploadURL, file string) string {
-	if file == "" {
+// localCookie reads the daemon's local auth cookie when an HTTP target is
+// on this machine and the file is readable (root or the daemon's user). The
+// socket needs none: its peer credentials decide, uploads included, since
+// they go by HTTP over the same socket.
+func localCookie(tgt, file string) string {
+	if file == "" || !strings.HasPrefix(tgt, "http") {
 		return ""
 	}
-	addr := tgt
-	if strings.HasPrefix(tgt, "unix://") {
-		addr = cmpOr(uploadURL, "http://"+rpc.DefaultAddr)
-	}
-	u, err := url.Parse(addr)
+	u, err := url.Parse(tgt)
 	if err != nil {
 		return ""
 	}
@@ -145,13 +142,6 @@ func localCookie(tgt, uploadURL, file string) string {
 	return strings.TrimSpace(string(b))
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 func console(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see --help)", c.Args().First())
@@ -164,8 +154,7 @@ func console(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 	box, err := live.Open(live.Options{
 		Target:      tgt,
 		HTTPClient:  &http.Client{Jar: jar},
-		LocalCookie: localCookie(tgt, c.String("upload-url"), c.String("auth-cookie")),
-		UploadURL:   c.String("upload-url"),
+		LocalCookie: localCookie(tgt, c.String("auth-cookie")),
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos/model"
 )
@@ -101,7 +102,12 @@ func (s tmuxServer) screen() string {
 // waitScreen polls the pane until every want is on it.
 func (s tmuxServer) waitScreen(wants ...string) string {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	return s.waitScreenFor(15*time.Second, wants...)
+}
+
+func (s tmuxServer) waitScreenFor(d time.Duration, wants ...string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		scr := s.screen()
 		ok := true
@@ -119,8 +125,8 @@ func (s tmuxServer) waitScreen(wants ...string) string {
 }
 
 // TestInTmux runs the start-tui binary in a real terminal (tmux) against a
-// real startd binary: keys go in with send-keys, the screen comes back with
-// capture-pane.
+// real startd binary with a test package installed on the real engine: keys
+// go in with send-keys, the screen comes back with capture-pane.
 func TestInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("STARTOS_REQUIRE_DOCKER") != "" {
@@ -128,13 +134,16 @@ func TestInTmux(t *testing.T) {
 		}
 		t.Skip("tmux is not installed (just test installs it)")
 	}
+	eng := testpkg.Engine(t) // skips without an engine, fails in CI
+	id, file, port := testPackage(t, eng)
 	bins := t.TempDir()
 	tui := goBuild(t, bins, "start-tui", ".")
 	startdBin := goBuild(t, bins, "startd", "../daemon")
 	data := t.TempDir()
 	d := runStartd(t, startdBin, data)
 
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	c, err := rpc.Dial(ctx, "unix://"+d.sock, rpc.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +164,26 @@ func TestInTmux(t *testing.T) {
 
 	s.keys("2")
 	s.waitScreen("[2 Services (0)]", "No services installed")
+
+	// A package installed through the RPC (the file sent over HTTP on the
+	// socket): the list shows it running and healthy.
+	installFile(t, ctx, c, file)
+	s.waitScreenFor(90*time.Second, "[2 Services (1)]", "Test Package", "running", "healthy 1/1")
+	// Its page: the health check with its message, the local address.
+	s.keys("Enter")
+	s.waitScreen("Test Package 0.1.0 ("+id+")", "Status running", "✓ Web interface", fmt.Sprintf("http://127.0.0.1:%d", port))
+	// t stops it: the box's desired state changes and the screen follows.
+	s.keys("t")
+	deadline := time.Now().Add(30 * time.Second)
+	for desired(t, ctx, c, id) != model.DesiredStopped {
+		if time.Now().After(deadline) {
+			t.Fatalf("t on the page did not set desired=stopped:\n%s", s.screen())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.waitScreenFor(time.Minute, "Status stopped", "package.stop "+id+": done")
+	s.keys("Escape")
+	s.waitScreen("Test Package", "stopped")
 
 	// Raised through the RPC, shown at once.
 	if err := c.Call(ctx, "notification.create", model.NotificationInput{Level: model.NotificationInfo, Title: "Hello from tmux", Message: "a test"}, nil); err != nil {
@@ -197,7 +226,7 @@ func TestInTmux(t *testing.T) {
 	}
 
 	s.keys("q")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		if _, err := s.run("has-session", "-t", "tui"); err != nil {
 			break // the pane's process exited, and with it the session

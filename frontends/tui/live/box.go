@@ -26,16 +26,12 @@ type Options struct {
 	// Target is "unix:///path/rpc.sock" or "http(s)://host:port". An HTTP
 	// host is reached over WebSocket, since the streams need a connection.
 	Target string
-	// HTTPClient carries the cookie jar (sessions) for an HTTP target and
-	// sends uploads. Nil means a client with an in-memory jar.
+	// HTTPClient carries the cookie jar (sessions) for an HTTP target, and
+	// uploads to it. Nil means a client with an in-memory jar.
 	HTTPClient *http.Client
 	// LocalCookie is the daemon's local auth cookie, sent over HTTP on this
-	// machine (to an HTTP target, and with uploads).
+	// machine (an HTTP target on loopback).
 	LocalCookie string
-	// UploadURL is the daemon's HTTP address, where sideloaded files go
-	// (<UploadURL>/rest/rpc/<id>). Default: Target when it is HTTP, else
-	// http://127.0.0.1:5959.
-	UploadURL string
 	// LogLimit is how many recent entries a log follow starts with
 	// (default 200).
 	LogLimit int
@@ -60,12 +56,11 @@ var errConnectionLost = errors.New("connection to the daemon lost")
 // Box is a live connection to one daemon. Open starts it; Close stops it
 // and waits for every goroutine it started.
 type Box struct {
-	opts    Options
-	remote  bool
-	stream  string      // dial target of the stream connection: unix:// or ws(s)://
-	httpc   *rpc.Client // remote only: plain HTTP, for the session check and login
-	hc      *http.Client
-	baseURL string // for uploads
+	opts   Options
+	remote bool
+	stream string      // dial target of the stream connection: unix:// or ws(s)://
+	httpc  *rpc.Client // remote only: plain HTTP, for the session check and login
+	hc     *http.Client
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,12 +105,10 @@ func Open(opts Options) (*Box, error) {
 	switch {
 	case strings.HasPrefix(t, "unix://"):
 		b.stream = t
-		b.baseURL = "http://" + rpc.DefaultAddr
 	case strings.HasPrefix(t, "http://"), strings.HasPrefix(t, "https://"):
 		t = strings.TrimSuffix(t, "/")
 		b.remote = true
 		b.stream = "ws" + strings.TrimPrefix(t, "http")
-		b.baseURL = t
 		c, err := rpc.Dial(context.Background(), t, rpc.ClientOptions{HTTPClient: hc, LocalCookie: opts.LocalCookie})
 		if err != nil {
 			return nil, err
@@ -123,9 +116,6 @@ func Open(opts Options) (*Box, error) {
 		b.httpc = c
 	default:
 		return nil, fmt.Errorf("target %q: want unix:///path/to/rpc.sock or http(s)://host:port", t)
-	}
-	if opts.UploadURL != "" {
-		b.baseURL = strings.TrimSuffix(opts.UploadURL, "/")
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	go b.run()

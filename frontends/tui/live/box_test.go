@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -336,63 +335,53 @@ func TestOpenRefusesBadTargets(t *testing.T) {
 	}
 }
 
+// TestUpload sends files through the box's connection to a real daemon:
+// over the unix socket, the bytes go by HTTP on the same socket.
 func TestUpload(t *testing.T) {
-	var got struct {
-		path, ctype, cookie string
-		length              int64
-		body                []byte
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/rest/rpc/", func(w http.ResponseWriter, r *http.Request) {
-		got.path, got.ctype, got.length = r.URL.Path, r.Header.Get("Content-Type"), r.ContentLength
-		if c, err := r.Cookie(rpc.LocalCookie); err == nil {
-			got.cookie = c.Value
-		}
-		got.body, _ = io.ReadAll(r.Body)
-		switch r.URL.Path {
-		case "/rest/rpc/refused":
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, `{"error":{"code":24,"message":"S9PK Validation Error","data":{"details":"bad magic"}}}`)
-		case "/rest/rpc/toolarge":
-			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
-		default:
-			w.WriteHeader(http.StatusNoContent)
-		}
-	})
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-
+	// Offline: nothing to send through.
+	off := openBox(t, Options{Target: "unix://" + filepath.Join(t.TempDir(), "absent.sock"), Backoff: fastBackoff})
 	data := []byte(strings.Repeat("s9pk bytes ", 50000)) // ~550 KB: several progress reports
 	file := filepath.Join(t.TempDir(), "hello.s9pk")
 	os.WriteFile(file, data, 0o600)
-	// The box itself is offline here: uploads do not need the stream.
-	b := openBox(t, Options{Target: "unix://" + filepath.Join(t.TempDir(), "absent.sock"), UploadURL: hs.URL, LocalCookie: "local-secret"})
-	if err := b.Upload(context.Background(), "up-1", file); err != nil {
-		t.Fatal(err)
-	}
-	if got.path != "/rest/rpc/up-1" || got.ctype != "application/octet-stream" || got.length != int64(len(data)) || got.cookie != "local-secret" || string(got.body) != string(data) {
-		t.Fatalf("server saw %s %s %d cookie %q, %d bytes", got.path, got.ctype, got.length, got.cookie, len(got.body))
-	}
-	var s seen
-	waitFor(t, b, &s, "upload done", func(s *seen) bool { return s.upload != nil && s.upload.Done })
-	if s.upload.Sent != int64(len(data)) || s.upload.Total != int64(len(data)) || s.upload.Err != nil {
-		t.Fatalf("upload progress %+v", s.upload)
+	if err := off.Upload(context.Background(), "up-1", file); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("upload while offline: %v", err)
 	}
 
-	err := b.Upload(context.Background(), "refused", file)
-	if err == nil || !strings.Contains(err.Error(), "24: S9PK Validation Error: bad magic") {
-		t.Fatalf("refused upload: %v", err)
+	d := startDaemon(t, t.TempDir())
+	b := openBox(t, Options{Target: "unix://" + d.sock, Backoff: fastBackoff})
+	var s seen
+	waitFor(t, b, &s, "connected", connected)
+	ctx := context.Background()
+	var res model.SideloadResult
+	if err := b.Call(ctx, "package.sideload", model.Empty{}, &res); err != nil || res.Upload == "" {
+		t.Fatalf("package.sideload: %+v %v", res, err)
 	}
-	if err := b.Upload(context.Background(), "toolarge", file); err == nil || !strings.Contains(err.Error(), "413") {
-		t.Fatalf("413: %v", err)
+	// Not a package: the daemon reads it, refuses it, and says why.
+	err := b.Upload(ctx, res.Upload, file)
+	if err == nil || !strings.Contains(err.Error(), "hello.s9pk") {
+		t.Fatalf("a file that is not a package: %v", err)
 	}
-	if err := b.Upload(context.Background(), "x", filepath.Join(t.TempDir(), "missing.s9pk")); err == nil || !strings.Contains(err.Error(), "missing.s9pk") {
+	var rerr *rpc.Error
+	if !errors.As(err, &rerr) {
+		t.Fatalf("the daemon's refusal is not an RPC error: %v", err)
+	}
+	waitFor(t, b, &s, "the failure published", func(s *seen) bool { return s.upload != nil && s.upload.Err != nil })
+	if s.upload.Sent == 0 && s.upload.Total == 0 && !s.upload.Done {
+		t.Fatalf("upload progress %+v", s.upload)
+	}
+	// A used id is not taken again.
+	if err := b.Upload(ctx, res.Upload, file); err == nil {
+		t.Fatal("a one-shot id was accepted twice")
+	}
+	if err := b.Upload(ctx, "x", filepath.Join(t.TempDir(), "missing.s9pk")); err == nil || !strings.Contains(err.Error(), "missing.s9pk") {
 		t.Fatalf("missing file: %v", err)
 	}
-	if err := b.Upload(context.Background(), "x", t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if err := b.Upload(ctx, "x", t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("a folder: %v", err)
 	}
-	waitFor(t, b, &s, "the failure published", func(s *seen) bool { return s.upload.Err != nil })
+	if err := b.Upload(ctx, "", file); err == nil || !strings.Contains(err.Error(), "no upload id") {
+		t.Fatalf("no id: %v", err)
+	}
 }
 
 func TestFileJar(t *testing.T) {
@@ -479,7 +468,7 @@ func TestDecodeManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b, c := st.Manifests["a"], st.Manifests["b"], st.Manifests["c"]
-	if a.Title != "Alpha" || !a.Actions["x"].HasInput() || a.Actions["y"].HasInput() || a.Interfaces["main"].LanConfig["8080"].Internal != 80 {
+	if a.Title != "Alpha" || !a.Actions["x"].HasInput() || a.Actions["y"].HasInput() || a.Interfaces["main"].Name != "Main" {
 		t.Fatalf("a: %+v", a)
 	}
 	if got := a.ActionIDs(); len(got) != 2 || got[0] != "y" { // by name: "Why" before "X"

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/startos-go/startos/startos/model"
@@ -38,31 +37,10 @@ type HealthCheck struct {
 	SuccessMessage string `json:"successMessage"`
 }
 
-// Interface is a network interface of the service.
+// Interface is a network interface of the service. Where it answers is
+// the library's to say (package.info).
 type Interface struct {
-	Name        string                `json:"name"`
-	Description string                `json:"description"`
-	LanConfig   map[string]LanMapping `json:"lanConfig"` // by external port
-	UI          bool                  `json:"ui"`
-	Protocols   []string              `json:"protocols"`
-}
-
-// LanMapping maps an external port to the container's port.
-type LanMapping struct {
-	SSL      bool `json:"ssl"`
-	Internal Port `json:"internal"`
-}
-
-// Port reads a number or a numeric string.
-type Port int
-
-func (p *Port) UnmarshalJSON(b []byte) error {
-	n, err := strconv.Atoi(strings.Trim(string(b), `"`))
-	if err != nil {
-		return nil // lenient: shown as port 0
-	}
-	*p = Port(n)
-	return nil
+	Name string `json:"name"`
 }
 
 // Action is a command the user can run.
@@ -80,18 +58,11 @@ func (a Action) HasInput() bool {
 	return len(s) > 0 && !bytes.Equal(s, []byte("null")) && !bytes.Equal(s, []byte("{}"))
 }
 
-// Dependency is another package this one needs.
+// Dependency is another package this one needs. Whether it is satisfied
+// is the library's to judge (package.info).
 type Dependency struct {
-	Version     string      `json:"version"`
-	Requirement Requirement `json:"requirement"`
-	Description string      `json:"description"`
-	Critical    bool        `json:"critical"`
-}
-
-// Requirement says whether a dependency is required, opt-in or opt-out.
-type Requirement struct {
-	Type string `json:"type"`
-	How  string `json:"how"`
+	Version     string `json:"version"`
+	Description string `json:"description"`
 }
 
 // Alerts are messages to show before an operation.
@@ -106,16 +77,6 @@ type Alerts struct {
 // ActionIDs returns the action ids sorted by name, then id.
 func (m *Manifest) ActionIDs() []string {
 	return sortedKeys(m.Actions, func(a Action) string { return a.Name })
-}
-
-// InterfaceIDs returns the interface ids sorted by name, then id.
-func (m *Manifest) InterfaceIDs() []string {
-	return sortedKeys(m.Interfaces, func(i Interface) string { return i.Name })
-}
-
-// DependencyIDs returns the dependency ids sorted.
-func (m *Manifest) DependencyIDs() []string {
-	return sortedKeys(m.Dependencies, func(Dependency) string { return "" })
 }
 
 func sortedKeys[V any](m map[string]V, name func(V) string) []string {

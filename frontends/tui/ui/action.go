@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -10,21 +9,17 @@ import (
 )
 
 // runAction starts an action of a package: a form first when it takes
-// input, a confirmation first when it warns.
+// input, a confirmation first when it warns. The daemon enforces the
+// statuses it may run in.
 func (m *Model) runAction(pkg, aid string) tea.Cmd {
 	a := m.manifest(pkg).Actions[aid]
-	e := m.state.Doc.PackageData[pkg]
-	if ok, why := actionAllowed(a, deriveStatus(&e).Primary); !ok {
-		m.setStatus(a.Name+": "+why, false)
-		return nil
-	}
 	if a.HasInput() {
 		m.setStatus("loading the form of "+a.Name+"…", true)
 		return actionInputCmd(m.box, pkg, aid)
 	}
 	run := func(m *Model) tea.Cmd {
 		m.setStatus("running "+a.Name+"…", true)
-		return actionRunCmd(m.box, pkg, aid, "", nil)
+		return actionRunCmd(m.box, pkg, aid, nil)
 	}
 	if a.Warning != "" {
 		m.modal = &confirmModal{title: "Run " + a.Name + "?", body: a.Warning, options: []confirmOption{{key: "y", label: "run it", run: run}}}
@@ -42,23 +37,27 @@ func (m *Model) openForm(msg actionInputMsg) tea.Cmd {
 		m.setStatus(name+": "+msg.err.Error(), false)
 		return nil
 	}
-	spec := msg.input.Spec
-	if len(bytes.TrimSpace(spec)) == 0 || string(bytes.TrimSpace(spec)) == "null" {
-		spec = a.InputSpec
+	spec := a.InputSpec
+	if len(msg.input.Spec) > 0 {
+		spec, _ = json.Marshal(msg.input.Spec)
 	}
-	fields, err := parseSpec(spec, msg.input.Value)
+	var value json.RawMessage
+	if len(msg.input.Value) > 0 {
+		value, _ = json.Marshal(msg.input.Value)
+	}
+	fields, err := parseSpec(spec, value)
 	if err != nil {
 		m.setStatus(name+": "+err.Error(), false)
 		return nil
 	}
 	m.setStatus("", true)
-	m.modal = &formModal{pkg: msg.pkg, action: msg.action, eventID: msg.input.EventID, title: name, warning: a.Warning, desc: a.Description, fields: fields}
+	m.modal = &formModal{pkg: msg.pkg, action: msg.action, title: name, warning: a.Warning, desc: a.Description, fields: fields}
 	return nil
 }
 
 // formModal edits an action's input.
 type formModal struct {
-	pkg, action, eventID string
+	pkg, action          string
 	title, warning, desc string
 	fields               []field
 	cursor               int // len(fields) is the Run button
@@ -88,7 +87,7 @@ func (f *formModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
 		}
 		m.modal = nil
 		m.setStatus("running "+f.title+"…", true)
-		return actionRunCmd(m.box, f.pkg, f.action, f.eventID, input)
+		return actionRunCmd(m.box, f.pkg, f.action, input)
 	}
 	if f.cursor >= len(f.fields) {
 		return nil
@@ -170,57 +169,17 @@ func (f *formModal) view(m *Model, w, h int) []string {
 
 // resultRow is one value of an action's result.
 type resultRow struct {
-	name, desc, value string
-	copyable, masked  bool
+	name, value string
+	copyable    bool
 }
 
-// resultModal shows what an action returned, with copyable values.
+// resultModal shows what an action returned, with its value copyable when
+// the action says so.
 type resultModal struct {
 	title, message string
 	failed         bool
 	rows           []resultRow
 	cursor         int
-	reveal         bool
-}
-
-// actionResult is either StartOS result version: 0 {message, value?,
-// copyable, qr} or 1 {title, message?, result?: single | group}.
-type actionResult struct {
-	Version  json.RawMessage `json:"version"`
-	Title    string          `json:"title"`
-	Message  string          `json:"message"`
-	Value    *string         `json:"value"`
-	Copyable bool            `json:"copyable"`
-	Result   *resultNode     `json:"result"`
-}
-
-type resultNode struct {
-	Type        string          `json:"type"`
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Value       json.RawMessage `json:"value"`
-	Copyable    bool            `json:"copyable"`
-	Masked      bool            `json:"masked"`
-}
-
-func (n *resultNode) flatten(prefix string, out *[]resultRow) {
-	name := n.Name
-	if prefix != "" {
-		name = prefix + " / " + name
-	}
-	if n.Type == "group" {
-		var members []resultNode
-		json.Unmarshal(n.Value, &members)
-		for i := range members {
-			members[i].flatten(name, out)
-		}
-		return
-	}
-	var s string
-	if json.Unmarshal(n.Value, &s) != nil {
-		s = string(compactJSON(n.Value))
-	}
-	*out = append(*out, resultRow{name: name, desc: n.Description, value: s, copyable: n.Copyable, masked: n.Masked})
 }
 
 func (m *Model) showResult(msg actionRunMsg) {
@@ -231,24 +190,9 @@ func (m *Model) showResult(msg actionRunMsg) {
 		m.modal = &resultModal{title: name + " failed", message: msg.err.Error(), failed: true}
 		return
 	}
-	r := &resultModal{title: name, message: "Done."}
-	var res actionResult
-	raw := bytes.TrimSpace(msg.result)
-	switch {
-	case len(raw) == 0 || string(raw) == "null":
-	case raw[0] == '"':
-		json.Unmarshal(raw, &r.message)
-	case json.Unmarshal(raw, &res) == nil:
-		r.title = cmpOr(res.Title, name)
-		r.message = cmpOr(res.Message, r.message)
-		if res.Value != nil {
-			r.rows = append(r.rows, resultRow{name: "Value", value: *res.Value, copyable: res.Copyable})
-		}
-		if res.Result != nil {
-			res.Result.flatten("", &r.rows)
-		}
-	default:
-		r.message = string(compactJSON(raw))
+	r := &resultModal{title: name, message: cmpOr(msg.result.Message, "Done.")}
+	if v := msg.result.Value; v != nil {
+		r.rows = append(r.rows, resultRow{name: "Value", value: *v, copyable: msg.result.Copyable})
 	}
 	m.modal = r
 }
@@ -261,8 +205,6 @@ func (r *resultModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
 		r.cursor = max(r.cursor-1, 0)
 	case key.Matches(k, keys.Down):
 		r.cursor = min(r.cursor+1, max(len(r.rows)-1, 0))
-	case key.Matches(k, keys.Reveal):
-		r.reveal = !r.reveal
 	case key.Matches(k, keys.Copy):
 		if r.cursor < len(r.rows) {
 			row := r.rows[r.cursor]
@@ -280,7 +222,7 @@ func (r *resultModal) footer() []key.Binding {
 	if len(r.rows) == 0 {
 		return shortHelp(bind(nil, "esc/enter", "close"))
 	}
-	return shortHelp(keys.Up, keys.Down, keys.Copy, keys.Reveal, bind(nil, "esc/enter", "close"))
+	return shortHelp(keys.Up, keys.Down, keys.Copy, bind(nil, "esc/enter", "close"))
 }
 
 func (r *resultModal) view(m *Model, w, h int) []string {
@@ -294,9 +236,6 @@ func (r *resultModal) view(m *Model, w, h int) []string {
 	}
 	for i, row := range r.rows {
 		v := row.value
-		if row.masked && !r.reveal {
-			v = strings.Repeat("•", min(len([]rune(v)), 12))
-		}
 		marker := "  "
 		if i == r.cursor {
 			marker = "> "
@@ -308,9 +247,6 @@ func (r *resultModal) view(m *Model, w, h int) []string {
 		// The value stands alone on its line so a mouse selection takes
 		// exactly it.
 		lines = append(lines, marker+stBold.Render(row.name)+tag, "    "+v)
-		if row.desc != "" {
-			lines = append(lines, "    "+stDim.Render(row.desc))
-		}
 	}
 	return boxed(r.title, lines, w, h)
 }

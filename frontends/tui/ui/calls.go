@@ -1,10 +1,7 @@
 package ui
 
-// Every RPC the console makes, in one file. The package.* methods are
-// StartOS's names and shapes (package.start/stop/restart {id},
-// package.uninstall {id, soft?, force?}, package.action.get-input and
-// package.action.run {packageId, actionId, ...}, package.sideload); they are
-// new in this daemon, so this is the one place to adjust.
+// Every RPC the console makes, in one file, with the library's params and
+// results (startos/model) so a change of shape fails to compile here.
 
 import (
 	"context"
@@ -27,52 +24,6 @@ const (
 	uploadTimeout = time.Hour
 )
 
-type idParams struct {
-	ID string `json:"id"`
-}
-
-type uninstallParams struct {
-	ID    string `json:"id"`
-	Soft  bool   `json:"soft,omitempty"`
-	Force bool   `json:"force,omitempty"`
-}
-
-type actionRef struct {
-	PackageID string `json:"packageId"`
-	ActionID  string `json:"actionId"`
-}
-
-type actionRunParams struct {
-	PackageID string          `json:"packageId"`
-	ActionID  string          `json:"actionId"`
-	EventID   string          `json:"eventId,omitempty"`
-	Input     json.RawMessage `json:"input,omitempty"`
-}
-
-// actionInput is package.action.get-input's answer.
-type actionInput struct {
-	EventID string          `json:"eventId"`
-	Spec    json.RawMessage `json:"spec"`
-	Value   json.RawMessage `json:"value"`
-}
-
-// sideloadResult is package.sideload's answer: StartOS gives {upload,
-// progress}; a bare upload id is accepted too.
-type sideloadResult struct {
-	Upload   string `json:"upload"`
-	Progress string `json:"progress"`
-}
-
-func (r *sideloadResult) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		r.Upload = s
-		return nil
-	}
-	type plain sideloadResult
-	return json.Unmarshal(b, (*plain)(r))
-}
-
 // Results of the calls, as messages to Update.
 type (
 	controlDoneMsg struct {
@@ -81,13 +32,18 @@ type (
 	}
 	actionInputMsg struct {
 		pkg, action string
-		input       actionInput
+		input       model.ActionInput
 		err         error
 	}
 	actionRunMsg struct {
 		pkg, action string
-		result      json.RawMessage
+		result      model.ActionResult
 		err         error
+	}
+	packageInfoMsg struct {
+		id   string
+		info model.PackageInfo
+		err  error
 	}
 	notificationsMsg struct {
 		items []model.Notification
@@ -115,35 +71,44 @@ func call(b Box, timeout time.Duration, method string, params, result any) error
 // controlCmd is package.start, package.stop or package.restart.
 func controlCmd(b Box, method, id string) tea.Cmd {
 	return func() tea.Msg {
-		return controlDoneMsg{method: method, id: id, err: call(b, callTimeout, method, idParams{ID: id}, nil)}
+		return controlDoneMsg{method: method, id: id, err: call(b, callTimeout, method, model.PackageIDParams{ID: id}, nil)}
 	}
 }
 
 func uninstallCmd(b Box, id string, soft bool) tea.Cmd {
 	const method = "package.uninstall"
 	return func() tea.Msg {
-		return controlDoneMsg{method: method, id: id, err: call(b, callTimeout, method, uninstallParams{ID: id, Soft: soft}, nil)}
+		return controlDoneMsg{method: method, id: id, err: call(b, callTimeout, method, model.UninstallParams{ID: id, Soft: soft}, nil)}
 	}
 }
 
 func actionInputCmd(b Box, pkg, action string) tea.Cmd {
 	return func() tea.Msg {
-		var in *actionInput // the answer may be null: no form after all
-		err := call(b, callTimeout, "package.action.get-input", actionRef{PackageID: pkg, ActionID: action}, &in)
-		msg := actionInputMsg{pkg: pkg, action: action, err: err}
-		if in != nil {
-			msg.input = *in
-		}
-		return msg
+		var in model.ActionInput
+		err := call(b, callTimeout, "package.action.get-input", model.ActionInputParams{PackageID: pkg, ActionID: action}, &in)
+		return actionInputMsg{pkg: pkg, action: action, input: in, err: err}
 	}
 }
 
-func actionRunCmd(b Box, pkg, action, eventID string, input json.RawMessage) tea.Cmd {
+func actionRunCmd(b Box, pkg, action string, input json.RawMessage) tea.Cmd {
 	return func() tea.Msg {
-		var res json.RawMessage
-		err := call(b, actionTimeout, "package.action.run",
-			actionRunParams{PackageID: pkg, ActionID: action, EventID: eventID, Input: input}, &res)
+		p := model.ActionParams{PackageID: pkg, ActionID: action}
+		if input != nil {
+			p.Input = input
+		}
+		var res model.ActionResult
+		err := call(b, actionTimeout, "package.action.run", p, &res)
 		return actionRunMsg{pkg: pkg, action: action, result: res, err: err}
+	}
+}
+
+// packageInfoCmd is package.info: the library's view of one package, with
+// its dependencies judged and its interfaces' local addresses.
+func packageInfoCmd(b Box, id string) tea.Cmd {
+	return func() tea.Msg {
+		var info model.PackageInfo
+		err := call(b, callTimeout, "package.info", model.PackageIDParams{ID: id}, &info)
+		return packageInfoMsg{id: id, info: info, err: err}
 	}
 }
 
@@ -202,8 +167,8 @@ func sideloadCmd(b Box, path string) tea.Cmd {
 		case !st.Mode().IsRegular():
 			return sideloadMsg{path: path, err: fmt.Errorf("%s is not a regular file", path)}
 		}
-		var res sideloadResult
-		err = call(b, callTimeout, "package.sideload", struct{}{}, &res)
+		var res model.SideloadResult
+		err = call(b, callTimeout, "package.sideload", model.Empty{}, &res)
 		if err == nil && res.Upload == "" {
 			err = errors.New("package.sideload: the answer has no upload id")
 		}

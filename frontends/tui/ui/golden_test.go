@@ -34,7 +34,8 @@ func TestGolden(t *testing.T) {
 			m.Update(LiveMsg{Update: live.Update{State: st}})
 			press(m, "2")
 		}},
-		{"page", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "enter", "j") }},
+		{"page", func(m *Model, fb *fakeBox) { feed(m, press(m, "2", "j", "j", "enter")); press(m, "j") }},
+		{"page-asking", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "enter") }},
 		{"page-installing", func(m *Model, fb *fakeBox) { press(m, "2", "G", "enter") }},
 		{"page-error", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "j", "enter") }},
 		{"logs", func(m *Model, fb *fakeBox) { press(m, "3") }},
@@ -52,12 +53,12 @@ func TestGolden(t *testing.T) {
 		}},
 		{"help", func(m *Model, fb *fakeBox) { press(m, "?") }},
 		{"form", func(m *Model, fb *fakeBox) {
-			fb.answers["package.action.get-input"] = `{"eventId":"e","spec":{"greeting":{"type":"string","name":"Greeting","description":"What the page says","nullable":false},"secret":{"type":"string","name":"Secret","masked":true},"shout":{"type":"boolean","name":"Shout"},"mode":{"type":"select","name":"Mode","values":{"plain":"Plain","fancy":"Fancy"}},"peers":{"type":"list","name":"Peers"}},"value":{"greeting":"hello","secret":"abc","shout":true,"mode":"fancy","peers":["a","b"]}}`
+			fb.answers["package.action.get-input"] = `{"spec":{"greeting":{"type":"string","name":"Greeting","description":"What the page says","nullable":false},"secret":{"type":"string","name":"Secret","masked":true},"shout":{"type":"boolean","name":"Shout"},"mode":{"type":"select","name":"Mode","values":{"plain":"Plain","fancy":"Fancy"}},"peers":{"type":"list","name":"Peers"}},"value":{"greeting":"hello","secret":"abc","shout":true,"mode":"fancy","peers":["a","b"]}}`
 			press(m, "2", "j", "j", "enter")
 			feed(m, press(m, "enter"))
 		}},
 		{"result", func(m *Model, fb *fakeBox) {
-			m.showResult(actionRunMsg{pkg: "hello-world", action: "show-secret", result: json.RawMessage(`{"version":"1","title":"Admin credentials","message":"Log in with these.","result":{"type":"group","value":[{"type":"single","name":"User","value":"admin","copyable":true},{"type":"single","name":"Password","value":"hunter2hunter2","copyable":true,"masked":true,"description":"Change it after the first login."}]}}`)})
+			m.showResult(actionRunMsg{pkg: "hello-world", action: "show-secret", result: model.ActionResult{Version: "0", Message: "Log in with these.", Value: ptr("hunter2hunter2"), Copyable: true}})
 		}},
 		{"confirm-uninstall", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "u") }},
 		{"login", func(m *Model, fb *fakeBox) {

@@ -241,11 +241,22 @@ func notifications() []model.Notification {
 	}
 }
 
+// helloInfo is package.info of hello-world as the library answers it for
+// the fixture: the library has judged the dependencies.
+const helloInfo = `{"id":"hello-world","title":"Hello World","version":"0.3.5.1","state":"installed","status":"running","health":"success",
+	"healthChecks":{"web":{"name":"Web Interface","result":"success","message":"The web interface is ready"}},
+	"dependencies":{
+		"bitcoind":{"kind":"healthChecksFailed","required":true,"check":"sync","message":"bitcoind's health check \"Blockchain sync\" fails: Syncing blocks: 45%"},
+		"filebrowser":{"kind":"notRunning","required":false,"message":"filebrowser is not running"}},
+	"interfaces":[{"id":"main","name":"Web Interface","ui":true,"addresses":["https://127.0.0.1:443"]}],
+	"actions":[]}`
+
 // newTestModel is a console at w×h over a fake box, connected and filled
 // with the fixture.
 func newTestModel(t *testing.T, w, h int) (*Model, *fakeBox) {
 	t.Helper()
 	fb := newFakeBox()
+	fb.answers["package.info"] = helloInfo
 	t.Cleanup(func() { close(fb.done) })
 	m := New(Options{Box: fb, Now: func() time.Time { return epoch }, Location: time.UTC, Width: w, Height: h,
 		Copy: func(s string) error {

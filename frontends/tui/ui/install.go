@@ -32,6 +32,7 @@ type installModal struct {
 	file   string
 	cancel context.CancelFunc
 	before map[string]bool // packages already being installed when this began
+	known  map[string]bool // packages present when this began
 	pkg    string          // the package this install created, once seen
 	err    error
 }
@@ -58,13 +59,18 @@ func (im *installModal) observe(st *live.State) {
 		return
 	}
 	if im.pkg == "" {
+		// The install shows as a package busy that was not, or, when it
+		// went faster than a frame, as a package installed that was not
+		// there.
 		for id, e := range st.Doc.PackageData {
-			if busy(e.StateInfo.State) && !im.before[id] {
+			if busy(e.StateInfo.State) && !im.before[id] || e.StateInfo.State == model.PackageInstalled && !im.known[id] {
 				im.pkg, im.stage = id, installRunning
 				break
 			}
 		}
-		return
+		if im.pkg == "" {
+			return
+		}
 	}
 	e, ok := st.Doc.PackageData[im.pkg]
 	switch {
@@ -86,9 +92,10 @@ func (im *installModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
 		case tea.KeyEnter:
 			im.file = expandPath(im.path.Value())
 			im.stage, im.err, im.pkg = installUploading, nil, ""
-			im.before = map[string]bool{}
+			im.before, im.known = map[string]bool{}, map[string]bool{}
 			if m.state != nil {
 				for id, e := range m.state.Doc.PackageData {
+					im.known[id] = true
 					if busy(e.StateInfo.State) {
 						im.before[id] = true
 					}
@@ -104,7 +111,10 @@ func (im *installModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
 		case key.Matches(k, keys.Enter):
 			m.modal = nil
 			m.tab = tabServices
-			m.services.open, m.services.action = im.pkg, 0
+			if im.pkg == "" {
+				return nil
+			}
+			return m.openPage(im.pkg)
 		case key.Matches(k, keys.Back, keys.Quit):
 			m.modal = nil
 		}
@@ -127,6 +137,26 @@ func (im *installModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// uploaded takes the upload's verdict. The daemon answers the upload when
+// the install is done, so success means installed, whether or not a
+// revision showed which package it was.
+func (m *Model) uploaded(err error) {
+	im, ok := m.modal.(*installModal)
+	if !ok {
+		return
+	}
+	if err != nil {
+		im.fail(err)
+		return
+	}
+	if m.state != nil {
+		im.observe(m.state)
+	}
+	if im.stage == installUploading || im.stage == installRunning {
+		im.stage = installDone
+	}
 }
 
 // sideloaded starts the upload once the daemon gave an id.
@@ -191,7 +221,11 @@ func (im *installModal) view(m *Model, w, h int) []string {
 	} else if up != nil && up.Done && up.Err == nil {
 		lines = append(lines, "", stDim.Render("Uploaded; waiting for the daemon to begin…"))
 	}
-	if im.stage == installDone {
+	switch {
+	case im.stage == installDone && im.pkg == "":
+		title = "Installed " + filepath.Base(im.file)
+		lines = append(lines, "", stOK.Render("Done. Press enter for the services list."))
+	case im.stage == installDone:
 		title = "Installed " + m.title(im.pkg) + " " + m.manifest(im.pkg).Version
 		lines = append(lines, "", stOK.Render("Done. Press enter to open it."))
 	}

@@ -17,7 +17,7 @@ var keys = struct {
 	Install, Start, Stop, Restart, Uninstall, ServiceLogs                        key.Binding
 	Follow, NextMatch, PrevMatch, DaemonLog                                      key.Binding
 	ToggleSeen, AllSeen, Delete, DeleteAll                                       key.Binding
-	Copy, Reveal, Toggle, Choose, NextField, PrevField                           key.Binding
+	Copy, Toggle, Choose, NextField, PrevField                                   key.Binding
 }{
 	Quit:          bind([]string{"q", "ctrl+c"}, "q", "quit"),
 	Help:          bind([]string{"?"}, "?", "help"),
@@ -56,7 +56,6 @@ var keys = struct {
 	DeleteAll:  bind([]string{"X"}, "X", "delete all"),
 
 	Copy:      bind([]string{"c"}, "c", "copy value"),
-	Reveal:    bind([]string{"v"}, "v", "show masked"),
 	Toggle:    bind([]string{" "}, "space", "toggle"),
 	Choose:    bind([]string{"left", "right"}, "←/→", "choose"),
 	NextField: bind([]string{"tab", "down"}, "tab/↓", "next field"),
@@ -72,7 +71,7 @@ func helpGroups() []helpGroup {
 		{"Services", []key.Binding{k.Install, k.Start, k.Stop, k.Restart, k.Uninstall, k.ServiceLogs}},
 		{"Logs", []key.Binding{k.Follow, k.Filter, k.NextMatch, k.PrevMatch, k.DaemonLog}},
 		{"Notifications", []key.Binding{k.Enter, k.ToggleSeen, k.AllSeen, k.Delete, k.DeleteAll}},
-		{"Forms and results", []key.Binding{k.NextField, k.PrevField, k.Toggle, k.Choose, k.Enter, k.Copy, k.Reveal}},
+		{"Forms and results", []key.Binding{k.NextField, k.PrevField, k.Toggle, k.Choose, k.Enter, k.Copy}},
 	}
 }
 

@@ -191,6 +191,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case actionRunMsg:
 		m.showResult(msg)
 		return m, nil
+	case packageInfoMsg:
+		return m, m.gotInfo(msg)
 	case notificationsMsg:
 		m.notes.loading = false
 		if msg.err != nil {
@@ -215,9 +217,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case sideloadMsg:
 		return m, m.sideloaded(msg)
 	case uploadDoneMsg:
-		if im, ok := m.modal.(*installModal); ok && msg.err != nil {
-			im.fail(msg.err)
-		}
+		m.uploaded(msg.err)
 		return m, nil
 	case copiedMsg:
 		if msg.err != nil {
@@ -268,6 +268,7 @@ func (m *Model) apply(u live.Update) tea.Cmd {
 	}
 	if u.State != nil {
 		unread := m.unread()
+		openTitle := m.title(m.services.open) // while its manifest is at hand
 		m.state = u.State
 		if m.unread() != unread && (m.tab == tabNotifications || m.notes.loaded) {
 			cmds = append(cmds, m.fetchNotes())
@@ -277,8 +278,10 @@ func (m *Model) apply(u live.Update) tea.Cmd {
 		}
 		if id := m.services.open; id != "" {
 			if _, ok := m.state.Doc.PackageData[id]; !ok {
-				m.services.open = ""
-				m.setStatus(m.title(id)+" is no longer installed", true)
+				m.services.open, m.services.info = "", nil
+				m.setStatus(openTitle+" is no longer installed", true)
+			} else {
+				cmds = append(cmds, m.fetchInfo())
 			}
 		}
 	}

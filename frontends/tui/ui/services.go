@@ -20,6 +20,53 @@ type servicesView struct {
 	filtering bool   // keys go to the filter
 	open      string // the package whose page is shown; "" for the list
 	action    int    // cursor among the page's actions
+
+	// The library's view of the open package (package.info): dependencies
+	// judged, interfaces with their local addresses. Fetched when the page
+	// opens and again after each state revision, one call at a time.
+	info      *model.PackageInfo
+	infoErr   error
+	infoBusy  bool // a package.info call is under way
+	infoStale bool // a revision arrived during it: ask again when it ends
+}
+
+// openPage shows id's page and asks the library about it.
+func (m *Model) openPage(id string) tea.Cmd {
+	v := &m.services
+	v.open, v.action, v.info, v.infoErr = id, 0, nil, nil
+	return m.fetchInfo()
+}
+
+// fetchInfo asks for package.info of the open page, or notes that the
+// answer under way is stale.
+func (m *Model) fetchInfo() tea.Cmd {
+	v := &m.services
+	if v.open == "" || m.box == nil {
+		return nil
+	}
+	if v.infoBusy {
+		v.infoStale = true
+		return nil
+	}
+	v.infoBusy, v.infoStale = true, false
+	return packageInfoCmd(m.box, v.open)
+}
+
+// gotInfo takes package.info's answer.
+func (m *Model) gotInfo(msg packageInfoMsg) tea.Cmd {
+	v := &m.services
+	v.infoBusy = false
+	if msg.id == v.open {
+		if msg.err != nil {
+			v.infoErr = msg.err
+		} else {
+			v.info, v.infoErr = &msg.info, nil
+		}
+	}
+	if v.infoStale || (v.open != "" && msg.id != v.open) {
+		return m.fetchInfo()
+	}
+	return nil
 }
 
 // visibleIDs is the list after the filter (title or id, any case).
@@ -96,7 +143,7 @@ func (m *Model) servicesKey(k tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(k, keys.Enter):
 		if id != "" {
-			v.open, v.action = id, 0
+			return m.openPage(id)
 		}
 	case key.Matches(k, keys.Filter):
 		v.filtering = true
@@ -118,7 +165,7 @@ func (m *Model) pageKey(k tea.KeyMsg) tea.Cmd {
 	actions := m.manifest(v.open).ActionIDs()
 	switch {
 	case key.Matches(k, keys.Back):
-		v.open = ""
+		v.open, v.info, v.infoErr = "", nil, nil
 	case key.Matches(k, keys.Up):
 		v.action = max(v.action-1, 0)
 	case key.Matches(k, keys.Down):
@@ -320,29 +367,7 @@ func (m *Model) viewPage(w, h int) []string {
 		lines = append(lines, "   "+stDim.Render("none"))
 	}
 
-	if deps := mf.DependencyIDs(); len(deps) > 0 {
-		lines = append(lines, "", stHeader.Render(" Dependencies"))
-		for _, d := range deps {
-			dep := mf.Dependencies[d]
-			cur, hasCur := e.CurrentDependencies[d]
-			problem := depProblem(m.state, dep, d, cur, hasCur)
-			mark, text := stOK.Render("✓"), stDim.Render("satisfied")
-			if problem != "" {
-				mark, text = stBad.Render("✗"), stBad.Render(problem)
-				if strings.HasPrefix(problem, "optional") {
-					mark, text = stDim.Render("-"), stDim.Render(problem)
-				}
-			}
-			lines = append(lines, "   "+mark+" "+fit(m.title(d)+" "+dep.Version, 28)+" "+text)
-		}
-	}
-
-	if ifs := mf.InterfaceIDs(); len(ifs) > 0 {
-		lines = append(lines, "", stHeader.Render(" Interfaces"))
-		for _, iid := range ifs {
-			lines = append(lines, "   "+interfaceLine(mf.Interfaces[iid]))
-		}
-	}
+	lines = append(lines, m.infoLines(mf)...)
 
 	actions := mf.ActionIDs()
 	lines = append(lines, "", stHeader.Render(" Actions"))
@@ -359,8 +384,8 @@ func (m *Model) viewPage(w, h int) []string {
 			name = stSelected.Render(name)
 		}
 		desc := a.Description
-		if ok, why := actionAllowed(a, st.Primary); !ok {
-			desc = "(" + why + ") " + desc
+		if note := actionNote(a); note != "" {
+			desc = "(" + note + ") " + desc
 		}
 		lines = append(lines, marker+name+" "+stDim.Render(desc))
 	}
@@ -373,34 +398,67 @@ func (m *Model) viewPage(w, h int) []string {
 	return lines
 }
 
-// interfaceLine shows an interface and where it is reached on this box:
-// lan-config ports are published on 127.0.0.1.
-func interfaceLine(i live.Interface) string {
-	var addrs []string
-	ports := make([]string, 0, len(i.LanConfig))
-	for p := range i.LanConfig {
-		ports = append(ports, p)
-	}
-	slices.Sort(ports)
-	for _, p := range ports {
-		lc := i.LanConfig[p]
-		a := "127.0.0.1:" + p
-		if lc.Internal != 0 {
-			a += fmt.Sprintf(" → %d", lc.Internal)
+// infoLines are the page's dependencies and interfaces as the library
+// reports them (package.info): it judges each dependency and knows where
+// each interface answers; the console only shows it.
+func (m *Model) infoLines(mf *live.Manifest) []string {
+	v := &m.services
+	info := v.info
+	if info == nil || info.ID != v.open {
+		switch {
+		case v.infoErr != nil:
+			return []string{"", " " + stBad.Render("package.info: "+v.infoErr.Error())}
+		case len(mf.Dependencies) > 0 || len(mf.Interfaces) > 0:
+			return []string{"", " " + stDim.Render("Asking the daemon about dependencies and interfaces…")}
 		}
-		if lc.SSL {
-			a += " (tls)"
-		}
-		addrs = append(addrs, a)
+		return nil
 	}
-	s := fit(i.Name, 22) + " "
-	if len(addrs) == 0 {
+	var lines []string
+	if v.infoErr != nil {
+		lines = append(lines, "", " "+stBad.Render("package.info: "+v.infoErr.Error()))
+	}
+	if len(info.Dependencies) > 0 {
+		lines = append(lines, "", stHeader.Render(" Dependencies"))
+		deps := make([]string, 0, len(info.Dependencies))
+		for d := range info.Dependencies {
+			deps = append(deps, d)
+		}
+		slices.Sort(deps)
+		for _, d := range deps {
+			lines = append(lines, "   "+dependencyLine(m.title(d)+" "+mf.Dependencies[d].Version, info.Dependencies[d]))
+		}
+	}
+	if len(info.Interfaces) > 0 {
+		lines = append(lines, "", stHeader.Render(" Interfaces"))
+		for _, in := range info.Interfaces {
+			lines = append(lines, "   "+interfaceLine(in))
+		}
+	}
+	return lines
+}
+
+// dependencyLine is one dependency: a mark, its name and what the library
+// says of it.
+func dependencyLine(name string, d model.DependencyStatus) string {
+	mark, text := stOK.Render("✓"), stDim.Render("satisfied")
+	if d.Kind != model.DependencySatisfied {
+		text = cmpOr(d.Message, d.Kind)
+		if d.Required {
+			mark, text = stBad.Render("✗"), stBad.Render(text)
+		} else {
+			mark, text = stDim.Render("-"), stDim.Render("optional: "+text)
+		}
+	}
+	return mark + " " + fit(strings.TrimSpace(name), 28) + " " + text
+}
+
+// interfaceLine is an interface and where it answers on this box.
+func interfaceLine(i model.InterfaceAddress) string {
+	s := fit(cmpOr(i.Name, i.ID), 22) + " "
+	if len(i.Addresses) == 0 {
 		s += stDim.Render("no local address")
 	} else {
-		s += strings.Join(addrs, ", ")
-	}
-	if len(i.Protocols) > 0 {
-		s += stDim.Render("  " + strings.Join(i.Protocols, "/"))
+		s += strings.Join(i.Addresses, ", ")
 	}
 	if i.UI {
 		s += stDim.Render(" · ui")

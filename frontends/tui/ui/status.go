@@ -8,7 +8,6 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/startos-go/startos/frontends/tui/live"
-	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -99,59 +98,19 @@ func healthMark(result string) string {
 	}
 }
 
-// actionAllowed reads allowedStatuses in either StartOS spelling: 0.3
-// ["running", "stopped"] or 0.4 "only-running" / "only-stopped" / "any".
-func actionAllowed(a live.Action, primary string) (bool, string) {
-	if len(a.AllowedStatuses) == 0 {
-		return true, ""
+// actionNote says when an action may run, from its allowedStatuses, for
+// the page. Whether it may run now is the daemon's to decide: it refuses
+// with a reason, which the result shows.
+func actionNote(a live.Action) string {
+	if len(a.AllowedStatuses) != 1 {
+		return ""
 	}
-	for _, s := range a.AllowedStatuses {
-		switch s {
-		case "any":
-			return true, ""
-		case "running", "only-running":
-			if primary == statusRunning {
-				return true, ""
-			}
-		case "stopped", "only-stopped":
-			if primary == statusStopped {
-				return true, ""
-			}
-		}
+	switch s := strings.TrimPrefix(a.AllowedStatuses[0], "only-"); s {
+	case "any", "":
+		return ""
+	default:
+		return "only when " + s
 	}
-	return false, "only when " + strings.TrimPrefix(strings.Join(a.AllowedStatuses, " or "), "only-")
-}
-
-// depProblem says what is wrong with one declared dependency, or "" when it
-// is satisfied. The checks are StartOS's: not installed, incorrect version,
-// not running, a required health check failing.
-func depProblem(st *live.State, d live.Dependency, depID string, cur model.CurrentDependency, hasCur bool) string {
-	e, ok := st.Doc.PackageData[depID]
-	if !ok || e.StateInfo.State != model.PackageInstalled {
-		if d.Requirement.Type == "opt-in" || d.Requirement.Type == "opt-out" {
-			return "optional, not installed"
-		}
-		return "not installed"
-	}
-	if m := st.Manifests[depID]; m != nil && d.Version != "" {
-		r, rerr := manifest.ParseVersionRange(d.Version)
-		v, verr := manifest.ParseVersion(m.Version)
-		if rerr == nil && verr == nil && !r.Satisfies(v) {
-			return fmt.Sprintf("version %s, wants %s", m.Version, d.Version)
-		}
-	}
-	ds := deriveStatus(&e)
-	if ds.Primary != statusRunning {
-		return "not running (" + ds.Primary + ")"
-	}
-	if hasCur && cur.Kind == "running" {
-		for _, hc := range cur.HealthChecks {
-			if r, ok := e.StatusInfo.Health[hc]; ok && r.Result != model.HealthSuccess {
-				return fmt.Sprintf("health check %s: %s", healthName(hc, r), r.Result)
-			}
-		}
-	}
-	return ""
 }
 
 // progressText reads a Progress: the bar's done and total (0, 0 when it

@@ -61,56 +61,20 @@ func TestDeriveStatus(t *testing.T) {
 	}
 }
 
-func TestActionAllowed(t *testing.T) {
+func TestActionNote(t *testing.T) {
 	cases := []struct {
 		allowed []string
-		status  string
-		ok      bool
+		want    string
 	}{
-		{nil, "stopped", true},
-		{[]string{"any"}, "starting", true},
-		{[]string{"running"}, "running", true},
-		{[]string{"running"}, "stopped", false},
-		{[]string{"only-stopped"}, "stopped", true},
-		{[]string{"only-stopped"}, "running", false},
-		{[]string{"running", "stopped"}, "stopped", true},
-		{[]string{"running", "stopped"}, "error", false},
+		{nil, ""},
+		{[]string{"any"}, ""},
+		{[]string{"running"}, "only when running"},
+		{[]string{"only-stopped"}, "only when stopped"},
+		{[]string{"running", "stopped"}, ""},
 	}
 	for _, c := range cases {
-		ok, why := actionAllowed(live.Action{AllowedStatuses: c.allowed}, c.status)
-		if ok != c.ok || (!ok && why == "") {
-			t.Errorf("%v in %s: %v %q", c.allowed, c.status, ok, why)
-		}
-	}
-}
-
-func TestDependencyProblems(t *testing.T) {
-	st := fixtureState()
-	req := live.Dependency{Version: ">=24.0.0", Requirement: live.Requirement{Type: "required"}}
-	cases := []struct {
-		name string
-		dep  live.Dependency
-		id   string
-		cur  *model.CurrentDependency
-		want string
-	}{
-		{"missing", req, "electrs", nil, "not installed"},
-		{"missing optional", live.Dependency{Requirement: live.Requirement{Type: "opt-in"}}, "electrs", nil, "optional, not installed"},
-		{"installing is not installed", req, "nextcloud", nil, "not installed"},
-		{"wrong version", live.Dependency{Version: ">=26.0.0"}, "bitcoind", nil, "version 25.0.0, wants >=26.0.0"},
-		{"not running", live.Dependency{}, "filebrowser", nil, "not running (stopped)"},
-		{"error is not running", live.Dependency{}, "lnd", nil, "not running (error)"},
-		{"health check failing", req, "bitcoind", &model.CurrentDependency{Kind: "running", HealthChecks: []string{"rpc", "sync"}}, "health check Blockchain sync: loading"},
-		{"satisfied", req, "bitcoind", &model.CurrentDependency{Kind: "running", HealthChecks: []string{"rpc"}}, ""},
-		{"satisfied, exists only", req, "bitcoind", &model.CurrentDependency{Kind: "exists"}, ""},
-	}
-	for _, c := range cases {
-		var cur model.CurrentDependency
-		if c.cur != nil {
-			cur = *c.cur
-		}
-		if got := depProblem(st, c.dep, c.id, cur, c.cur != nil); got != c.want {
-			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		if got := actionNote(live.Action{AllowedStatuses: c.allowed}); got != c.want {
+			t.Errorf("%v: %q, want %q", c.allowed, got, c.want)
 		}
 	}
 }

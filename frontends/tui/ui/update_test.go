@@ -254,7 +254,7 @@ func TestServiceLogsKey(t *testing.T) {
 
 func TestActionWithForm(t *testing.T) {
 	m, fb := newTestModel(t, 120, 40)
-	fb.answers["package.action.get-input"] = `{"eventId":"ev-1","spec":{"greeting":{"type":"string","name":"Greeting","nullable":false,"default":"hello"},"shout":{"type":"boolean","name":"Shout"},"mode":{"type":"enum","name":"Mode","values":["plain","fancy"],"value-names":{"plain":"Plain","fancy":"Fancy"}},"times":{"type":"number","name":"Times","integral":true,"nullable":true}},"value":{"greeting":"hi","mode":"plain"}}`
+	fb.answers["package.action.get-input"] = `{"spec":{"greeting":{"type":"string","name":"Greeting","nullable":false,"default":"hello"},"shout":{"type":"boolean","name":"Shout"},"mode":{"type":"enum","name":"Mode","values":["plain","fancy"],"value-names":{"plain":"Plain","fancy":"Fancy"}},"times":{"type":"number","name":"Times","integral":true,"nullable":true}},"value":{"greeting":"hi","mode":"plain"}}`
 	press(m, "2", "j", "j", "enter")
 	// Actions are sorted by name: Reset Greeting, Show Secret, Wipe Cache.
 	feed(m, press(m, "enter"))
@@ -284,7 +284,8 @@ func TestActionWithForm(t *testing.T) {
 	press(m, "up", "backspace", "backspace", "down")
 	feed(m, press(m, "enter"))
 	got := fb.lastCall(t)
-	want := `{"packageId":"hello-world","actionId":"reset-greeting","eventId":"ev-1","input":{"greeting":"good day","shout":true,"mode":"fancy","times":2}}`
+	// The daemon's spec is an object: the fields come in key order.
+	want := `{"packageId":"hello-world","actionId":"reset-greeting","input":{"greeting":"good day","mode":"fancy","shout":true,"times":2}}`
 	if got.Method != "package.action.run" || got.Params != want {
 		t.Fatalf("called %s %s\nwant package.action.run %s", got.Method, got.Params, want)
 	}
@@ -296,39 +297,36 @@ func TestActionWithForm(t *testing.T) {
 
 func TestActionRunAndResult(t *testing.T) {
 	m, fb := newTestModel(t, 120, 40)
-	fb.answers["package.action.get-input"] = `{"eventId":"ev-1","spec":{"greeting":{"type":"string","name":"Greeting","nullable":false}},"value":{"greeting":"hi"}}`
-	fb.answers["package.action.run"] = `{"version":"1","title":"Greeting reset","message":"The greeting is back.","result":{"type":"group","value":[{"type":"single","name":"Greeting","value":"hello","copyable":true},{"type":"single","name":"Admin password","value":"s3cret-pass","copyable":true,"masked":true},{"type":"single","name":"Note","value":"not for copying","copyable":false}]}}`
+	fb.answers["package.action.get-input"] = `{"spec":{"greeting":{"type":"string","name":"Greeting","nullable":false}},"value":{"greeting":"hi"}}`
+	fb.answers["package.action.run"] = `{"version":"0","message":"The greeting is back.","value":"s3cret-pass","copyable":true,"qr":false}`
 	press(m, "2", "j", "j", "enter")
 	feed(m, press(m, "enter"))
 	cmd := press(m, "tab", "enter")
 	feed(m, cmd)
 	got := fb.lastCall(t)
-	if got.Method != "package.action.run" || got.Params != `{"packageId":"hello-world","actionId":"reset-greeting","eventId":"ev-1","input":{"greeting":"hi"}}` {
+	if got.Method != "package.action.run" || got.Params != `{"packageId":"hello-world","actionId":"reset-greeting","input":{"greeting":"hi"}}` {
 		t.Fatalf("called %s %s", got.Method, got.Params)
 	}
 	r, ok := m.modal.(*resultModal)
 	if !ok {
 		t.Fatalf("result opened %T", m.modal)
 	}
-	view := m.View()
-	mustContain(t, view, "Greeting reset", "The greeting is back.", "hello", "Admin password", "••••••••", "(c copies)")
-	mustNotContain(t, view, "s3cret-pass")
-	press(m, "v")
-	mustContain(t, m.View(), "s3cret-pass")
-	press(m, "down")
+	mustContain(t, m.View(), "Reset Greeting", "The greeting is back.", "Value", "s3cret-pass", "(c copies)")
 	feed(m, press(m, "c"))
 	if got := fb.lastCall(t); got.Method != "clipboard" || got.Params != "s3cret-pass" {
 		t.Fatalf("c copied %v", got)
 	}
 	mustContain(t, m.View(), "copied to the clipboard")
 	press(m, "down")
+	if r.cursor != 0 {
+		t.Fatalf("cursor %d past the one value", r.cursor)
+	}
+	// A value the action does not mark copyable is not copied.
+	m.showResult(actionRunMsg{pkg: "hello-world", action: "show-secret", result: model.ActionResult{Message: "Here.", Value: ptr("not for copying")}})
 	if run(press(m, "c")) != nil {
 		t.Fatal("copying a value not marked copyable made a command")
 	}
-	mustContain(t, m.View(), "Note is not marked copyable")
-	if r.cursor != 2 {
-		t.Fatalf("cursor %d", r.cursor)
-	}
+	mustContain(t, m.View(), "Value is not marked copyable")
 	press(m, "enter")
 	if m.modal != nil {
 		t.Fatal("enter did not close the result")
@@ -346,13 +344,21 @@ func TestActionWithoutInputAndWarning(t *testing.T) {
 	mustContain(t, m.View(), "Here it is.", "p4ss")
 	press(m, "esc")
 
-	// Wipe Cache is only allowed while stopped: refused before any call.
-	n := fb.callCount()
+	// Wipe Cache is only allowed while stopped: the page says so, and the
+	// daemon, which decides, refuses; its reason is shown.
+	mustContain(t, m.View(), "(only when stopped) Deletes cached pages.")
+	fb.errs["package.action.run"] = &rpc.Error{Code: rpc.CodeInvalidRequestApp, Message: "Invalid Request", Data: &rpc.ErrorData{Details: `action "wipe" of "hello-world" can run only when the service is stopped; it is running`}}
 	press(m, "down", "enter")
-	if fb.callCount() != n {
-		t.Fatal("an action not allowed in this status was called")
+	if _, ok := m.modal.(*confirmModal); !ok {
+		t.Fatalf("an action with a warning opened %T", m.modal)
 	}
-	mustContain(t, m.View(), "Wipe Cache: only when stopped")
+	feed(m, press(m, "y"))
+	if got := fb.lastCall(t); got.Method != "package.action.run" || got.Params != `{"packageId":"hello-world","actionId":"wipe"}` {
+		t.Fatalf("called %v", got)
+	}
+	mustContain(t, m.View(), "Wipe Cache failed", "can run only when the", "service is stopped; it is running")
+	press(m, "esc")
+	delete(fb.errs, "package.action.run")
 
 	// On the stopped File Browser... use a stopped state for hello-world.
 	st := fixtureState()
@@ -616,15 +622,17 @@ func TestOpenPageClosesWhenPackageGoes(t *testing.T) {
 func TestInstallFlow(t *testing.T) {
 	m, fb := newTestModel(t, 80, 24)
 	file := writeFile(t, "hello.s9pk", []byte("not really a package"))
-	fb.answers["package.sideload"] = `{"upload":"up-1","progress":"pr-1"}`
+	fb.answers["package.sideload"] = `{"upload":"up-1"}`
 	press(m, "2", "i")
 	typeText(m, file)
 	msgs := run(press(m, "enter"))
 	if got := fb.lastCall(t); got.Method != "package.sideload" {
 		t.Fatalf("called %v", got)
 	}
+	// The daemon answers the upload when the install is done: its verdict
+	// is delivered at the end.
 	_, cmd := m.Update(msgs[0])
-	feed(m, cmd)
+	verdict := run(cmd)
 	if len(fb.uploads) != 1 || fb.uploads[0] != [2]string{"up-1", file} {
 		t.Fatalf("uploads %v", fb.uploads)
 	}
@@ -650,6 +658,8 @@ func TestInstallFlow(t *testing.T) {
 	st.Doc.PackageData["tor"] = e
 	m.Update(LiveMsg{Update: live.Update{State: decodeState(9, st.Doc)}})
 	mustContain(t, m.View(), "Installed Tor 0.4.8", "Press enter to open it")
+	feed(m, func() tea.Msg { return verdict[0] })
+	mustContain(t, m.View(), "Installed Tor 0.4.8", "Press enter to open it")
 	press(m, "enter")
 	if m.modal != nil || m.services.open != "tor" {
 		t.Fatalf("enter after install: modal %T, open %q", m.modal, m.services.open)
@@ -672,7 +682,7 @@ func TestInstallFailures(t *testing.T) {
 
 	// Upload refused by the daemon.
 	file := writeFile(t, "bad.s9pk", []byte("x"))
-	fb.answers["package.sideload"] = `"up-2"`
+	fb.answers["package.sideload"] = `{"upload":"up-2"}`
 	fb.upErr = errors.New("upload: 24: S9PK Validation Error: bad magic")
 	press(m, "ctrl+u")
 	typeText(m, file)
@@ -691,12 +701,41 @@ func TestInstallFailures(t *testing.T) {
 	typeText(m, file)
 	msgs = run(press(m, "enter"))
 	_, cmd = m.Update(msgs[0])
-	feed(m, cmd)
+	run(cmd) // the daemon's verdict would be an error; the state says it first
 	st := fixtureState()
 	st.Doc.PackageData["tor"] = model.PackageDataEntry{StateInfo: model.StateInfo{State: model.PackageInstalling, InstallingInfo: &model.InstallingInfo{NewManifest: json.RawMessage(`{"id":"tor"}`)}}}
 	m.Update(LiveMsg{Update: live.Update{State: decodeState(8, st.Doc)}})
 	m.Update(LiveMsg{Update: live.Update{State: fixtureState()}})
 	mustContain(t, m.View(), "the install of tor failed and was undone")
+	press(m, "esc")
+
+	// An install faster than a frame: the package is installed in the
+	// first revision that shows it, then the upload answers.
+	press(m, "i")
+	typeText(m, file)
+	msgs = run(press(m, "enter"))
+	_, cmd = m.Update(msgs[0])
+	verdict := run(cmd)
+	st = fixtureState()
+	st.Doc.PackageData["tor"] = model.PackageDataEntry{StateInfo: model.StateInfo{State: model.PackageInstalled, Manifest: json.RawMessage(`{"id":"tor","title":"Tor","version":"0.4.8"}`)}}
+	m.Update(LiveMsg{Update: live.Update{State: decodeState(10, st.Doc)}})
+	m.Update(verdict[0])
+	mustContain(t, m.View(), "Installed Tor 0.4.8", "Press enter to open it")
+	press(m, "esc")
+
+	// The upload answers before any revision shows the package: installed
+	// all the same; enter goes to the list.
+	m.Update(LiveMsg{Update: live.Update{State: fixtureState()}})
+	press(m, "i")
+	typeText(m, file)
+	msgs = run(press(m, "enter"))
+	_, cmd = m.Update(msgs[0])
+	feed(m, cmd)
+	mustContain(t, m.View(), "Installed bad.s9pk", "Press enter for the services list")
+	feed(m, press(m, "enter"))
+	if m.modal != nil || m.services.open != "" || m.tab != tabServices {
+		t.Fatalf("enter after an install not seen: modal %T open %q tab %d", m.modal, m.services.open, m.tab)
+	}
 }
 
 func TestWaitBoxBridge(t *testing.T) {
@@ -832,11 +871,11 @@ func TestRemainingKeysAndMessages(t *testing.T) {
 	})
 	t.Run("result without values", func(t *testing.T) {
 		m, _ := newTestModel(t, 80, 24)
-		for _, raw := range []string{`null`, `"plain string"`, `{"version":"0","message":"Ok"}`, `[1,2]`} {
-			m.showResult(actionRunMsg{pkg: "hello-world", action: "show-secret", result: json.RawMessage(raw)})
+		for _, res := range []model.ActionResult{{}, {Version: "0", Message: "Ok"}} {
+			m.showResult(actionRunMsg{pkg: "hello-world", action: "show-secret", result: res})
 			r := m.modal.(*resultModal)
 			if len(r.rows) != 0 || r.message == "" {
-				t.Fatalf("%s: %+v", raw, r)
+				t.Fatalf("%+v: %+v", res, r)
 			}
 			press(m, "esc")
 		}
@@ -887,4 +926,67 @@ func TestPackageStderrLines(t *testing.T) {
 	m.Update(LiveMsg{Update: live.Update{Logs: &live.LogBatch{Source: "bitcoind", Reset: true, Entries: []model.LogEntry{
 		{Timestamp: epoch, Level: "stderr", Message: "panic: oh no"}, {Timestamp: epoch, Message: "listening on :8332"}}}}})
 	mustContain(t, m.View(), "15:09:26 ERR   panic: oh no", "15:09:26 listening on :8332")
+}
+
+// TestPageAsksTheLibrary: the page's dependencies and interfaces come from
+// package.info, asked again after each revision, one call at a time.
+func TestPageAsksTheLibrary(t *testing.T) {
+	m, fb := newTestModel(t, 120, 40)
+	msgs := run(press(m, "2", "j", "j", "enter"))
+	if got := fb.lastCall(t); got.Method != "package.info" || got.Params != `{"id":"hello-world"}` || len(msgs) != 1 {
+		t.Fatalf("opening the page called %v", got)
+	}
+	// A revision arrives while the answer is under way: no second call
+	// now, one after the answer.
+	if len(run(m.apply(live.Update{State: fixtureState()}))) > 0 || fb.callCount() != 1 {
+		t.Fatal("a second package.info while one is under way")
+	}
+	_, next := m.Update(msgs[0])
+	feed(m, next)
+	if fb.callCount() != 2 {
+		t.Fatalf("the stale answer was not followed by a fresh call: %d calls", fb.callCount())
+	}
+	mustContain(t, m.View(), `bitcoind's health check "Blockchain sync" fails`, "optional: filebrowser is not running", "https://127.0.0.1:443 · ui")
+	mustNotContain(t, m.View(), "Asking the daemon")
+
+	// The library changes its mind: the page follows the next revision.
+	fb.mu.Lock()
+	fb.answers["package.info"] = strings.Replace(helloInfo, `"kind":"healthChecksFailed"`, `"kind":"satisfied"`, 1)
+	fb.mu.Unlock()
+	feed(m, m.apply(live.Update{State: fixtureState()}))
+	mustContain(t, m.View(), "✓ Bitcoin Core >=24.0.0")
+
+	// The daemon refuses: the page says so and keeps the rest.
+	fb.mu.Lock()
+	fb.errs["package.info"] = &rpc.Error{Code: 6, Message: "Not Found", Data: &rpc.ErrorData{Details: "package \"hello-world\""}}
+	fb.mu.Unlock()
+	feed(m, m.apply(live.Update{State: fixtureState()}))
+	mustContain(t, m.View(), "package.info: 6: Not Found", "Health checks", "Reset Greeting")
+
+	// Leaving the page forgets the answer; its late answer is dropped.
+	press(m, "esc")
+	if m.services.info != nil || m.services.open != "" {
+		t.Fatalf("esc left %+v", m.services)
+	}
+	m.Update(packageInfoMsg{id: "hello-world"})
+	if m.services.info != nil {
+		t.Fatal("a late answer filled a closed page")
+	}
+}
+
+func TestDependencyLine(t *testing.T) {
+	cases := []struct {
+		d    model.DependencyStatus
+		want string
+	}{
+		{model.DependencyStatus{Kind: model.DependencySatisfied, Required: true}, "✓ Bitcoin Core                 satisfied"},
+		{model.DependencyStatus{Kind: model.DependencyNotInstalled, Required: true, Message: "bitcoind is not installed"}, "✗ Bitcoin Core                 bitcoind is not installed"},
+		{model.DependencyStatus{Kind: model.DependencyNotRunning}, "- Bitcoin Core                 optional: notRunning"},
+		{model.DependencyStatus{Kind: model.DependencyIncorrectVersion, Required: true, Message: "bitcoind 23.0 is installed; >=24.0.0 is needed"}, "✗ Bitcoin Core                 bitcoind 23.0 is installed; >=24.0.0 is needed"},
+	}
+	for _, c := range cases {
+		if got := dependencyLine("Bitcoin Core ", c.d); got != c.want {
+			t.Errorf("%+v:\n got %q\nwant %q", c.d, got, c.want)
+		}
+	}
 }
