@@ -56,6 +56,11 @@ func (s *Store) Mutate(ctx context.Context, fn func(*model.Document) error) (mod
 	if fn == nil {
 		return model.Revision{}, errNilMutation
 	}
+	// A caller that has already given up gets no mutation: without this
+	// check, select could pick the send as often as the cancel.
+	if err := ctx.Err(); err != nil {
+		return model.Revision{}, fmt.Errorf("db: mutation not applied: %w", err)
+	}
 	r := &request{fn: fn, result: make(chan result, 1)}
 	select {
 	case s.reqs <- r:
