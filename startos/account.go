@@ -9,8 +9,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/startos-go/startos/internal/atomicfile"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -62,37 +62,11 @@ func (s *Server) openAccounts() error {
 	}
 	a.cookie = base64.StdEncoding.EncodeToString(b)
 	path := filepath.Join(s.cfg.RunDir, AuthCookieFile)
-	if err := writeFileAtomic(path, []byte(a.cookie), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(a.cookie), 0o600); err != nil {
 		return fmt.Errorf("startos: local auth cookie: %w", err)
 	}
 	s.acct = a
 	return nil
-}
-
-// writeFileAtomic writes through a temporary file and a rename, so a reader
-// sees the old content or the new, never half.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // LocalCookieValid reports whether v is this run's local auth cookie.
