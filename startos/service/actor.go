@@ -14,6 +14,10 @@ import (
 	"github.com/startos-go/startos/startos/model"
 )
 
+// reconcileLimit is how long one reconcile may take (it may load a
+// package's images from its archive) before the watchdog reports it.
+const reconcileLimit = 15 * time.Minute
+
 // waitingForEngine is the statusInfo.error shown while the engine is down.
 const waitingForEngine = "waiting for the container engine"
 
@@ -73,7 +77,11 @@ func (a *actor) run(ctx context.Context) {
 		case <-a.kickc:
 		case <-timer.C:
 		}
+		// Every engine call has a deadline, so a reconcile that runs this
+		// long is a bug worth a goroutine dump (Degraded: never a kill).
+		done := a.m.opts.Watchdog.Scope("service."+a.id, reconcileLimit)
 		next := a.reconcile(ctx)
+		done()
 		timer.Reset(next)
 	}
 }
