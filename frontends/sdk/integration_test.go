@@ -12,28 +12,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/s9pk"
 )
 
-// engine connects to the local Docker Engine. Without one the test is
-// skipped, unless CI=true or STARTOS_REQUIRE_DOCKER=1 demand it.
-func engine(t *testing.T) *container.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := container.Connect(ctx, container.Options{})
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("STARTOS_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("Docker Engine required (CI or STARTOS_REQUIRE_DOCKER): %v", err)
-		}
-		t.Skipf("no Docker Engine (set STARTOS_REQUIRE_DOCKER=1 to make this a failure): %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+// engine is the local Docker Engine (testpkg.Engine: skipped without one,
+// unless CI=true or STARTOS_REQUIRE_DOCKER=1 demand it).
+func engine(t *testing.T) *container.Client { return testpkg.Engine(t) }
 
 func removeImages(t *testing.T, c *container.Client, refs ...string) {
 	t.Cleanup(func() {
