@@ -120,6 +120,10 @@ func renderTable(w io.Writer, n *yaml.Node, indent string) {
 			renderTable(w, v, indent+"  ")
 		}
 	case yaml.SequenceNode:
+		if len(n.Content) == 0 {
+			fmt.Fprintf(w, "%s(none)\n", indent)
+			return
+		}
 		if cols := columns(n); cols != nil {
 			fmt.Fprintf(w, "%s%s\n", indent, strings.ToUpper(strings.Join(cols, "\t")))
 			for _, row := range n.Content {
