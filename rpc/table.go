@@ -401,3 +401,7 @@ func (m *Method) ParamFields() []ParamField {
 	}
 	return out
 }
+
+// JSONKind names the JSON type a Go type decodes from ("string",
+// "integer", "array", ...), as ParamField.Kind does.
+func JSONKind(t reflect.Type) string { return jsonKind(t) }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -300,6 +301,20 @@ func TestStateDocumentAndNotificationCommands(t *testing.T) {
 	_, out, _ = cmd(t, append(sock, "db", "dump", "/public/serverInfo/unreadNotificationCount")...)
 	if !strings.Contains(out, "value") || !strings.Contains(out, "1") {
 		t.Fatalf("unread count: %s", out)
+	}
+	_, out, _ = cmd(t, append(sock, "--format", "json", "notification", "list")...)
+	var notes []struct {
+		ID uint32 `json:"id"`
+	}
+	if json.Unmarshal([]byte(out), &notes) != nil || len(notes) != 1 {
+		t.Fatalf("notification list json: %s", out)
+	}
+	if code, _, errs := cmd(t, append(sock, "notification", "mark-seen", strconv.Itoa(int(notes[0].ID)))...); code != 0 {
+		t.Fatalf("mark-seen ID: %d %q", code, errs)
+	}
+	_, out, _ = cmd(t, append(sock, "--format", "json", "db", "dump", "/public/serverInfo/unreadNotificationCount")...)
+	if !strings.Contains(out, `"value": 0`) {
+		t.Fatalf("unread count after mark-seen: %s", out)
 	}
 
 	// db watch prints the dump, then revisions as they happen.

@@ -76,7 +76,7 @@ func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
 	var args []string
 	for _, f := range positional(fields) {
 		arg := strings.ToUpper(kebab(f.Name))
-		if isStringList(f) {
+		if isList(f) {
 			arg = strings.TrimSuffix(arg, "S") + "..."
 		}
 		if !f.Required {
@@ -142,6 +142,18 @@ func isStringList(f rpc.ParamField) bool {
 	return f.Kind == "array" && f.Type.Elem().Kind() == reflect.String
 }
 
+// isList: a list of strings or numbers, given as several arguments.
+func isList(f rpc.ParamField) bool {
+	if f.Kind != "array" {
+		return false
+	}
+	switch rpc.JSONKind(f.Type.Elem()) {
+	case "string", "integer", "non-negative integer", "number":
+		return true
+	}
+	return false
+}
+
 // buildParams turns --params, positional arguments and flags into the params
 // object; flags and arguments override fields of --params.
 func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, error) {
@@ -164,8 +176,17 @@ func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, er
 			params[f.Name] = v
 		case len(pos) > 0 && pos[0].Name == f.Name && len(args) > 0 && params[f.Name] == nil:
 			pos = pos[1:]
-			if isStringList(f) { // the rest of the arguments: kill ID...
-				params[f.Name] = args
+			if isList(f) { // the rest of the arguments: kill ID..., mark-seen ID...
+				items := make([]any, 0, len(args))
+				elem := rpc.ParamField{Name: f.Name, Type: f.Type.Elem(), Kind: rpc.JSONKind(f.Type.Elem())}
+				for _, a := range args {
+					v, err := parseValue(a, elem)
+					if err != nil {
+						return nil, fmt.Errorf("%s: %w", strings.ToUpper(name), err)
+					}
+					items = append(items, v)
+				}
+				params[f.Name] = items
 				args = nil
 				continue
 			}
