@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -519,4 +520,45 @@ func FreePort(t testing.TB) uint16 {
 	}
 	defer l.Close()
 	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// BuildPayloadImage builds tag FROM scratch with the test app and size
+// bytes of random data, for benchmarks that move a large image around.
+// Its build context lives under tmp.
+func BuildPayloadImage(ctx context.Context, eng *container.Client, tmp, tag string, size int64) error {
+	dir := filepath.Join(tmp, "context")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	bin, err := Binary()
+	if err != nil {
+		return err
+	}
+	app, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app"), app, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "payload"))
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	df := "FROM scratch\nCOPY payload /payload\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if _, err := eng.Build(ctx, container.BuildOptions{ContextDir: dir, Tags: []string{tag}, NoCache: true}, &out); err != nil {
+		return fmt.Errorf("%w\n%s", err, out.String())
+	}
+	return nil
 }

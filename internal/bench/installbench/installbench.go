@@ -8,9 +8,7 @@
 package installbench
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
@@ -68,7 +66,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	}
 	tag := manifest.DockerTag(m.ID, manifest.MainImage, m.Version)
 	fmt.Fprintf(w, "install benchmark: building a FROM scratch image with %s of random data\n", mib(cfg.payload))
-	if err := buildImage(ctx, eng, tmp, tag, cfg.payload); err != nil {
+	if err := testpkg.BuildPayloadImage(ctx, eng, tmp, tag, cfg.payload); err != nil {
 		return err
 	}
 	defer func() {
@@ -190,44 +188,6 @@ func archName() string {
 		return "aarch64"
 	}
 	return "x86_64"
-}
-
-func buildImage(ctx context.Context, eng *container.Client, tmp, tag string, size int64) error {
-	dir := filepath.Join(tmp, "context")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	bin, err := testpkg.Binary()
-	if err != nil {
-		return err
-	}
-	app, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "app"), app, 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(dir, "payload"))
-	if err != nil {
-		return err
-	}
-	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	df := "FROM scratch\nCOPY payload /payload\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		return err
-	}
-	var out bytes.Buffer
-	if _, err := eng.Build(ctx, container.BuildOptions{ContextDir: dir, Tags: []string{tag}, NoCache: true}, &out); err != nil {
-		return fmt.Errorf("%w\n%s", err, out.String())
-	}
-	return nil
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -11,11 +11,10 @@ package s9pkbench
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
+	"github.com/startos-go/startos/internal/testpkg"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -78,7 +77,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 
 	tag := manifest.DockerTag(m.ID, "main", m.Version)
 	fmt.Fprintf(w, "s9pk benchmark: building a FROM scratch image with %s of random data and a static binary (engine API %s)\n", mib(cfg.payload), info.APIVersion)
-	if err := buildImage(ctx, eng, tmp, tag, cfg.payload); err != nil {
+	if err := testpkg.BuildPayloadImage(ctx, eng, tmp, tag, cfg.payload); err != nil {
 		return err
 	}
 	defer func() {
@@ -146,42 +145,6 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	fmt.Fprintf(w, "  VerifyStream            %8.3f s  %8.1f MiB/s  %s\n", stream.Seconds(), rate(packSize, stream), runs(streams))
 	fmt.Fprintf(w, "  verify / read           %8.3fx median, %.3fx best of each\n", verify.Seconds()/read.Seconds(), slices.Min(verifies).Seconds()/slices.Min(reads).Seconds())
 	return nil
-}
-
-// buildImage builds a FROM scratch image holding size random bytes and a
-// static binary compiled here.
-func buildImage(ctx context.Context, eng *container.Client, tmp, tag string, size int64) error {
-	dir := filepath.Join(tmp, "context")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	src := filepath.Join(tmp, "src")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module example.com/bench\n\ngo 1.22\n"), 0o644)
-	os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"bench\") }\n"), 0o644)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "app"), ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the static binary: %v\n%s", err, out)
-	}
-	f, err := os.Create(filepath.Join(dir, "payload"))
-	if err != nil {
-		return err
-	}
-	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	dockerfile := "FROM scratch\nCOPY payload /payload\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
-		return err
-	}
-	_, err = eng.Build(ctx, container.BuildOptions{ContextDir: dir, Tags: []string{tag}, NoCache: true}, io.Discard)
-	return err
 }
 
 func timeSave(ctx context.Context, eng *container.Client, tag, path string) (time.Duration, int64, error) {
