@@ -43,30 +43,9 @@ func (v *notesView) current() (model.Notification, bool) {
 
 func (m *Model) notesKey(k tea.KeyMsg) tea.Cmd {
 	v := &m.notes
-	if n := len(v.items); n > 0 {
-		i := max(v.index(), 0)
-		page := max(m.bodyHeight()-2, 1)
-		moved := true
-		switch {
-		case key.Matches(k, keys.Up):
-			i--
-		case key.Matches(k, keys.Down):
-			i++
-		case key.Matches(k, keys.PageUp):
-			i -= page
-		case key.Matches(k, keys.PageDown):
-			i += page
-		case key.Matches(k, keys.Top):
-			i = 0
-		case key.Matches(k, keys.Bottom):
-			i = n - 1
-		default:
-			moved = false
-		}
-		if moved {
-			v.selected = v.items[min(max(i, 0), n-1)].ID
-			return nil
-		}
+	if i, ok := m.listMove(k, max(v.index(), 0), len(v.items)); ok {
+		v.selected = v.items[i].ID
+		return nil
 	}
 	cur, ok := v.current()
 	switch {

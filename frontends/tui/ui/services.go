@@ -102,10 +102,20 @@ func (v *servicesView) cursor(ids []string) int {
 }
 
 func (m *Model) moveSelection(k tea.KeyMsg, ids []string) bool {
-	if len(ids) == 0 {
-		return false
+	i, ok := m.listMove(k, m.services.cursor(ids), len(ids))
+	if ok {
+		m.services.selected = ids[i]
 	}
-	i := m.services.cursor(ids)
+	return ok
+}
+
+// listMove applies a navigation key (up, down, page up/down, top, bottom)
+// to cursor i in a list of n rows; ok is false for any other key or an
+// empty list. Every list view moves the same way.
+func (m *Model) listMove(k tea.KeyMsg, i, n int) (int, bool) {
+	if n == 0 {
+		return 0, false
+	}
 	page := max(m.bodyHeight()-2, 1)
 	switch {
 	case key.Matches(k, keys.Up):
@@ -119,12 +129,11 @@ func (m *Model) moveSelection(k tea.KeyMsg, ids []string) bool {
 	case key.Matches(k, keys.Top):
 		i = 0
 	case key.Matches(k, keys.Bottom):
-		i = len(ids) - 1
+		i = n - 1
 	default:
-		return false
+		return 0, false
 	}
-	m.services.selected = ids[min(max(i, 0), len(ids)-1)]
-	return true
+	return min(max(i, 0), n-1), true
 }
 
 func (m *Model) servicesKey(k tea.KeyMsg) tea.Cmd {
