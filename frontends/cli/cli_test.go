@@ -5,8 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"io"
-	"net/http/httptest"
+	"github.com/startos-go/startos/internal/testdaemon"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos"
-	"github.com/startos-go/startos/startos/auth"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -35,30 +33,11 @@ type daemon struct {
 
 func startDaemon(t *testing.T) daemon {
 	t.Helper()
-	dir := t.TempDir()
-	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &auth.Params{Memory: 1024, Time: 1, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := rpc.NewServer(lib, rpc.ServerOptions{})
-	sock := filepath.Join(dir, "rpc.sock")
-	l, err := rpc.ListenSocket(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.ServeSocket(l)
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-		lib.Close()
-	})
+	d := testdaemon.Start(t, "")
 	jarPath = filepath.Join(t.TempDir(), "cookies.json")
 	authCookie = ""
 	stdinFile = nil
-	return daemon{sock: sock, http: hs.URL, lib: lib, cookie: filepath.Join(lib.RunDir(), "rpc.authcookie")}
+	return daemon{sock: d.Sock, http: d.HTTP, lib: d.Lib, cookie: d.Cookie}
 }
 
 // Per-test settings for cmd; tests do not run in parallel.

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http/httptest"
+	"github.com/startos-go/startos/internal/testdaemon"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +22,6 @@ import (
 	"github.com/startos-go/startos/frontends/tui/ui"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos"
-	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -42,32 +40,13 @@ type daemon struct {
 
 func startDaemon(t *testing.T) daemon {
 	t.Helper()
-	dir := t.TempDir()
-	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &auth.Params{Memory: 1024, Time: 1, Threads: 1}})
+	d := testdaemon.Start(t, "")
+	c, err := rpc.Dial(context.Background(), "unix://"+d.Sock, rpc.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServer(lib, rpc.ServerOptions{})
-	sock := filepath.Join(dir, "rpc.sock")
-	l, err := rpc.ListenSocket(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.ServeSocket(l)
-	hs := httptest.NewServer(srv.Handler())
-	c, err := rpc.Dial(context.Background(), "unix://"+sock, rpc.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-		lib.Close()
-	})
-	return daemon{sock: sock, lib: lib, rpc: c}
+	t.Cleanup(func() { c.Close() }) // before the daemon stops
+	return daemon{sock: d.Sock, lib: d.Lib, rpc: c}
 }
 
 func waitScreen(t *testing.T, tm *teatest.TestModel, wants ...string) {

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"github.com/startos-go/startos/internal/testdaemon"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,60 +16,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/startos-go/startos/rpc"
-	"github.com/startos-go/startos/startos"
-	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/model"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // daemon is the real library behind a real RPC server on a socket and HTTP.
-type daemon struct {
-	dir  string
-	sock string
-	http string
-	lib  *startos.Server
-	srv  *rpc.Server
-	hs   *httptest.Server
-}
+type daemon = testdaemon.Daemon
 
-func openLibrary(t *testing.T, dir string) *startos.Server {
-	t.Helper()
-	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &auth.Params{Memory: 1024, Time: 1, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lib
-}
-
-func startDaemon(t *testing.T, dir string) *daemon {
-	t.Helper()
-	d := &daemon{dir: dir, lib: openLibrary(t, dir)}
-	d.srv = rpc.NewServer(d.lib, rpc.ServerOptions{})
-	d.sock = filepath.Join(d.lib.RunDir(), "rpc.sock")
-	l, err := rpc.ListenSocket(d.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go d.srv.ServeSocket(l)
-	d.hs = httptest.NewServer(d.srv.Handler())
-	d.http = d.hs.URL
-	t.Cleanup(d.stop)
-	return d
-}
-
-// stop shuts the server and the library down; safe to call twice.
-func (d *daemon) stop() {
-	if d.lib == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	d.srv.Shutdown(ctx)
-	d.hs.Close()
-	d.lib.Close()
-	d.lib = nil
-}
+func startDaemon(t *testing.T, dir string) *daemon { return testdaemon.Start(t, dir) }
 
 func fastBackoff(int) time.Duration { return 50 * time.Millisecond }
 
@@ -149,7 +103,7 @@ func connected(s *seen) bool { return s.conn.Phase == Connected && s.state != ni
 
 func TestFollowsTheBoxOverTheSocket(t *testing.T) {
 	d := startDaemon(t, t.TempDir())
-	b := openBox(t, Options{Target: "unix://" + d.sock, LogLimit: 20})
+	b := openBox(t, Options{Target: "unix://" + d.Sock, LogLimit: 20})
 	var s seen
 	waitFor(t, b, &s, "connected with a state", connected)
 	if s.state.Doc.ServerInfo.Version == "" || s.state.Rev == 0 {
@@ -164,7 +118,7 @@ func TestFollowsTheBoxOverTheSocket(t *testing.T) {
 
 	// A change made by someone else arrives as a new revision.
 	ctx := context.Background()
-	other, err := rpc.Dial(ctx, "unix://"+d.sock, rpc.ClientOptions{})
+	other, err := rpc.Dial(ctx, "unix://"+d.Sock, rpc.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +134,7 @@ func TestFollowsTheBoxOverTheSocket(t *testing.T) {
 
 	// The daemon's log: recent entries, then new ones as they are written.
 	waitFor(t, b, &s, "the first log page", func(s *seen) bool { return len(s.logs) > 0 })
-	d.lib.Logger().Info("tui live test marker")
+	d.Lib.Logger().Info("tui live test marker")
 	waitFor(t, b, &s, "the marker line", func(s *seen) bool {
 		for _, e := range s.logs {
 			if strings.Contains(e.Message, "tui live test marker") {
@@ -221,12 +175,12 @@ func TestFollowsTheBoxOverTheSocket(t *testing.T) {
 func TestReconnectsWhenTheDaemonComesBack(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, dir)
-	b := openBox(t, Options{Target: "unix://" + d.sock})
+	b := openBox(t, Options{Target: "unix://" + d.Sock})
 	var s seen
 	waitFor(t, b, &s, "connected", connected)
 	before := s.state.Rev
 
-	d.stop()
+	d.Stop()
 	waitFor(t, b, &s, "disconnected", func(s *seen) bool { return s.conn.Phase == Disconnected })
 	if s.conn.Err == nil || s.conn.RetryAt.IsZero() {
 		t.Fatalf("disconnected without a reason or a retry time: %+v", s.conn)
@@ -252,7 +206,7 @@ func TestReconnectsWhenTheDaemonComesBack(t *testing.T) {
 func TestRemoteLoginKeepsTheSessionInTheJar(t *testing.T) {
 	d := startDaemon(t, t.TempDir())
 	ctx := context.Background()
-	setup, err := rpc.Dial(ctx, d.http, rpc.ClientOptions{})
+	setup, err := rpc.Dial(ctx, d.HTTP, rpc.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +216,7 @@ func TestRemoteLoginKeepsTheSessionInTheJar(t *testing.T) {
 	}
 
 	jarPath := filepath.Join(t.TempDir(), ".startos", "cookies.json")
-	b := openBox(t, Options{Target: d.http, HTTPClient: &http.Client{Jar: &FileJar{Path: jarPath}}})
+	b := openBox(t, Options{Target: d.HTTP, HTTPClient: &http.Client{Jar: &FileJar{Path: jarPath}}})
 	var s seen
 	waitFor(t, b, &s, "a login request", func(s *seen) bool { return s.conn.Phase == NeedLogin })
 	if !errors.Is(s.conn.Err, ErrNeedLogin) || !s.conn.Remote {
@@ -288,13 +242,13 @@ func TestRemoteLoginKeepsTheSessionInTheJar(t *testing.T) {
 	if err := json.Unmarshal(raw, &jar); err != nil {
 		t.Fatalf("jar is not start-cli's format: %v\n%s", err, raw)
 	}
-	host := strings.TrimPrefix(d.http, "http://")
+	host := strings.TrimPrefix(d.HTTP, "http://")
 	if len(jar[host]) != 1 || jar[host][0].Name != "session" || jar[host][0].Value == "" || jar[host][0].Expires.Before(time.Now().Add(24*time.Hour)) {
 		t.Fatalf("jar %s", raw)
 	}
 
 	// A second console with the same jar needs no login.
-	b2 := openBox(t, Options{Target: d.http, HTTPClient: &http.Client{Jar: &FileJar{Path: jarPath}}})
+	b2 := openBox(t, Options{Target: d.HTTP, HTTPClient: &http.Client{Jar: &FileJar{Path: jarPath}}})
 	var s2 seen
 	waitFor(t, b2, &s2, "the second console connected", connected)
 	for _, p := range s2.phases {
@@ -318,7 +272,7 @@ func TestRemoteLoginKeepsTheSessionInTheJar(t *testing.T) {
 
 func TestLoginOnTheSocketIsRefused(t *testing.T) {
 	d := startDaemon(t, t.TempDir())
-	b := openBox(t, Options{Target: "unix://" + d.sock})
+	b := openBox(t, Options{Target: "unix://" + d.Sock})
 	if err := b.Login(context.Background(), "pw"); err == nil || !strings.Contains(err.Error(), "needs no login") {
 		t.Fatalf("login on the socket: %v", err)
 	}
@@ -348,7 +302,7 @@ func TestUpload(t *testing.T) {
 	}
 
 	d := startDaemon(t, t.TempDir())
-	b := openBox(t, Options{Target: "unix://" + d.sock, Backoff: fastBackoff})
+	b := openBox(t, Options{Target: "unix://" + d.Sock, Backoff: fastBackoff})
 	var s seen
 	waitFor(t, b, &s, "connected", connected)
 	ctx := context.Background()

@@ -1,0 +1,70 @@
+// Package testdaemon runs the real library behind a real RPC server, on a
+// unix socket and a loopback HTTP listener, for the frontends' tests.
+package testdaemon
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/startos"
+	"github.com/startos-go/startos/startos/auth"
+)
+
+// CheapPassword keeps argon2id fast in tests; the hash format is the same.
+var CheapPassword = auth.Params{Memory: 1024, Time: 1, Threads: 1}
+
+// Daemon is one in-process daemon.
+type Daemon struct {
+	Dir    string          // the data directory
+	Lib    *startos.Server // the library
+	Srv    *rpc.Server
+	Sock   string // unix socket path
+	HTTP   string // http://127.0.0.1:port
+	Cookie string // path of the local auth cookie file
+
+	hs *httptest.Server
+}
+
+// Start opens the library on dir (a new temporary one when empty) and
+// serves it; the test's cleanup stops it.
+func Start(t testing.TB, dir string) *Daemon {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &CheapPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{Dir: dir, Lib: lib, Srv: rpc.NewServer(lib, rpc.ServerOptions{})}
+	d.Sock = filepath.Join(lib.RunDir(), "rpc.sock")
+	d.Cookie = filepath.Join(lib.RunDir(), startos.AuthCookieFile)
+	l, err := rpc.ListenSocket(d.Sock)
+	if err != nil {
+		lib.Close()
+		t.Fatal(err)
+	}
+	go d.Srv.ServeSocket(l) // ends at Shutdown, which waits for it
+	d.hs = httptest.NewServer(d.Srv.Handler())
+	d.HTTP = d.hs.URL
+	t.Cleanup(d.Stop)
+	return d
+}
+
+// Stop shuts the server and the library down; it is safe to call twice.
+func (d *Daemon) Stop() {
+	if d.Lib == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.Srv.Shutdown(ctx)
+	d.hs.Close()
+	d.Lib.Close()
+	d.Lib = nil
+}
