@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
+	"github.com/startos-go/startos/internal/testdaemon"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,52 +17,12 @@ import (
 	"github.com/startos-go/startos/rpc"
 )
 
-// buildStartd compiles the daemon once per test binary run.
-func buildStartd(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "startd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build startd: %v\n%s", err, out)
-	}
-	return bin
-}
+type proc = testdaemon.Process
 
-type proc struct {
-	cmd    *exec.Cmd
-	http   string
-	stderr *bufio.Reader
-}
+func buildStartd(t *testing.T) string { return testdaemon.BuildStartd(t) }
 
-var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
-
-// startStartd runs the daemon on an ephemeral port and waits for its ready line.
 func startStartd(t *testing.T, bin, dataDir string) *proc {
-	t.Helper()
-	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stderr: bufio.NewReader(stderr)}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		line, err := p.stderr.ReadString('\n')
-		if m := readyLine.FindStringSubmatch(line); m != nil {
-			p.http = "http://" + m[1]
-			go io.Copy(io.Discard, p.stderr)
-			return p
-		}
-		if err != nil {
-			t.Fatalf("startd exited before ready: %v", err)
-		}
-	}
-	t.Fatal("startd not ready within 15 s")
-	return nil
+	return testdaemon.RunStartd(t, bin, dataDir)
 }
 
 func TestStartdServesLocksAndStops(t *testing.T) {
@@ -73,7 +31,7 @@ func TestStartdServesLocksAndStops(t *testing.T) {
 	p := startStartd(t, bin, data)
 
 	ctx := context.Background()
-	for _, target := range []string{p.http, "unix://" + filepath.Join(data, "run", "rpc.sock")} {
+	for _, target := range []string{p.HTTP, "unix://" + filepath.Join(data, "run", "rpc.sock")} {
 		c, err := rpc.Dial(ctx, target, rpc.ClientOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -90,14 +48,14 @@ func TestStartdServesLocksAndStops(t *testing.T) {
 	if err == nil {
 		t.Fatal("second startd on the same data dir started")
 	}
-	if want := fmt.Sprintf("pid %d", p.cmd.Process.Pid); !strings.Contains(string(out), want) {
+	if want := fmt.Sprintf("pid %d", p.Cmd.Process.Pid); !strings.Contains(string(out), want) {
 		t.Fatalf("second startd said %q, want it to name %q", out, want)
 	}
 
 	// SIGTERM: exit 0 and remove the socket.
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() { done <- p.Cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -219,7 +219,7 @@ func TestSignalDumpAndDiagnose(t *testing.T) {
 	bin := buildStartd(t)
 	data := t.TempDir()
 	p := startStartd(t, bin, data)
-	p.cmd.Process.Signal(syscall.SIGUSR1)
+	p.Cmd.Process.Signal(syscall.SIGUSR1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := rpc.Dial(ctx, "unix://"+filepath.Join(data, "run", "rpc.sock"), rpc.ClientOptions{})

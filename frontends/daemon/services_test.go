@@ -41,10 +41,10 @@ func (b *box) start() {
 func (b *box) kill() {
 	b.t.Helper()
 	b.c.Close()
-	if err := b.proc.cmd.Process.Kill(); err != nil {
+	if err := b.proc.Cmd.Process.Kill(); err != nil {
 		b.t.Fatal(err)
 	}
-	b.proc.cmd.Wait()
+	b.proc.Cmd.Wait()
 }
 
 // sideload installs the package file at path: package.sideload, then the

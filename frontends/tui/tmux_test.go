@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
+	"github.com/startos-go/startos/internal/testdaemon"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,53 +15,6 @@ import (
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos/model"
 )
-
-// startd is a real daemon process on a temp data folder.
-type startd struct {
-	cmd  *exec.Cmd
-	sock string
-}
-
-var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
-
-func runStartd(t *testing.T, bin, data string) *startd {
-	t.Helper()
-	cmd := exec.Command(bin, "--data-dir", data, "--run-dir", filepath.Join(data, "run"), "--listen", "127.0.0.1:0", "--config", "")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	r := bufio.NewReader(stderr)
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		line, err := r.ReadString('\n')
-		if readyLine.MatchString(line) {
-			go io.Copy(io.Discard, r)
-			return &startd{cmd: cmd, sock: filepath.Join(data, "run", "rpc.sock")}
-		}
-		if err != nil {
-			t.Fatalf("startd exited before ready: %v", err)
-		}
-	}
-	t.Fatal("startd not ready within 15 s")
-	return nil
-}
-
-func (d *startd) stop(t *testing.T) {
-	t.Helper()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- d.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("startd did not stop within 15 s of SIGTERM")
-	}
-}
 
 func goBuild(t *testing.T, out, name, pkg string) string {
 	t.Helper()
@@ -140,11 +90,11 @@ func TestInTmux(t *testing.T) {
 	tui := goBuild(t, bins, "start-tui", ".")
 	startdBin := goBuild(t, bins, "startd", "../daemon")
 	data := t.TempDir()
-	d := runStartd(t, startdBin, data)
+	d := testdaemon.RunStartd(t, startdBin, data)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := rpc.Dial(ctx, "unix://"+d.sock, rpc.ClientOptions{})
+	c, err := rpc.Dial(ctx, "unix://"+d.Sock, rpc.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +106,7 @@ func TestInTmux(t *testing.T) {
 	s := tmuxServer{t: t, name: fmt.Sprintf("start-tui-test-%d", os.Getpid())}
 	t.Cleanup(func() { s.run("kill-server") })
 	home := t.TempDir()
-	command := fmt.Sprintf("env HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", home, tui, d.sock)
+	command := fmt.Sprintf("env HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", home, tui, d.Sock)
 	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command); err != nil {
 		t.Fatalf("tmux new-session: %v %s", err, out)
 	}
@@ -217,9 +167,9 @@ func TestInTmux(t *testing.T) {
 
 	// The daemon goes away: the console says so. It comes back: the console
 	// reconnects and shows the box again.
-	d.stop(t)
+	d.Stop(t)
 	s.waitScreen("offline", "daemon unreachable")
-	runStartd(t, startdBin, data)
+	testdaemon.RunStartd(t, startdBin, data)
 	s.waitScreen("● live", "Tmux Box")
 	if strings.Contains(s.screen(), "unreachable") {
 		t.Fatalf("still unreachable after reconnecting:\n%s", s.screen())

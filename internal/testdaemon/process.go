@@ -1,0 +1,77 @@
+package testdaemon
+
+import (
+	"bufio"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Process is a real startd process on a data directory.
+type Process struct {
+	Cmd  *exec.Cmd
+	HTTP string // http://127.0.0.1:port, from its ready line
+	Sock string // its unix socket
+}
+
+// BuildStartd compiles startd into a temporary folder.
+func BuildStartd(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "startd")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/startos-go/startos/frontends/daemon").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build startd: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
+
+// RunStartd starts bin on dataDir with an ephemeral port and waits for its
+// ready line; the test's cleanup kills it if it still runs.
+func RunStartd(t testing.TB, bin, dataDir string) *Process {
+	t.Helper()
+	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	r := bufio.NewReader(stderr)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		line, err := r.ReadString('\n')
+		if m := readyLine.FindStringSubmatch(line); m != nil {
+			go io.Copy(io.Discard, r) // ends when the process does
+			return &Process{Cmd: cmd, HTTP: "http://" + m[1], Sock: filepath.Join(dataDir, "run", "rpc.sock")}
+		}
+		if err != nil {
+			t.Fatalf("startd exited before ready: %v", err)
+		}
+	}
+	t.Fatal("startd not ready within 15 s")
+	return nil
+}
+
+// Stop sends SIGTERM and waits up to 15 s for the process to exit; it
+// returns the exit error (nil for status 0).
+func (p *Process) Stop(t testing.TB) error {
+	t.Helper()
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.Cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("startd did not stop within 15 s of SIGTERM")
+		return nil
+	}
+}
