@@ -156,6 +156,7 @@ func TestSetupOnceAndLoginFlow(t *testing.T) {
 	// Login: the cookie's flags, then calls under the session.
 	body := `{"id":1,"method":"auth.login","params":{"password":"` + ownerPassword + `"}}`
 	req, _ := http.NewRequest(http.MethodPost, ts.httpURL+"/rpc/v1", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

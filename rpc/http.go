@@ -47,6 +47,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	bodyRead(w)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -77,6 +78,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if body[0] != '[' {
 		resp, rev := s.callHTTP(ctx, w, r, body)
 		if resp == nil {
+			armWrite(w)
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -109,6 +111,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(out) == 0 {
+		armWrite(w)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -146,6 +149,7 @@ func writeJSON(w http.ResponseWriter, revision uint64, v any) {
 		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
+	armWrite(w)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if revision > 0 {

@@ -176,6 +176,7 @@ func TestCallContextCancelledWhenClientGoesAway(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.httpURL+"/rpc/v1",
 		strings.NewReader(`{"id":1,"method":"echo","params":{"message":"block"}}`))
+	req.Header.Set("Content-Type", "application/json")
 	errc := make(chan error, 1)
 	go func() {
 		resp, err := http.DefaultClient.Do(req)

@@ -20,12 +20,22 @@ import (
 // ServerOptions configure a Server.
 type ServerOptions struct {
 	Logger hclog.Logger
+	// AllowedHosts are the names, besides IP literals, localhost and the
+	// machine's hostname (and hostname.local), that a request over TCP may
+	// carry in Host, and that an Origin may name. ".example.org" allows
+	// every subdomain.
+	AllowedHosts []string
+	// BodyTimeout bounds reading one request body; 0 means
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 }
 
 // Server serves the method table over HTTP POST, WebSocket and unix sockets.
 type Server struct {
-	d   dispatcher
-	log hclog.Logger
+	d           dispatcher
+	log         hclog.Logger
+	hosts       hostPolicy
+	bodyTimeout time.Duration
 
 	ctx    context.Context // ends stream connections at shutdown
 	cancel context.CancelFunc
@@ -46,26 +56,33 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 		log = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	bodyTimeout := opts.BodyTimeout
+	if bodyTimeout <= 0 {
+		bodyTimeout = DefaultBodyTimeout
+	}
 	s := &Server{
-		d:       dispatcher{backend: b, log: log},
-		log:     log,
-		ctx:     ctx,
-		cancel:  cancel,
-		conns:   make(map[*streamConn]struct{}),
-		sockets: make(map[net.Listener]struct{}),
+		d:           dispatcher{backend: b, log: log},
+		log:         log,
+		hosts:       newHostPolicy(opts.AllowedHosts),
+		bodyTimeout: bodyTimeout,
+		ctx:         ctx,
+		cancel:      cancel,
+		conns:       make(map[*streamConn]struct{}),
+		sockets:     make(map[net.Listener]struct{}),
 	}
 	s.unwatch = b.WatchSessionEnds(s.closeSessions)
 	return s
 }
 
-// Handler routes POST /rpc/v1 (and any /rpc/ path, as StartOS does) and
-// GET /ws/rpc.
+// Handler routes POST /rpc/v1 (and any /rpc/ path, as StartOS does),
+// GET /ws/rpc and /rest/rpc/<id>, behind the Host, Origin and Content-Type
+// checks and the per-request deadlines (see guard).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rpc/", s.serveHTTP)
 	mux.HandleFunc("/ws/rpc", s.serveWebSocket)
 	mux.HandleFunc("/rest/rpc/", s.serveUpload)
-	return mux
+	return s.guard(mux)
 }
 
 // run dispatches one call.
@@ -93,7 +110,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "authentication required: log in (auth.login) for a session cookie, or use the local socket", http.StatusUnauthorized)
 		return
 	}
-	// Accept refuses a browser's cross-origin upgrade: Origin must match Host.
+	// guard has checked Host and Origin; Accept checks Origin against Host
+	// again. The connection then lives under its own deadlines (every write
+	// bounded by WriteTimeout), not the request's.
+	liftDeadlines(w)
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
@@ -106,7 +126,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 // ServeSocket accepts unix socket connections on l until Shutdown or an
-// accept error. Each peer's credentials decide whether it is the local
+// accept error that does not pass (those that do, such as EMFILE, are
+// retried with backoff). Each peer's credentials decide whether it is the local
 // administrator: root or the daemon's own user.
 func (s *Server) ServeSocket(l net.Listener) error {
 	s.mu.Lock()
@@ -119,11 +140,23 @@ func (s *Server) ServeSocket(l net.Listener) error {
 	s.accepted.Add(1)
 	s.mu.Unlock()
 	defer s.accepted.Done()
+	var backoff acceptBackoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			s.mu.Lock()
 			closing := s.closing
+			if !closing && RetryableAcceptError(err) {
+				s.mu.Unlock()
+				// Out of descriptors (EMFILE) and the like pass: keep the
+				// socket, as net/http does, instead of leaving the daemon.
+				s.log.Warn("unix socket accept failed; retrying", "error", err)
+				if backoff.wait(s.ctx) {
+					continue
+				}
+				s.mu.Lock()
+				closing = true
+			}
 			delete(s.sockets, l)
 			s.mu.Unlock()
 			if closing {
@@ -131,6 +164,7 @@ func (s *Server) ServeSocket(l net.Listener) error {
 			}
 			return err
 		}
+		backoff.reset()
 		s.accepted.Add(1)
 		go func() {
 			defer s.accepted.Done()
@@ -179,17 +213,14 @@ func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 // socket peer's identity in place of cookies.
 func (s *Server) serveHTTPConn(c net.Conn, peer Peer, who caller.Caller) {
 	l := &oneConnListener{conn: c, done: make(chan struct{})}
-	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: WriteTimeout,
-		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
-			return withSocketCaller(withPeer(ctx, peer), who)
-		},
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			if st == http.StateClosed || st == http.StateHijacked {
-				l.closeOnce.Do(func() { close(l.done) })
-			}
-		},
+	hs := NewHTTPServer(s.Handler(), s.log)
+	hs.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return withSocketCaller(withPeer(ctx, peer), who)
+	}
+	hs.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed || st == http.StateHijacked {
+			l.closeOnce.Do(func() { close(l.done) })
+		}
 	}
 	go func() {
 		select {
