@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"errors"
 	"github.com/startos-go/startos/startos/caller"
 	"io"
 	"mime"
@@ -149,7 +150,8 @@ func liftDeadlines(w http.ResponseWriter) {
 
 // progressBody gives each read of an upload's body the timeout afresh, so an
 // upload may be long (and the installer may pause between reads) but a
-// client that stops sending is cut off; the end of the body lifts it.
+// client that stops sending is cut off. The end of the body lifts it; a
+// failed read leaves it, so the connection ends.
 type progressBody struct {
 	r       io.Reader
 	rc      *http.ResponseController
@@ -159,8 +161,8 @@ type progressBody struct {
 func (b *progressBody) Read(p []byte) (int, error) {
 	b.rc.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.r.Read(p)
-	if err != nil {
-		b.rc.SetReadDeadline(time.Time{})
+	if errors.Is(err, io.EOF) {
+		b.rc.SetReadDeadline(time.Time{}) // the install may outlast it
 	}
 	return n, err
 }

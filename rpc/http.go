@@ -47,7 +47,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	bodyRead(w)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -58,6 +57,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 0, errorResponse(nil, newError(CodeParseError, "Parse Error", "read body: "+err.Error())))
 		return
 	}
+	bodyRead(w) // on error the deadline stays, and ends the connection
 	body = bytes.TrimSpace(body)
 	switch {
 	case len(body) == 0:

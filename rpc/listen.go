@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -190,3 +191,29 @@ func (b *acceptBackoff) wait(ctx context.Context) bool {
 }
 
 func (b *acceptBackoff) reset() { b.delay = 0 }
+
+// EchoProbe returns a liveness check for the watchdog: an echo call over a
+// new TCP connection to addr each time, so a listener that has stopped
+// accepting (out of descriptors, a wedged accept loop) fails it, where a
+// kept-alive connection would still be answered.
+func EchoProbe(addr string) func(context.Context) error {
+	hc := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext:       (&net.Dialer{Timeout: DialTimeout}).DialContext,
+	}}
+	return func(ctx context.Context) error {
+		c, err := Dial(ctx, "http://"+addr, ClientOptions{HTTPClient: hc})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		var out string
+		if err := c.Call(ctx, "echo", map[string]string{"message": "watchdog"}, &out); err != nil {
+			return err
+		}
+		if out != "watchdog" {
+			return fmt.Errorf("echo answered %q", out)
+		}
+		return nil
+	}
+}

@@ -24,7 +24,6 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 	defer s.end()
 	body := &progressBody{r: r.Body, rc: http.NewResponseController(w), timeout: s.bodyTimeout}
 	err := s.d.backend.ReceiveUpload(r.Context(), id, body, r.ContentLength)
-	bodyRead(w) // the install may outlast the body's deadline
 	armWrite(w)
 	if err != nil {
 		writeUploadError(w, toError(err))

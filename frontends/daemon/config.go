@@ -18,6 +18,9 @@ type config struct {
 	RunDir   string `yaml:"run-dir"`
 	Listen   string `yaml:"listen"`
 	LogLevel string `yaml:"log-level"`
+	// AllowedHosts are names besides loopback, IP literals and the machine's
+	// hostname that HTTP requests may carry in Host and Origin.
+	AllowedHosts []string `yaml:"allowed-hosts"`
 }
 
 var defaults = config{
@@ -31,10 +34,11 @@ var defaults = config{
 const defaultConfigFile = "/etc/startos/config.yaml"
 
 var configFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level, allowed-hosts)", EnvVars: []string{"STARTD_CONFIG"}},
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
+	&cli.StringSliceFlag{Name: "allowed-host", Usage: "a name the box is reached by, besides IP addresses, localhost and its hostname (repeatable; \".example.org\" allows subdomains); config key allowed-hosts", EnvVars: []string{"STARTD_ALLOWED_HOSTS"}},
 	&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (default " + defaults.LogLevel + ")", EnvVars: []string{"STARTD_LOG_LEVEL"}},
 }
 
@@ -70,6 +74,9 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 			*dst = cCtx.String(name)
 		}
 	}
+	if cCtx.IsSet("allowed-host") {
+		cfg.AllowedHosts = cCtx.StringSlice("allowed-host") // replaces the file's list, like every other key
+	}
 	return cfg, nil
 }
 
@@ -81,5 +88,8 @@ func merge(dst *config, src config) {
 		if *p.s != "" {
 			*p.d = *p.s
 		}
+	}
+	if len(src.AllowedHosts) > 0 {
+		dst.AllowedHosts = src.AllowedHosts
 	}
 }

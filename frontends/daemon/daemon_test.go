@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,7 +73,7 @@ func TestStartdServesLocksAndStops(t *testing.T) {
 // TestConfigPrecedence: flag > environment > config file > default.
 func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "startd.yaml")
-	os.WriteFile(file, []byte("data-dir: /from/file\nrun-dir: /run/file\nlisten: 10.0.0.1:1\n"), 0o600)
+	os.WriteFile(file, []byte("data-dir: /from/file\nrun-dir: /run/file\nlisten: 10.0.0.1:1\nallowed-hosts: [box.example]\n"), 0o600)
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("data-dir: /x\ncolour: red\n"), 0o600)
 	cases := []struct {
@@ -83,11 +84,11 @@ func TestConfigPrecedence(t *testing.T) {
 		err  string
 	}{
 		{"defaults", nil, nil, defaults, ""},
-		{"file", []string{"--config", file}, nil, config{DataDir: "/from/file", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info"}, ""},
+		{"file", []string{"--config", file}, nil, config{DataDir: "/from/file", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"box.example"}}, ""},
 		{"env over file", []string{"--config", file}, map[string]string{"STARTD_DATA_DIR": "/from/env"},
-			config{DataDir: "/from/env", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info"}, ""},
-		{"flag over env", []string{"--config", file, "--data-dir", "/from/flag"}, map[string]string{"STARTD_DATA_DIR": "/from/env"},
-			config{DataDir: "/from/flag", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info"}, ""},
+			config{DataDir: "/from/env", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"box.example"}}, ""},
+		{"flag over env", []string{"--config", file, "--data-dir", "/from/flag", "--allowed-host", "a.example", "--allowed-host", ".b.example"}, map[string]string{"STARTD_DATA_DIR": "/from/env"},
+			config{DataDir: "/from/flag", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"a.example", ".b.example"}}, ""},
 		{"missing explicit file", []string{"--config", "/nonexistent.yaml"}, nil, config{}, "nonexistent.yaml"},
 		{"unknown key", []string{"--config", bad}, nil, config{}, "colour"},
 	}
@@ -115,7 +116,7 @@ func TestConfigPrecedence(t *testing.T) {
 				}
 				return
 			}
-			if gotErr != nil || got != c.want {
+			if gotErr != nil || !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("got %+v, %v; want %+v", got, gotErr, c.want)
 			}
 		})

@@ -64,22 +64,19 @@ func run(cCtx *cli.Context) error {
 	defer srv.Close()
 	log := srv.Logger()
 
-	rpcSrv := rpc.NewServer(srv, rpc.ServerOptions{Logger: log.Named("rpc")})
-	tcp, err := net.Listen("tcp", cfg.Listen)
+	rpcSrv := rpc.NewServer(srv, rpc.ServerOptions{Logger: log.Named("rpc"), AllowedHosts: cfg.AllowedHosts})
+	rawTCP, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	tcp := rpc.LimitListener(rawTCP, rpc.DefaultConnLimits(), log.Named("rpc"))
 	sockPath := filepath.Join(srv.RunDir(), "rpc.sock")
 	sock, err := rpc.ListenSocket(sockPath)
 	if err != nil {
 		tcp.Close()
 		return fmt.Errorf("listen on %s: %w", sockPath, err)
 	}
-	httpSrv := &http.Server{
-		Handler:           rpcSrv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	httpSrv := rpc.NewHTTPServer(rpcSrv.Handler(), log.Named("http"))
 	errc := make(chan error, 2)
 	go func() { errc <- httpSrv.Serve(tcp) }()
 	go func() { errc <- rpcSrv.ServeSocket(sock) }()
@@ -116,21 +113,9 @@ func run(cCtx *cli.Context) error {
 }
 
 // addLoopbackProbe registers the watchdog's most telling probe: an echo
-// through the daemon's own TCP listener, HTTP server and RPC middleware, the
-// path a hung daemon stops answering on.
+// through the daemon's own TCP listener, HTTP server and RPC middleware, on
+// a new connection each time, the path a hung or deaf daemon stops
+// answering on.
 func addLoopbackProbe(srv *startos.Server, addr string) error {
-	c, err := rpc.Dial(context.Background(), "http://"+addr, rpc.ClientOptions{})
-	if err != nil {
-		return err
-	}
-	return srv.AddProbe("rpc.loopback", watchdog.Fatal, func(ctx context.Context) error {
-		var out string
-		if err := c.Call(ctx, "echo", map[string]string{"message": "watchdog"}, &out); err != nil {
-			return err
-		}
-		if out != "watchdog" {
-			return fmt.Errorf("echo answered %q", out)
-		}
-		return nil
-	})
+	return srv.AddProbe("rpc.loopback", watchdog.Fatal, rpc.EchoProbe(addr))
 }
