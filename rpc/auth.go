@@ -99,3 +99,19 @@ func hostOnly(addr string) string {
 	}
 	return addr
 }
+
+// withoutToken drops the session token from auth.login's answer on every
+// transport a browser can use: over HTTP the token travels only in the
+// HttpOnly cookie, which page scripts cannot read, and a WebSocket is opened
+// by page scripts. Only the unix socket, whose peers are local programs,
+// gets the token in the body.
+func withoutToken(m *Method, result any) any {
+	if m == nil || m.Cookie != cookieSet {
+		return result
+	}
+	if lr, ok := result.(model.LoginResult); ok {
+		lr.Session = ""
+		return lr
+	}
+	return result
+}

@@ -308,10 +308,19 @@ func TestResetPasswordAndNoSecretsLeak(t *testing.T) {
 	if err := a.Call(ctx, "server.time", nil, nil); err != nil {
 		t.Fatalf("own session after reset: %v", err)
 	}
-	fresh, _ := Dial(ctx, ts.httpURL, fromAddr("127.0.0.14"))
-	var lr model.LoginResult
-	if err := fresh.Call(ctx, "auth.login", model.LoginParams{Password: newPassword}, &lr); err != nil {
+	freshOpts := fromAddr("127.0.0.14")
+	fresh, _ := Dial(ctx, ts.httpURL, freshOpts)
+	if err := fresh.Call(ctx, "auth.login", model.LoginParams{Password: newPassword}, nil); err != nil {
 		t.Fatalf("login with the new password: %v", err)
+	}
+	var token string
+	for _, c := range freshOpts.HTTPClient.Jar.Cookies(mustURL(t, ts.httpURL)) {
+		if c.Name == SessionCookie {
+			token = c.Value
+		}
+	}
+	if token == "" {
+		t.Fatal("no session cookie after login")
 	}
 	err := fresh.Call(ctx, "auth.login", model.LoginParams{Password: ownerPassword}, nil)
 
@@ -324,7 +333,7 @@ func TestResetPasswordAndNoSecretsLeak(t *testing.T) {
 	admin.Call(ctx, "server.logs", model.LogsParams{Limit: 1000}, &page)
 	logs, _ := json.Marshal(page)
 	_, doc := b.DB().Read()
-	secrets := []string{ownerPassword, newPassword, lr.Session, doc.Private.PasswordHash}
+	secrets := []string{ownerPassword, newPassword, token, doc.Private.PasswordHash}
 	for id := range doc.Private.Sessions {
 		secrets = append(secrets, id)
 	}

@@ -121,7 +121,11 @@ func (c *streamConn) call(conn *jsonrpc2.Conn, r *jsonrpc2.Request, req *request
 		c.startSubscription(conn, r.ID, out)
 		return
 	}
-	c.reply(conn, r.ID, out.result, out.revision)
+	result := out.result
+	if c.peer.Transport != "unix" {
+		result = withoutToken(out.method, result)
+	}
+	c.reply(conn, r.ID, result, out.revision)
 }
 
 func (c *streamConn) reply(conn *jsonrpc2.Conn, id jsonrpc2.ID, result any, revision uint64) {

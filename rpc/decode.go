@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -99,6 +101,9 @@ func decodeParams(m *Method, raw json.RawMessage) (any, *Error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(ptr.Interface()); err != nil {
 		return nil, invalidParams(describeDecodeError(err))
+	}
+	if bad := caseMismatch(m.Params, raw, ""); bad != "" {
+		return nil, invalidParams(bad)
 	}
 	if missing := missingRequired(m.Params, raw); missing != "" {
 		return nil, invalidParams(fmt.Sprintf("missing required param %q", missing))
@@ -198,6 +203,44 @@ func fields(t reflect.Type) []field {
 // pointer) rather than a stand-in for "absent".
 func nullable(t reflect.Type) bool {
 	return t == rawMessageType || t.Kind() == reflect.Interface || t.Kind() == reflect.Pointer
+}
+
+// caseMismatch finds a key of raw that names a field of struct type t only
+// when case is ignored, as encoding/json would accept it: a param is matched
+// by its exact name, so no two spellings reach the same field (a filter in
+// front of the daemon cannot be dodged with "Password"). It looks into
+// nested objects of plain struct fields too.
+func caseMismatch(t reflect.Type, raw json.RawMessage, prefix string) string {
+	var present map[string]json.RawMessage
+	if t.Kind() != reflect.Struct || json.Unmarshal(raw, &present) != nil {
+		return ""
+	}
+	keys := slices.Sorted(maps.Keys(present))
+	fs := fields(t)
+	for _, k := range keys {
+		for _, f := range fs {
+			switch {
+			case f.Name == k:
+				if ft := derefType(f.Type); ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshalerType) {
+					if bad := caseMismatch(ft, present[k], prefix+k+"."); bad != "" {
+						return bad
+					}
+				}
+			case strings.EqualFold(f.Name, k):
+				return fmt.Sprintf("unknown param %q: names are case-sensitive; did you mean %q?", prefix+k, prefix+f.Name)
+			}
+		}
+	}
+	return ""
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+func derefType(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
 }
 
 // missingRequired returns the first required field absent (or null) in raw.

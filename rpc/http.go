@@ -135,11 +135,15 @@ func (s *Server) callHTTP(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if out.err != nil {
 		return errorResponse(req.ID, out.err), 0
 	}
-	b, merr := marshalResult(out.result)
+	applyCookie(w, r, out.method, out.result)
+	result := out.result
+	if _, socket := r.Context().Value(socketCallerKey{}).(caller.Caller); !socket {
+		result = withoutToken(out.method, result)
+	}
+	b, merr := marshalResult(result)
 	if merr != nil {
 		return errorResponse(req.ID, merr), 0
 	}
-	applyCookie(w, r, out.method, out.result)
 	return &wireResponse{JSONRPC: "2.0", ID: req.ID, Result: b}, out.revision
 }
 

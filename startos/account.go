@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"github.com/startos-go/startos/internal/atomicfile"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,11 +33,19 @@ const lastActiveGrain = time.Minute
 // AuthCookieFile is the local auth cookie in the run directory.
 const AuthCookieFile = "rpc.authcookie"
 
+// SetupCodeFile holds, mode 0600 in the run directory, the one-time code
+// that lets another machine set the box up; it exists only while the box has
+// no owner.
+const SetupCodeFile = "setup-code"
+
 // accounts holds what authentication keeps outside the state document.
 type accounts struct {
 	limiter *auth.Limiter
 	params  auth.Params
 	cookie  string // the local cookie's value
+	// setupCode lets a non-local client run setup; "" once the box has an
+	// owner. Fixed after Open.
+	setupCode string
 
 	// mu is a watched lock: held only for map updates, so the watchdog's
 	// dump names whoever holds it for long.
@@ -65,8 +74,69 @@ func (s *Server) openAccounts() error {
 	if err := atomicfile.Write(path, []byte(a.cookie), 0o600); err != nil {
 		return fmt.Errorf("startos: local auth cookie: %w", err)
 	}
+	codePath := filepath.Join(s.cfg.RunDir, SetupCodeFile)
+	if _, doc := s.db.Read(); doc.Private.PasswordHash == "" {
+		a.setupCode = newSetupCode()
+		if err := atomicfile.Write(codePath, []byte(a.setupCode+"\n"), 0o600); err != nil {
+			return fmt.Errorf("startos: setup code: %w", err)
+		}
+	} else if err := os.Remove(codePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("startos: setup code: %w", err)
+	}
 	s.acct = a
 	return nil
+}
+
+// SetupCode is the one-time code that lets another machine run setup, as
+// Jupyter's token does: startd prints it at start. "" when the box already
+// had an owner at Open.
+func (s *Server) SetupCode() string { return s.acct.setupCode }
+
+// newSetupCode: 10 characters of base32 (50 bits), grouped for reading
+// aloud; guesses are rate limited like passwords.
+func newSetupCode() string {
+	b := make([]byte, 7)
+	rand.Read(b)
+	c := strings.ToUpper(lowerBase32.EncodeToString(b))[:10]
+	return c[:5] + "-" + c[5:]
+}
+
+// setupAllowed: setup claims the box, so a request from the network needs
+// the setup code; the unix socket, loopback clients and in-process callers
+// do not. (A page in the owner's browser reaches loopback too: the RPC
+// transport refuses foreign Host and Origin headers before this.)
+func (s *Server) setupAllowed(who caller.Caller, code string) error {
+	if who.Local || who.Addr == "" || who.Addr == "unix" {
+		return nil
+	}
+	if ip := net.ParseIP(who.Addr); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if code == "" {
+		return fmt.Errorf("setup from another machine needs the setup code that startd printed at start (also in <run-dir>/%s): %w", SetupCodeFile, errdefs.ErrUnauthorized)
+	}
+	end, err := s.acct.attempt(who)
+	if err != nil {
+		return err
+	}
+	want := s.acct.setupCode
+	norm := strings.ToUpper(strings.TrimSpace(code))
+	if want == "" || subtle.ConstantTimeCompare([]byte(norm), []byte(want)) != 1 {
+		end(auth.Wrong)
+		s.log.Warn("setup refused: setup code incorrect", "addr", who.Addr)
+		return fmt.Errorf("setup code incorrect: %w", errdefs.ErrUnauthorized)
+	}
+	end(auth.Right)
+	return nil
+}
+
+// attempt admits a password (or setup code) attempt under the rate limit;
+// the local administrator is never limited.
+func (a *accounts) attempt(who caller.Caller) (end func(auth.Outcome), err error) {
+	if who.Local {
+		return func(auth.Outcome) {}, nil
+	}
+	return a.limiter.Begin(who.Addr)
 }
 
 // LocalCookieValid reports whether v is this run's local auth cookie.
@@ -87,6 +157,9 @@ func (s *Server) SetupStatus(context.Context) (model.SetupStatus, error) {
 func (s *Server) Setup(ctx context.Context, p model.SetupParams) (model.Empty, error) {
 	if _, doc := s.db.Read(); doc.Private.PasswordHash != "" {
 		return model.Empty{}, errSetupDone
+	}
+	if err := s.setupAllowed(caller.From(ctx), p.SetupCode); err != nil {
+		return model.Empty{}, err
 	}
 	if p.Hostname != "" {
 		if err := checkHostname(p.Hostname); err != nil {
@@ -112,6 +185,9 @@ func (s *Server) Setup(ctx context.Context, p model.SetupParams) (model.Empty, e
 	})
 	if err == nil {
 		s.log.Info("setup complete: the box has an owner")
+		if rerr := os.Remove(filepath.Join(s.cfg.RunDir, SetupCodeFile)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			s.log.Warn("setup code file not removed", "error", rerr)
+		}
 	}
 	return model.Empty{}, err
 }
@@ -133,24 +209,20 @@ func (s *Server) Login(ctx context.Context, p model.LoginParams) (model.LoginRes
 	if doc.Private.PasswordHash == "" {
 		return model.LoginResult{}, fmt.Errorf("login: the box has no owner yet; run setup first: %w", errdefs.ErrInvalidRequest)
 	}
-	if !who.Local {
-		if err := s.acct.limiter.Allow(who.Addr); err != nil {
-			return model.LoginResult{}, err
-		}
+	end, err := s.acct.attempt(who)
+	if err != nil {
+		return model.LoginResult{}, err
 	}
 	if err := auth.VerifyPassword(ctx, doc.Private.PasswordHash, p.Password); err != nil {
 		if errors.Is(err, errdefs.ErrIncorrectPassword) {
-			if !who.Local {
-				s.acct.limiter.Failed(who.Addr)
-			}
+			end(auth.Wrong)
 			s.log.Warn("login failed: password incorrect", "addr", who.Addr)
 			return model.LoginResult{}, fmt.Errorf("login: %w", errdefs.ErrIncorrectPassword)
 		}
+		end(auth.Abandoned)
 		return model.LoginResult{}, err
 	}
-	if !who.Local {
-		s.acct.limiter.Succeeded(who.Addr)
-	}
+	end(auth.Right)
 	token, id := newSessionToken()
 	now := s.cfg.Now().UTC()
 	sess := model.Session{LoggedIn: now, LastActive: now, UserAgent: truncate(who.UserAgent, 256)}
@@ -248,17 +320,19 @@ func (s *Server) ResetPassword(ctx context.Context, p model.ResetPasswordParams)
 	if doc.Private.PasswordHash == "" {
 		return model.Empty{}, fmt.Errorf("reset-password: the box has no owner yet; run setup first: %w", errdefs.ErrInvalidRequest)
 	}
-	if !who.Local {
-		if err := s.acct.limiter.Allow(who.Addr); err != nil {
-			return model.Empty{}, err
-		}
+	end, err := s.acct.attempt(who)
+	if err != nil {
+		return model.Empty{}, err
 	}
 	if err := auth.VerifyPassword(ctx, doc.Private.PasswordHash, p.OldPassword); err != nil {
-		if errors.Is(err, errdefs.ErrIncorrectPassword) && !who.Local {
-			s.acct.limiter.Failed(who.Addr)
+		if errors.Is(err, errdefs.ErrIncorrectPassword) {
+			end(auth.Wrong)
+		} else {
+			end(auth.Abandoned)
 		}
 		return model.Empty{}, fmt.Errorf("reset-password: old password: %w", err)
 	}
+	end(auth.Right)
 	hash, err := auth.HashPassword(ctx, p.NewPassword, s.acct.params)
 	if err != nil {
 		return model.Empty{}, fmt.Errorf("reset-password: new %w", err)

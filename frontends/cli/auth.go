@@ -120,13 +120,14 @@ func customizeSetup(cmd *cli.Command, s *session) {
 		&cli.StringFlag{Name: "name", Usage: "the box's display name"},
 		&cli.StringFlag{Name: "hostname", Usage: "the box's hostname"},
 		&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input"},
+		&cli.StringFlag{Name: "setup-code", Usage: "the code startd printed at start; needed only from another machine"},
 	}
 	cmd.Action = func(cCtx *cli.Context) error {
 		pw, err := readNewPassword(s)
 		if err != nil {
 			return err
 		}
-		p := model.SetupParams{Password: pw, Name: cCtx.String("name"), Hostname: cCtx.String("hostname")}
+		p := model.SetupParams{Password: pw, Name: cCtx.String("name"), Hostname: cCtx.String("hostname"), SetupCode: cCtx.String("setup-code")}
 		if err := s.invokeQuiet(cCtx.Context, "setup.execute", p); err != nil {
 			return err
 		}

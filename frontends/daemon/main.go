@@ -88,6 +88,12 @@ func run(cCtx *cli.Context) error {
 	log.Info("serving", "http", "http://"+tcp.Addr().String()+"/rpc/v1", "websocket", "ws://"+tcp.Addr().String()+"/ws/rpc", "socket", sockPath)
 	fmt.Fprintf(os.Stderr, "startd %s ready: http://%s/rpc/v1  ws://%s/ws/rpc  unix:%s\n",
 		startos.Version, tcp.Addr(), tcp.Addr(), sockPath)
+	if code := srv.SetupCode(); code != "" {
+		// As Jupyter prints its token: whoever reads the daemon's output (or
+		// the 0600 file) may set the box up from another machine.
+		fmt.Fprintf(os.Stderr, "startd: the box has no owner yet. Set it up from this machine (start-cli setup), or from another with the setup code %s (also in %s)\n",
+			code, filepath.Join(srv.RunDir(), startos.SetupCodeFile))
+	}
 
 	var serveErr error
 	select {

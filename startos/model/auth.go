@@ -18,6 +18,10 @@ type SetupParams struct {
 	Password string `json:"password"`
 	Name     string `json:"name,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
+	// SetupCode is the one-time code startd prints at start while the box
+	// has no owner (also in <run-dir>/setup-code). Needed only from another
+	// machine: the unix socket and loopback clients may set up without it.
+	SetupCode string `json:"setupCode,omitempty"`
 }
 
 // LoginParams is the params of auth.login. An ephemeral session lives in
@@ -27,10 +31,11 @@ type LoginParams struct {
 	Ephemeral bool   `json:"ephemeral,omitempty"`
 }
 
-// LoginResult carries the new session's token. Over HTTP it is also set as
-// the session cookie; clients keep it secret.
+// LoginResult carries the new session's token on the unix socket only. Over
+// HTTP the token is set as the HttpOnly session cookie and left out of the
+// body, so page scripts never see it; over WebSocket it is left out too.
 type LoginResult struct {
-	Session   string `json:"session"`
+	Session   string `json:"session,omitempty"`
 	Ephemeral bool   `json:"ephemeral,omitempty"`
 }
 
