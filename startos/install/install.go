@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/hostpath"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/s9pk"
@@ -244,6 +245,11 @@ func (o *op) createEntry(ctx context.Context) error {
 // check refuses a package the box cannot run, naming what is missing.
 func (o *op) check() error {
 	in, m := o.in, o.m
+	// The archive's manifest was parsed and validated, but whatever becomes
+	// a host path is checked again here, by the daemon's own rules.
+	if err := hostpath.CheckManifest(m); err != nil {
+		return fmt.Errorf("package %s is refused: %w", o.id, err)
+	}
 	if hw := m.HardwareRequirements.Arch; len(hw) > 0 && !slices.Contains(hw, in.arch) {
 		return fmt.Errorf("package %s runs on %s; this box is %s: %w", o.id, strings.Join(hw, ", "), in.arch, errdefs.ErrInstallFailed)
 	}
