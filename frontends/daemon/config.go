@@ -18,6 +18,9 @@ type config struct {
 	RunDir   string `yaml:"run-dir"`
 	Listen   string `yaml:"listen"`
 	LogLevel string `yaml:"log-level"`
+	// AllowLocalDownloads lets package.install fetch from loopback,
+	// link-local and private addresses.
+	AllowLocalDownloads bool `yaml:"allow-local-downloads"`
 }
 
 var defaults = config{
@@ -31,11 +34,12 @@ var defaults = config{
 const defaultConfigFile = "/etc/startos/config.yaml"
 
 var configFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level, allow-local-downloads)", EnvVars: []string{"STARTD_CONFIG"}},
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
 	&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (default " + defaults.LogLevel + ")", EnvVars: []string{"STARTD_LOG_LEVEL"}},
+	&cli.BoolFlag{Name: "allow-local-downloads", Usage: "let package.install fetch from loopback, link-local and private addresses (tests, a registry on the LAN)", EnvVars: []string{"STARTD_ALLOW_LOCAL_DOWNLOADS"}},
 }
 
 // loadConfig merges flags and environment (both seen through cCtx), the
@@ -70,6 +74,9 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 			*dst = cCtx.String(name)
 		}
 	}
+	if cCtx.IsSet("allow-local-downloads") {
+		cfg.AllowLocalDownloads = cCtx.Bool("allow-local-downloads")
+	}
 	return cfg, nil
 }
 
@@ -82,4 +89,5 @@ func merge(dst *config, src config) {
 			*p.d = *p.s
 		}
 	}
+	dst.AllowLocalDownloads = dst.AllowLocalDownloads || src.AllowLocalDownloads
 }
