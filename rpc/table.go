@@ -59,7 +59,7 @@ type Backend interface {
 	WatchSessionEnds(fn func(ids []string)) (stop func())
 
 	// Packages.
-	Sideload(ctx context.Context) (model.SideloadResult, error)
+	Sideload(ctx context.Context, p model.SideloadParams) (model.SideloadResult, error)
 	ReceiveUpload(ctx context.Context, id string, body io.Reader, size int64) error
 	InstallURL(ctx context.Context, p model.InstallParams) (model.Empty, error)
 	CancelInstall(ctx context.Context, p model.CancelInstallParams) (model.Empty, error)
@@ -246,9 +246,7 @@ var Table = []*Method{
 	unary("server.rebuild", "Drop every service's container and images and rebuild them from the archived packages.", mutates,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.RebuildAll(ctx) }),
 	unary("package.sideload", "Start a sideload: answers a one-shot upload id; POST the .s9pk to /rest/rpc/<id>.", mutates,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.SideloadResult, error) {
-			return b.Sideload(ctx)
-		}),
+		Backend.Sideload),
 	unary("package.install", "Download a package from an http(s) URL, verify it and install it; answers when installed.", mutates,
 		Backend.InstallURL),
 	streaming("package.install.progress", "package.install.progress", "An install's phased progress now, then each change until it ends.", 0,

@@ -39,7 +39,7 @@ func (s *Server) openServices(ctx context.Context) error {
 	s.installer, err = install.New(ctx, install.Options{
 		Store: s.db, Engine: engine, Services: s.services, DataDir: s.cfg.DataDir,
 		Logger: s.log.Named("install"), Notify: func(ctx context.Context, in model.NotificationInput) { s.Notify(ctx, in) },
-		Arch: Arch(),
+		Arch: Arch(), AllowLocalDownloads: s.cfg.AllowLocalDownloads, ReservedPorts: s.cfg.ReservedPorts,
 	})
 	if err != nil {
 		return err
@@ -78,8 +78,8 @@ func (s *Server) closeServices() error {
 
 // Sideload returns a one-shot upload id; the archive goes to
 // /rest/rpc/<id> and is installed as it is received.
-func (s *Server) Sideload(ctx context.Context) (model.SideloadResult, error) {
-	return s.installer.Sideload(ctx)
+func (s *Server) Sideload(ctx context.Context, p model.SideloadParams) (model.SideloadResult, error) {
+	return s.installer.Sideload(ctx, keyChange(p.AllowKeyChange)...)
 }
 
 // ReceiveUpload installs the archive uploaded under id; it returns when the
@@ -90,7 +90,15 @@ func (s *Server) ReceiveUpload(ctx context.Context, id string, body io.Reader, s
 
 // InstallURL downloads, verifies and installs a package from an http(s) URL.
 func (s *Server) InstallURL(ctx context.Context, p model.InstallParams) (model.Empty, error) {
-	return model.Empty{}, s.installer.InstallURL(ctx, p.URL)
+	return model.Empty{}, s.installer.InstallURL(ctx, p.URL, keyChange(p.AllowKeyChange)...)
+}
+
+// keyChange is the install option allowing a new developer key, if any.
+func keyChange(fpr string) []install.InstallOption {
+	if fpr == "" {
+		return nil
+	}
+	return []install.InstallOption{install.AllowKeyChange(fpr)}
 }
 
 // CancelInstall aborts an install or update in progress.

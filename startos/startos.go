@@ -62,6 +62,12 @@ type Config struct {
 	// Engine is where the container engine is; the zero value means
 	// $DOCKER_HOST or the local socket.
 	Engine container.Options
+	// AllowLocalDownloads lets package.install fetch from loopback,
+	// link-local and private addresses (tests, a registry on the LAN).
+	AllowLocalDownloads bool
+	// ReservedPorts are host ports packages may not publish: the daemon's
+	// own listeners.
+	ReservedPorts []uint16
 }
 
 // Server is one running box. Create it with Open and release it with Close.

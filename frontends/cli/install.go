@@ -21,7 +21,10 @@ import (
 func customizeInstall(cmd *cli.Command, s *session) {
 	cmd.Usage = "install a package from a .s9pk file or an http(s) URL, showing each phase's progress"
 	cmd.ArgsUsage = "FILE|URL"
-	cmd.Flags = []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress"}}
+	cmd.Flags = []cli.Flag{
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress"},
+		&cli.StringFlag{Name: "allow-key-change", Usage: "accept an update signed by this new developer key (its fingerprint, SHA256:...)", Value: ""},
+	}
 	cmd.Action = func(cCtx *cli.Context) error {
 		if cCtx.NArg() != 1 {
 			return usageError("usage: start-cli package install FILE|URL")
@@ -37,7 +40,7 @@ func customizeInstall(cmd *cli.Command, s *session) {
 			defer stop()
 		}
 		if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
-			return c.Call(ctx, "package.install", model.InstallParams{URL: src}, nil)
+			return c.Call(ctx, "package.install", model.InstallParams{URL: src, AllowKeyChange: cCtx.String("allow-key-change")}, nil)
 		}
 		f, err := os.Open(src)
 		if err != nil {
@@ -49,7 +52,7 @@ func customizeInstall(cmd *cli.Command, s *session) {
 			return err
 		}
 		var sl model.SideloadResult
-		if err := c.Call(ctx, "package.sideload", nil, &sl); err != nil {
+		if err := c.Call(ctx, "package.sideload", model.SideloadParams{AllowKeyChange: cCtx.String("allow-key-change")}, &sl); err != nil {
 			return err
 		}
 		if err := c.Upload(ctx, sl.Upload, f, st.Size()); err != nil {

@@ -21,6 +21,9 @@ type config struct {
 	// AllowedHosts are names besides loopback, IP literals and the machine's
 	// hostname that HTTP requests may carry in Host and Origin.
 	AllowedHosts []string `yaml:"allowed-hosts"`
+	// AllowLocalDownloads lets package.install fetch from loopback,
+	// link-local and private addresses.
+	AllowLocalDownloads bool `yaml:"allow-local-downloads"`
 }
 
 var defaults = config{
@@ -34,12 +37,13 @@ var defaults = config{
 const defaultConfigFile = "/etc/startos/config.yaml"
 
 var configFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level, allowed-hosts)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level, allowed-hosts, allow-local-downloads)", EnvVars: []string{"STARTD_CONFIG"}},
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
 	&cli.StringSliceFlag{Name: "allowed-host", Usage: "a name the box is reached by, besides IP addresses, localhost and its hostname (repeatable; \".example.org\" allows subdomains); config key allowed-hosts", EnvVars: []string{"STARTD_ALLOWED_HOSTS"}},
 	&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (default " + defaults.LogLevel + ")", EnvVars: []string{"STARTD_LOG_LEVEL"}},
+	&cli.BoolFlag{Name: "allow-local-downloads", Usage: "let package.install fetch from loopback, link-local and private addresses (tests, a registry on the LAN)", EnvVars: []string{"STARTD_ALLOW_LOCAL_DOWNLOADS"}},
 }
 
 // loadConfig merges flags and environment (both seen through cCtx), the
@@ -77,6 +81,9 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 	if cCtx.IsSet("allowed-host") {
 		cfg.AllowedHosts = cCtx.StringSlice("allowed-host") // replaces the file's list, like every other key
 	}
+	if cCtx.IsSet("allow-local-downloads") {
+		cfg.AllowLocalDownloads = cCtx.Bool("allow-local-downloads")
+	}
 	return cfg, nil
 }
 
@@ -92,4 +99,5 @@ func merge(dst *config, src config) {
 	if len(src.AllowedHosts) > 0 {
 		dst.AllowedHosts = src.AllowedHosts
 	}
+	dst.AllowLocalDownloads = dst.AllowLocalDownloads || src.AllowLocalDownloads
 }

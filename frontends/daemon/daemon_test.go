@@ -74,6 +74,8 @@ func TestStartdServesLocksAndStops(t *testing.T) {
 func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "startd.yaml")
 	os.WriteFile(file, []byte("data-dir: /from/file\nrun-dir: /run/file\nlisten: 10.0.0.1:1\nallowed-hosts: [box.example]\n"), 0o600)
+	local := filepath.Join(t.TempDir(), "local.yaml")
+	os.WriteFile(local, []byte("allow-local-downloads: true\n"), 0o600)
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("data-dir: /x\ncolour: red\n"), 0o600)
 	cases := []struct {
@@ -84,6 +86,10 @@ func TestConfigPrecedence(t *testing.T) {
 		err  string
 	}{
 		{"defaults", nil, nil, defaults, ""},
+		{"local downloads from the file", []string{"--config", local}, nil, withLocal(defaults, true), ""},
+		{"local downloads from the environment", nil, map[string]string{"STARTD_ALLOW_LOCAL_DOWNLOADS": "true"}, withLocal(defaults, true), ""},
+		{"local downloads flag over file", []string{"--config", local, "--allow-local-downloads=false"}, nil, defaults, ""},
+		{"local downloads flag", []string{"--allow-local-downloads"}, nil, withLocal(defaults, true), ""},
 		{"file", []string{"--config", file}, nil, config{DataDir: "/from/file", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"box.example"}}, ""},
 		{"env over file", []string{"--config", file}, map[string]string{"STARTD_DATA_DIR": "/from/env"},
 			config{DataDir: "/from/env", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"box.example"}}, ""},
@@ -99,7 +105,7 @@ func TestConfigPrecedence(t *testing.T) {
 			}
 			var got config
 			var gotErr error
-			app := &cli.App{Flags: configFlags, Action: func(cCtx *cli.Context) error {
+			app := &cli.App{Flags: copyFlags(pristineFlags), Action: func(cCtx *cli.Context) error {
 				got, gotErr = loadConfig(cCtx)
 				return nil
 			}}
@@ -121,4 +127,34 @@ func TestConfigPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withLocal(c config, allow bool) config {
+	c.AllowLocalDownloads = allow
+	return c
+}
+
+// pristineFlags are configFlags before any run: urfave/cli flags keep the
+// values and "set" marks of the last run, so each case gets fresh copies.
+var pristineFlags = copyFlags(configFlags)
+
+func copyFlags(flags []cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			c := *f
+			out = append(out, &c)
+		case *cli.BoolFlag:
+			c := *f
+			out = append(out, &c)
+		case *cli.StringSliceFlag:
+			c := *f
+			c.Value = nil // the parsed slice lives here; each run starts empty
+			out = append(out, &c)
+		default:
+			panic(fmt.Sprintf("copyFlags: %T", f))
+		}
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -56,7 +57,8 @@ func run(cCtx *cli.Context) error {
 
 	srv, err := startos.Open(ctx, startos.Config{
 		DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level, HandleSignals: true,
-		BlockingLogControl: os.Getenv("STARTD_FAULT_BLOCKING_LOG") == "1",
+		BlockingLogControl:  os.Getenv("STARTD_FAULT_BLOCKING_LOG") == "1",
+		AllowLocalDownloads: cfg.AllowLocalDownloads, ReservedPorts: listenPorts(cfg.Listen),
 	})
 	if err != nil {
 		return err
@@ -124,4 +126,18 @@ func run(cCtx *cli.Context) error {
 // answering on.
 func addLoopbackProbe(srv *startos.Server, addr string) error {
 	return srv.AddProbe("rpc.loopback", watchdog.Fatal, rpc.EchoProbe(addr))
+}
+
+// listenPorts is the port of the daemon's listen address, which packages
+// may not publish.
+func listenPorts(addr string) []uint16 {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return nil
+	}
+	return []uint16{uint16(n)}
 }

@@ -10,6 +10,7 @@ package testpkg
 //	         "migrated from <stdin>" to /data/state.txt, prints JSON
 //	fail     writes "something went wrong" to stderr and exits 3
 //	sleep    sleeps for an hour (a procedure past its deadline)
+//	write P  writes "written" to the file P; exit 4 with the error if it cannot
 const appSource = `package main
 
 import (
@@ -71,6 +72,15 @@ func main() {
 		os.Exit(3)
 	case "sleep":
 		time.Sleep(time.Hour)
+	case "write":
+		if len(os.Args) < 3 {
+			fmt.Fprintln(os.Stderr, "write: no path")
+			os.Exit(64)
+		}
+		if err := os.WriteFile(os.Args[2], []byte("written"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "write:", err)
+			os.Exit(4)
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", cmd)
 		os.Exit(64)

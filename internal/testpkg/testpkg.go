@@ -61,6 +61,11 @@ type Options struct {
 	Assets map[string]string
 	// Extra is appended to the manifest YAML (more top-level keys).
 	Extra string
+	// Volumes adds volumes: id -> a YAML flow mapping such as
+	// "{type: pointer, package-id: x, volume-id: main}".
+	Volumes map[string]string
+	// Mounts adds mounts to main: volume id -> path in the container.
+	Mounts map[string]string
 }
 
 func (o Options) withDefaults() Options {
@@ -103,6 +108,9 @@ main:
   args: [serve]
   mounts:
     main: /data
+{{- range $k, $v := .Mounts}}
+    {{$k}}: "{{$v}}"
+{{- end}}
   sigterm-timeout: 5s
 health-checks:
   web:
@@ -117,6 +125,9 @@ health-checks:
 volumes:
   main:
     type: data
+{{- range $k, $v := .Volumes}}
+  {{$k}}: {{$v}}
+{{- end}}
 {{- if .Assets}}
   static:
     type: assets

@@ -3,7 +3,9 @@ package container
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -53,11 +55,32 @@ type Spec struct {
 	Stdin bool
 }
 
+// checkSpec refuses options that would give a container the host: the
+// host's or another container's network namespace, a bind source that is
+// not a clean absolute path, or the host's root.
+func checkSpec(s Spec) error {
+	if n := s.Network; n == "host" || strings.HasPrefix(n, "container:") || n == "default" {
+		return fmt.Errorf("network %q is not allowed: %w", n, errdefs.ErrInvalidRequest)
+	}
+	for _, m := range s.Mounts {
+		if !filepath.IsAbs(m.Source) || filepath.Clean(m.Source) != m.Source || m.Source == "/" {
+			return fmt.Errorf("bind source %q must be a clean absolute folder below /: %w", m.Source, errdefs.ErrInvalidRequest)
+		}
+		if !strings.HasPrefix(m.Target, "/") || strings.ContainsRune(m.Target, 0) {
+			return fmt.Errorf("mount point %q must be an absolute path: %w", m.Target, errdefs.ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
 // CreateContainer creates a container and returns its id. Warnings from the
 // engine are returned in the error only when creation fails.
 func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
 	if s.Image == "" {
 		return "", fmt.Errorf("create container %q: no image: %w", s.Name, errdefs.ErrInvalidRequest)
+	}
+	if err := checkSpec(s); err != nil {
+		return "", fmt.Errorf("create container %q: %w", s.Name, err)
 	}
 	cfg := &container.Config{
 		Image:        s.Image,

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/hostpath"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/s9pk"
@@ -36,13 +37,17 @@ type op struct {
 	old     *manifest.Manifest
 	oldJSON []byte
 	adopted bool
+	opts    installOptions
+	// prevPin is the developer key fingerprint pinned before this install
+	// ("" for none), put back if the install is undone after finish.
+	prevPin string
 }
 
 func (o *op) update() bool { return o.old != nil }
 
 // install runs an install or update of the verified archive at tmp. It
 // returns when the package is installed, or the box is back as it was.
-func (in *Installer) install(ctx context.Context, tr *tracker, tmp string, sum *s9pk.Summary) (err error) {
+func (in *Installer) install(ctx context.Context, tr *tracker, tmp string, sum *s9pk.Summary, opts installOptions) (err error) {
 	m := sum.Manifest
 	id := m.ID
 	j, jctx, err := in.begin(ctx, id, tr)
@@ -53,7 +58,7 @@ func (in *Installer) install(ctx context.Context, tr *tracker, tmp string, sum *
 	}
 	defer in.end(id, j)
 
-	o := &op{in: in, j: j, tr: tr, id: id, m: m, mjson: sum.ManifestJSON, sum: sum, src: tmp}
+	o := &op{in: in, j: j, tr: tr, id: id, m: m, mjson: sum.ManifestJSON, sum: sum, src: tmp, opts: opts}
 	o.jr = &journal{ID: id, Kind: kindInstall, NewManifest: sum.ManifestJSON, Upload: tmp, path: in.journalPath(id)}
 	err = o.run(jctx)
 	if err == nil {
@@ -90,7 +95,7 @@ func (in *Installer) install(ctx context.Context, tr *tracker, tmp string, sum *
 // wrapKind adds kind to err unless err already carries a sentinel a client
 // acts on.
 func wrapKind(err, kind error) error {
-	for _, k := range []error{errdefs.ErrCancelled, errdefs.ErrDependency, errdefs.ErrInvalidRequest, errdefs.ErrInstallFailed, errdefs.ErrUpdateFailed} {
+	for _, k := range []error{errdefs.ErrCancelled, errdefs.ErrDependency, errdefs.ErrInvalidRequest, errdefs.ErrInvalidSignature, errdefs.ErrInstallFailed, errdefs.ErrUpdateFailed} {
 		if errors.Is(err, k) {
 			return err
 		}
@@ -193,6 +198,13 @@ func (o *op) createEntry(ctx context.Context) error {
 			d.Public.PackageData = map[string]model.PackageDataEntry{}
 		}
 		e, exists := d.Public.PackageData[o.id]
+		pinned := d.Private.PackageKeys[o.id]
+		if pinned == "" && exists {
+			pinned = devKeyFingerprint(e.DeveloperKey) // installed before pins were kept
+		}
+		if err := checkPin(o.id, pinned, KeyFingerprint(o.sum.PublicKey), o.opts.allowKeyChange); err != nil {
+			return err
+		}
 		if !exists {
 			d.Public.PackageData[o.id] = model.PackageDataEntry{
 				StateInfo: model.StateInfo{State: model.PackageInstalling,
@@ -244,6 +256,11 @@ func (o *op) createEntry(ctx context.Context) error {
 // check refuses a package the box cannot run, naming what is missing.
 func (o *op) check() error {
 	in, m := o.in, o.m
+	// The archive's manifest was parsed and validated, but whatever becomes
+	// a host path is checked again here, by the daemon's own rules.
+	if err := hostpath.CheckManifest(m); err != nil {
+		return fmt.Errorf("package %s is refused: %w", o.id, err)
+	}
 	if hw := m.HardwareRequirements.Arch; len(hw) > 0 && !slices.Contains(hw, in.arch) {
 		return fmt.Errorf("package %s runs on %s; this box is %s: %w", o.id, strings.Join(hw, ", "), in.arch, errdefs.ErrInstallFailed)
 	}
@@ -522,6 +539,11 @@ func (o *op) finish(ctx context.Context) error {
 		}
 		e.StateInfo = model.StateInfo{State: model.PackageInstalled, Manifest: json.RawMessage(o.mjson)}
 		e.S9pk = in.archivePath(o.id)
+		if d.Private.PackageKeys == nil {
+			d.Private.PackageKeys = map[string]string{}
+		}
+		o.prevPin = d.Private.PackageKeys[o.id]
+		d.Private.PackageKeys[o.id] = KeyFingerprint(o.sum.PublicKey)
 		if !o.update() {
 			e.StatusInfo.Desired = model.DesiredStatus{Main: model.DesiredRunning}
 		}
@@ -540,6 +562,11 @@ func (o *op) finish(ctx context.Context) error {
 		// Put the entry back in its in-between state, so that a crash during
 		// the undo is undone by the next New.
 		in.store.Mutate(cctx, func(d *model.Document) error {
+			if o.prevPin == "" {
+				delete(d.Private.PackageKeys, o.id)
+			} else {
+				d.Private.PackageKeys[o.id] = o.prevPin
+			}
 			e, ok := d.Public.PackageData[o.id]
 			if !ok {
 				return nil

@@ -149,7 +149,7 @@ func TestUploadIDs(t *testing.T) {
 }
 
 func TestInstallURL(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(o *Options) { o.AllowLocalDownloads = true })
 	id := testID()
 	path := e.pkg(testpkg.Options{ID: id, Version: "0.1.0"})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -67,6 +67,13 @@ type Options struct {
 	UploadTTL time.Duration
 	// HTTPTimeout bounds an InstallURL download; default 1 hour.
 	HTTPTimeout time.Duration
+	// AllowLocalDownloads lets InstallURL fetch from loopback, link-local
+	// and private addresses (tests, a registry on the LAN). Off, every
+	// address a download dials must be public.
+	AllowLocalDownloads bool
+	// ReservedPorts are host ports packages may not publish (the daemon's
+	// own listeners).
+	ReservedPorts []uint16
 }
 
 // Installer installs, updates and uninstalls packages. Its methods are safe
@@ -84,6 +91,11 @@ type Installer struct {
 	ram      func() (uint64, error)
 	ttl      time.Duration
 	httpTime time.Duration
+	// allowLocal and dialCheck decide which addresses a download may dial;
+	// dialCheck is in.checkPublic except in tests.
+	allowLocal bool
+	dialCheck  func(address string) error
+	reserved   []uint16
 
 	base   context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -91,8 +103,8 @@ type Installer struct {
 
 	mu      sync.Mutex
 	closed  bool
-	uploads map[string]time.Time // upload id -> expiry
-	jobs    map[string]*job      // package id -> running install/uninstall
+	uploads map[string]upload // upload id -> expiry and options
+	jobs    map[string]*job   // package id -> running install/uninstall
 }
 
 // job is one running install, update or uninstall of a package.
@@ -121,7 +133,8 @@ func New(ctx context.Context, opts Options) (*Installer, error) {
 		dataDir: opts.DataDir, log: opts.Logger, notify: opts.Notify,
 		arch: opts.Arch, free: opts.FreeBytes, ram: opts.TotalRAM,
 		ttl: opts.UploadTTL, httpTime: opts.HTTPTimeout,
-		uploads: map[string]time.Time{}, jobs: map[string]*job{},
+		allowLocal: opts.AllowLocalDownloads, reserved: opts.ReservedPorts,
+		uploads: map[string]upload{}, jobs: map[string]*job{},
 	}
 	if in.log == nil {
 		in.log = hclog.NewNullLogger()
@@ -143,6 +156,7 @@ func New(ctx context.Context, opts Options) (*Installer, error) {
 	if in.ram == nil {
 		in.ram = in.documentRAM
 	}
+	in.dialCheck = in.checkPublic
 	if in.ttl <= 0 {
 		in.ttl = 10 * time.Minute
 	}

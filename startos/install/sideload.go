@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,9 +14,40 @@ import (
 	"github.com/startos-go/startos/startos/s9pk"
 )
 
+// upload is a sideload waiting for its bytes.
+type upload struct {
+	expires time.Time
+	opts    []InstallOption
+}
+
+// InstallOption changes one install.
+type InstallOption func(*installOptions)
+
+type installOptions struct {
+	allowKeyChange string // the new developer key's fingerprint
+}
+
+// AllowKeyChange lets an update signed by another developer key than the
+// one pinned at first install go ahead, when that key's fingerprint is fpr
+// (as KeyFingerprint writes it). Any other key is still refused.
+func AllowKeyChange(fpr string) InstallOption {
+	return func(o *installOptions) { o.allowKeyChange = fpr }
+}
+
+func collect(opts []InstallOption) installOptions {
+	var o installOptions
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
+}
+
 // Sideload registers a one-shot upload id (package.sideload). The package
-// file is then given to Receive with that id within the upload TTL.
-func (in *Installer) Sideload(ctx context.Context) (model.SideloadResult, error) {
+// file is then given to Receive with that id within the upload TTL, and
+// installed with opts.
+func (in *Installer) Sideload(ctx context.Context, opts ...InstallOption) (model.SideloadResult, error) {
 	id := randomID()
 	now := time.Now()
 	in.mu.Lock()
@@ -26,12 +55,12 @@ func (in *Installer) Sideload(ctx context.Context) (model.SideloadResult, error)
 	if in.closed {
 		return model.SideloadResult{}, fmt.Errorf("install: the installer is closed: %w", errdefs.ErrUnavailable)
 	}
-	for u, exp := range in.uploads {
-		if now.After(exp) {
+	for u, up := range in.uploads {
+		if now.After(up.expires) {
 			delete(in.uploads, u)
 		}
 	}
-	in.uploads[id] = now.Add(in.ttl)
+	in.uploads[id] = upload{expires: now.Add(in.ttl), opts: opts}
 	return model.SideloadResult{Upload: id}, nil
 }
 
@@ -40,42 +69,13 @@ func (in *Installer) Sideload(ctx context.Context) (model.SideloadResult, error)
 // returns when the install has finished; its error is the install's.
 func (in *Installer) Receive(ctx context.Context, uploadID string, body io.Reader, size int64) error {
 	in.mu.Lock()
-	exp, ok := in.uploads[uploadID]
+	up, ok := in.uploads[uploadID]
 	delete(in.uploads, uploadID)
 	in.mu.Unlock()
-	if !ok || time.Now().After(exp) {
+	if !ok || time.Now().After(up.expires) {
 		return fmt.Errorf("upload %q: unknown or expired upload id (ask package.sideload for a new one): %w", uploadID, errdefs.ErrNotFound)
 	}
-	return in.installStream(ctx, PhaseUploading, body, size)
-}
-
-// InstallURL downloads an http(s) URL and installs it (package.install).
-func (in *Installer) InstallURL(ctx context.Context, rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("package url %q: want an http:// or https:// URL: %w", rawURL, errdefs.ErrInvalidRequest)
-	}
-	ctx, cancel := context.WithTimeout(ctx, in.httpTime)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return fmt.Errorf("package url %q: %v: %w", rawURL, err, errdefs.ErrInvalidRequest)
-	}
-	client := &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		TLSHandshakeTimeout:   30 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-	}}
-	defer client.CloseIdleConnections()
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %v: %w", u.Redacted(), err, errdefs.ErrNetwork)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("downloading %s: the server answered %s: %w", u.Redacted(), resp.Status, errdefs.ErrNetwork)
-	}
-	return in.installStream(ctx, PhaseDownloading, resp.Body, resp.ContentLength)
+	return in.installStream(ctx, PhaseUploading, body, size, up.opts...)
 }
 
 // minFreeMargin is free space kept beyond what a package needs.
@@ -86,7 +86,7 @@ const diskFactor = 2
 
 // installStream receives an archive into a temp file, verifying every byte,
 // then installs it.
-func (in *Installer) installStream(ctx context.Context, phase string, body io.Reader, size int64) error {
+func (in *Installer) installStream(ctx context.Context, phase string, body io.Reader, size int64, opts ...InstallOption) error {
 	in.mu.Lock()
 	closed := in.closed
 	in.mu.Unlock()
@@ -109,7 +109,7 @@ func (in *Installer) installStream(ctx context.Context, phase string, body io.Re
 		in.notify(nctx, model.NotificationInput{Level: model.NotificationError, Title: "Install Failed", Message: err.Error()})
 		return err
 	}
-	return in.install(ctx, tr, tmp, sum)
+	return in.install(ctx, tr, tmp, sum, collect(opts))
 }
 
 // progressWriter counts bytes for the tracker.

@@ -145,6 +145,10 @@ func (in *Installer) finishUninstall(ctx context.Context, jr *journal) error {
 	_, err := in.store.Mutate(ctx, func(d *model.Document) error {
 		delete(d.Public.PackageData, id)
 		delete(d.Private.PackageStores, id)
+		if !jr.Soft {
+			// The data is gone: another publisher may use the id.
+			delete(d.Private.PackageKeys, id)
+		}
 		return nil
 	})
 	if err != nil {

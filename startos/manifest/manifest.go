@@ -378,15 +378,20 @@ const BackupVolume = "BACKUP"
 // Volume is a folder mounted into the package's containers.
 type Volume struct {
 	Type VolumeType `yaml:"type" json:"type"`
-	// Pointer volumes: another package's volume.
+	// Pointer volumes: a folder of a volume of a declared dependency. It is
+	// mounted read-only unless readonly is false.
 	PackageID string `yaml:"package-id" json:"packageId,omitempty"`
 	VolumeID  string `yaml:"volume-id" json:"volumeId,omitempty"`
 	Path      string `yaml:"path" json:"path,omitempty"`
-	ReadOnly  bool   `yaml:"readonly" json:"readonly,omitempty"`
+	ReadOnly  *bool  `yaml:"readonly" json:"readonly,omitempty"`
 	// Certificate volumes: the TLS certificate of one of the package's
 	// interfaces.
 	InterfaceID string `yaml:"interface-id" json:"interfaceId,omitempty"`
 }
+
+// Writable reports whether a pointer volume is mounted read-write: only
+// when the manifest says readonly: false.
+func (v *Volume) Writable() bool { return v.ReadOnly != nil && !*v.ReadOnly }
 
 // volumeKeys lists the keys each volume type uses, besides "type".
 var volumeKeys = map[VolumeType][]string{

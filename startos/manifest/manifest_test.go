@@ -126,7 +126,7 @@ func TestParseFull(t *testing.T) {
 		{"dependency check native", m.Dependencies["filebrowser"].Config.Check.Native, NativeDependencyCheck},
 		{"dependency auto-configure native", m.Dependencies["filebrowser"].Config.AutoConfigure.Native, NativeDependencyAutoCfg},
 		{"main not native", m.Main.Native, NativeOp("")},
-		{"pointer volume", *m.Volumes["filebrowser"], Volume{Type: VolumePointer, PackageID: "filebrowser", VolumeID: "main", Path: "/data", ReadOnly: true}},
+		{"pointer volume", *m.Volumes["filebrowser"], Volume{Type: VolumePointer, PackageID: "filebrowser", VolumeID: "main", Path: "/data", ReadOnly: ptrTo(true)}},
 		{"certificate volume", m.Volumes["cert"].InterfaceID, "main"},
 		{"tor port", m.Interfaces["main"].TorConfig.PortMapping["80"], Port(80)},
 		{"lan port", *m.Interfaces["main"].LanConfig["443"], LanPortConfig{SSL: true, Internal: 80}},
@@ -322,6 +322,14 @@ func TestInvalidManifests(t *testing.T) {
 		{name: "volume type missing", edits: []edit{del("volumes/main/type")}, want: []problemWant{{"volumes.main.type", "required"}}},
 		{name: "pointer package-id missing", edits: []edit{del("volumes/filebrowser/package-id")}, want: []problemWant{{"volumes.filebrowser.package-id", "required for a pointer volume"}}},
 		{name: "pointer volume-id missing", edits: []edit{del("volumes/filebrowser/volume-id")}, want: []problemWant{{"volumes.filebrowser.volume-id", "required for a pointer volume"}}},
+		{name: "pointer volume-id escapes", edits: []edit{set("volumes/filebrowser/volume-id", `"../../../../../../.."`)}, want: []problemWant{{"volumes.filebrowser.volume-id", "invalid volume id"}}},
+		{name: "pointer path escapes", edits: []edit{set("volumes/filebrowser/path", `"/../../.."`)}, want: []problemWant{{"volumes.filebrowser.path", "must not contain .."}}},
+		{name: "pointer path control character", edits: []edit{set("volumes/filebrowser/path", `"/a\x00b"`)}, want: []problemWant{{"volumes.filebrowser.path", "control characters"}}},
+		{name: "pointer package-id invalid", edits: []edit{set("volumes/filebrowser/package-id", `"../x"`)}, want: []problemWant{{"volumes.filebrowser.package-id", "invalid package id"}}},
+		{name: "pointer not a dependency", edits: []edit{set("volumes/filebrowser/package-id", "bitcoind")}, want: []problemWant{{"volumes.filebrowser.package-id", "bitcoind must be a declared dependency"}}},
+		{name: "pointer to itself", edits: []edit{set("volumes/filebrowser/package-id", "hello-world")}, want: []problemWant{{"volumes.filebrowser.package-id", "not this package's"}}},
+		{name: "main mount point escapes", edits: []edit{set("main/mounts/main", "/data/../..")}, want: []problemWant{{"main.mounts.main", "must not contain .."}}},
+		{name: "main shm too large", edits: []edit{set("main/shm-size-mb", "1000000000")}, want: []problemWant{{"main.shm-size-mb", "the limit is"}}},
 		{name: "certificate interface unknown", edits: []edit{set("volumes/cert/interface-id", "nope")}, want: []problemWant{{"volumes.cert.interface-id", `unknown interface "nope"`}}},
 		{name: "volumes missing", edits: []edit{del("volumes")}, more: true, want: []problemWant{{"volumes", "required"}, {"main.mounts.main", `unknown volume "main"`}}},
 		{name: "interface name missing", edits: []edit{del("interfaces/main/name")}, want: []problemWant{{"interfaces.main.name", "required"}}},
@@ -617,3 +625,5 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -273,6 +273,9 @@ func (c *checker) procedure(p string, pr *Procedure, r role) {
 	if r.needIO && pr.Native == "" && pr.IOFormat == "" {
 		c.add(joinPath(p, "io-format"), "required for a %s procedure", r.name)
 	}
+	if pr.ShmSizeMB > MaxShmSizeMB {
+		c.add(joinPath(p, "shm-size-mb"), "is %d; the limit is %d", pr.ShmSizeMB, MaxShmSizeMB)
+	}
 	if pr.SigtermTimeout < 0 {
 		c.add(joinPath(p, "sigterm-timeout"), "must not be negative")
 	}
@@ -288,10 +291,31 @@ func (c *checker) mounts(p string, mounts map[string]string) {
 		dst := mounts[vol]
 		if !strings.HasPrefix(dst, "/") {
 			c.add(mp, "mount point %q must be an absolute path", dst)
-		} else if slices.Contains(strings.Split(dst, "/"), "..") {
-			c.add(mp, "mount point %q must not contain ..", dst)
+		} else if problem := subPathProblem(dst); problem != "" {
+			c.add(mp, "mount point %q %s", dst, problem)
 		}
 	}
+}
+
+// MaxShmSizeMB bounds a procedure's shm-size-mb (a memory-backed tmpfs).
+const MaxShmSizeMB = 16 << 10
+
+// subPathProblem says why p cannot name a folder inside a volume or a
+// container ("" when it can): a ".." component, a control character or a
+// backslash, or an unreasonable length.
+func subPathProblem(p string) string {
+	if len(p) > 1024 {
+		return "is longer than 1024 bytes"
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return "must not hold control characters or backslashes"
+		}
+	}
+	if slices.Contains(strings.Split(p, "/"), "..") {
+		return "must not contain .."
+	}
+	return ""
 }
 
 func firstN(s []string, n int) []string {
@@ -375,9 +399,18 @@ func (c *checker) volumes() {
 			}
 			if v.VolumeID == "" {
 				c.add(joinPath(p, "volume-id"), "required for a pointer volume")
+			} else if !ValidID(v.VolumeID) {
+				c.add(joinPath(p, "volume-id"), "invalid volume id %q: use lowercase letters, digits and single dashes", v.VolumeID)
 			}
-			if slices.Contains(strings.Split(v.Path, "/"), "..") {
-				c.add(joinPath(p, "path"), "%q must not contain ..", v.Path)
+			if problem := subPathProblem(v.Path); problem != "" {
+				c.add(joinPath(p, "path"), "%q %s", v.Path, problem)
+			}
+			if ValidID(v.PackageID) {
+				if v.PackageID == m.ID {
+					c.add(joinPath(p, "package-id"), "a pointer volume points to another package's volume, not this package's")
+				} else if _, ok := m.Dependencies[v.PackageID]; !ok {
+					c.add(joinPath(p, "package-id"), "%s must be a declared dependency (under dependencies)", v.PackageID)
+				}
 			}
 		case VolumeCertificate:
 			if v.InterfaceID == "" {

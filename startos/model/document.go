@@ -257,6 +257,10 @@ type PrivateDocument struct {
 	DeveloperKey string `json:"developerKey,omitempty"`
 	// PackageStores is a per-package key/value store, keyed by package id.
 	PackageStores map[string]json.RawMessage `json:"packageStores"`
+	// PackageKeys pins each package id to the fingerprint of the developer
+	// key it was first installed from; it outlives a soft uninstall, which
+	// keeps the data.
+	PackageKeys map[string]string `json:"packageKeys,omitempty"`
 }
 
 // Session is one logged-in client. Its key is the session id (a hash of the

@@ -7,9 +7,17 @@ type SideloadResult struct {
 }
 
 // InstallParams are the params of package.install: an http(s) URL of a
-// .s9pk file.
+// .s9pk file. AllowKeyChange is the fingerprint of a new developer key the
+// owner accepts for an installed package id ("SHA256:..."); without it an
+// update signed by another key than the first install's is refused.
 type InstallParams struct {
-	URL string `json:"url"`
+	URL            string `json:"url"`
+	AllowKeyChange string `json:"allowKeyChange,omitempty"`
+}
+
+// SideloadParams are the params of package.sideload (all optional).
+type SideloadParams struct {
+	AllowKeyChange string `json:"allowKeyChange,omitempty"`
 }
 
 // CancelInstallParams are the params of package.cancel-install.

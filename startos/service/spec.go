@@ -9,10 +9,12 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/hostpath"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/s9pk"
 )
@@ -63,8 +65,16 @@ func sigtermTimeout(p *manifest.Procedure) time.Duration {
 }
 
 // mounts turns a procedure's {volume-id: path} into bind mounts, creating
-// missing data volume folders.
+// missing data volume folders. Every source is checked here, whatever the
+// manifest parser said: ids have the strict syntax, a pointer names a
+// declared dependency, and each folder, symlinks resolved, lies inside
+// <dataDir>/volumes. Pointers are read-only unless the manifest says
+// readonly: false.
 func mounts(dataDir, id string, mf *manifest.Manifest, want map[string]string) ([]container.Mount, error) {
+	if err := hostpath.CheckManifest(mf); err != nil {
+		return nil, err
+	}
+	volRoot := filepath.Join(dataDir, "volumes")
 	keys := make([]string, 0, len(want))
 	for k := range want {
 		keys = append(keys, k)
@@ -77,27 +87,47 @@ func mounts(dataDir, id string, mf *manifest.Manifest, want map[string]string) (
 		if v == nil {
 			return nil, fmt.Errorf("package %s: mount of volume %q: the manifest declares no such volume: %w", id, volID, errdefs.ErrInvalidRequest)
 		}
+		if !strings.HasPrefix(target, "/") {
+			return nil, fmt.Errorf("package %s: mount of volume %q: mount point %q must be an absolute path: %w", id, volID, target, errdefs.ErrInvalidRequest)
+		}
+		if err := hostpath.CheckSubPath(fmt.Sprintf("package %s: mount of volume %q", id, volID), target); err != nil {
+			return nil, err
+		}
 		m := container.Mount{Target: target}
+		var src string
 		switch v.Type {
-		case manifest.VolumeData:
-			m.Source = VolumePath(dataDir, id, volID)
-			if err := os.MkdirAll(m.Source, 0o755); err != nil {
+		case manifest.VolumeData, manifest.VolumeAssets:
+			dir, err := hostpath.VolumeDir(dataDir, id, volID)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, fmt.Errorf("package %s: volume %q: %v: %w", id, volID, err, errdefs.ErrFilesystem)
 			}
-		case manifest.VolumeAssets:
-			m.Source, m.ReadOnly = VolumePath(dataDir, id, volID), true
-			if err := os.MkdirAll(m.Source, 0o755); err != nil {
-				return nil, fmt.Errorf("package %s: volume %q: %v: %w", id, volID, err, errdefs.ErrFilesystem)
-			}
+			src, m.ReadOnly = dir, v.Type == manifest.VolumeAssets
 		case manifest.VolumePointer:
-			m.Source = filepath.Join(VolumePath(dataDir, v.PackageID, v.VolumeID), filepath.Clean("/"+v.Path))
-			m.ReadOnly = v.ReadOnly
-			if _, err := os.Stat(m.Source); err != nil {
+			dir, err := hostpath.VolumeDir(dataDir, v.PackageID, v.VolumeID)
+			if err != nil {
+				return nil, err
+			}
+			src = filepath.Join(dir, filepath.Clean("/"+v.Path))
+			m.ReadOnly = !v.Writable()
+			if _, err := os.Stat(src); err != nil {
 				return nil, fmt.Errorf("package %s: volume %q points to %s's volume %q, which is missing: %w", id, volID, v.PackageID, v.VolumeID, errdefs.ErrDependency)
 			}
 		default:
 			return nil, fmt.Errorf("package %s: volume %q of type %q cannot be mounted yet: %w", id, volID, v.Type, errdefs.ErrInvalidRequest)
 		}
+		// The engine follows symlinks in a bind source: hand it the
+		// resolved folder, and only when that is still a volume folder.
+		real, err := hostpath.Resolve(volRoot, src)
+		if err != nil {
+			return nil, fmt.Errorf("package %s: volume %q: %w", id, volID, err)
+		}
+		if !hostpath.IsDir(real) {
+			return nil, fmt.Errorf("package %s: volume %q: %s is not a folder: %w", id, volID, real, errdefs.ErrInvalidRequest)
+		}
+		m.Source = real
 		out = append(out, m)
 	}
 	return out, nil
