@@ -261,6 +261,9 @@ func (o *op) check() error {
 	if err := hostpath.CheckManifest(m); err != nil {
 		return fmt.Errorf("package %s is refused: %w", o.id, err)
 	}
+	if err := in.checkPorts(m); err != nil {
+		return err
+	}
 	if hw := m.HardwareRequirements.Arch; len(hw) > 0 && !slices.Contains(hw, in.arch) {
 		return fmt.Errorf("package %s runs on %s; this box is %s: %w", o.id, strings.Join(hw, ", "), in.arch, errdefs.ErrInstallFailed)
 	}
