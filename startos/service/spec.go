@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -232,14 +233,25 @@ func (m *Manager) loadImages(ctx context.Context, mf *manifest.Manifest) error {
 		return fmt.Errorf("package %s: the archive has no images for %s: %w", mf.ID, HostArch(), errdefs.ErrNotFound)
 	}
 	for _, img := range imgs {
+		if !slices.Contains(mf.ImageIDs(), img.ID) {
+			continue // not the package's: never loaded
+		}
 		r, err := a.OpenImage(img)
 		if err != nil {
 			return fmt.Errorf("package %s: image %s: %w", mf.ID, img.ID, err)
 		}
-		_, err = m.engine.Load(ctx, r)
+		// Without the archive's own names, which could be another
+		// package's tag; the daemon names the image.
+		refs, err := m.engine.LoadUntagged(ctx, r)
 		r.Close()
 		if err != nil {
 			return fmt.Errorf("package %s: loading image %s: %w", mf.ID, img.ID, err)
+		}
+		if len(refs) != 1 {
+			return fmt.Errorf("package %s: image %s: the image archive holds %d images; want one: %w", mf.ID, img.ID, len(refs), errdefs.ErrInvalidRequest)
+		}
+		if err := m.engine.Tag(ctx, refs[0], manifest.DockerTag(mf.ID, img.ID, mf.Version)); err != nil {
+			return fmt.Errorf("package %s: image %s: %w", mf.ID, img.ID, err)
 		}
 	}
 	return nil
