@@ -72,6 +72,16 @@ func CheckManifest(m *manifest.Manifest) error {
 			return fmt.Errorf("package %s: %w", m.ID, err)
 		}
 	}
+	for ifID := range m.Interfaces {
+		if err := CheckID("interface id", ifID); err != nil {
+			return fmt.Errorf("package %s: %w", m.ID, err)
+		}
+	}
+	for dep := range m.Dependencies {
+		if err := CheckID("dependency id", dep); err != nil {
+			return fmt.Errorf("package %s: %w", m.ID, err)
+		}
+	}
 	for volID, v := range m.Volumes {
 		if err := CheckID("volume id", volID); err != nil {
 			return fmt.Errorf("package %s: %w", m.ID, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/manifest"
 )
 
 func TestCheckID(t *testing.T) {
@@ -50,5 +51,36 @@ func TestResolve(t *testing.T) {
 	}
 	if !Within("/a", "/a") || !Within("/a", "/a/b") || Within("/a", "/ab") || Within("/a/b", "/a") {
 		t.Error("Within")
+	}
+}
+
+// CheckManifest is the daemon's own pass over a manifest built in code.
+func TestCheckManifest(t *testing.T) {
+	ok := func() *manifest.Manifest {
+		return &manifest.Manifest{ID: "pkg",
+			Volumes:      map[string]*manifest.Volume{"main": {Type: manifest.VolumeData}, "p": {Type: manifest.VolumePointer, PackageID: "dep", VolumeID: "main", Path: "/x"}},
+			Interfaces:   map[string]*manifest.Interface{"main": {}},
+			Dependencies: map[string]*manifest.Dependency{"dep": {}}}
+	}
+	if err := CheckManifest(ok()); err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(m *manifest.Manifest){
+		"package id":            func(m *manifest.Manifest) { m.ID = "../pkg" },
+		"image id":              func(m *manifest.Manifest) { m.Images = map[string]*manifest.ImageSpec{"a/b": nil} },
+		"volume id":             func(m *manifest.Manifest) { m.Volumes["../v"] = &manifest.Volume{Type: manifest.VolumeData} },
+		"interface id":          func(m *manifest.Manifest) { m.Interfaces["Main Web"] = nil },
+		"dependency id":         func(m *manifest.Manifest) { m.Dependencies["../dep"] = nil },
+		"pointer volume id":     func(m *manifest.Manifest) { m.Volumes["p"].VolumeID = "../../.." },
+		"pointer path":          func(m *manifest.Manifest) { m.Volumes["p"].Path = "/../.." },
+		"pointer to itself":     func(m *manifest.Manifest) { m.Volumes["p"].PackageID = "pkg" },
+		"pointer not declared":  func(m *manifest.Manifest) { delete(m.Dependencies, "dep") },
+		"pointer package empty": func(m *manifest.Manifest) { m.Volumes["p"].PackageID = "" },
+	} {
+		m := ok()
+		edit(m)
+		if err := CheckManifest(m); !errors.Is(err, errdefs.ErrInvalidRequest) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -261,6 +261,9 @@ func (o *op) check() error {
 	if err := hostpath.CheckManifest(m); err != nil {
 		return fmt.Errorf("package %s is refused: %w", o.id, err)
 	}
+	if err := in.checkPorts(m); err != nil {
+		return err
+	}
 	if hw := m.HardwareRequirements.Arch; len(hw) > 0 && !slices.Contains(hw, in.arch) {
 		return fmt.Errorf("package %s runs on %s; this box is %s: %w", o.id, strings.Join(hw, ", "), in.arch, errdefs.ErrInstallFailed)
 	}
@@ -501,7 +504,9 @@ func (o *op) loadImages(ctx context.Context) error {
 			return fmt.Errorf("image %s: %v: %w", img.ID, err, errdefs.ErrFilesystem)
 		}
 		r := &countingReader{r: io.NewSectionReader(f, e.Pos, e.Size), tr: o.tr, done: &done, total: total}
-		refs, err := in.engine.Load(ctx, r)
+		// Loaded without the names the archive gives its images: those
+		// could be another package's tag. The daemon names it.
+		refs, err := in.engine.LoadUntagged(ctx, r)
 		f.Close()
 		if err != nil {
 			if c := cause(ctx); c != nil {
@@ -509,16 +514,11 @@ func (o *op) loadImages(ctx context.Context) error {
 			}
 			return fmt.Errorf("loading image %s (%s): %w: %w", img.ID, img.Path, err, errdefs.ErrInstallFailed)
 		}
-		if !slices.Contains(refs, tag) {
-			if len(refs) != 1 {
-				return fmt.Errorf("image %s: the image archive holds %s, not %s: %w", img.ID, strings.Join(refs, ", "), tag, errdefs.ErrInstallFailed)
-			}
-			if err := in.engine.Tag(ctx, refs[0], tag); err != nil {
-				return fmt.Errorf("image %s: %w", img.ID, err)
-			}
-			if !strings.HasPrefix(refs[0], "sha256:") {
-				in.engine.Remove(ctx, refs[0], false)
-			}
+		if len(refs) != 1 {
+			return fmt.Errorf("image %s: the image archive holds %d images (%s); want one: %w", img.ID, len(refs), strings.Join(refs, ", "), errdefs.ErrInstallFailed)
+		}
+		if err := in.engine.Tag(ctx, refs[0], tag); err != nil {
+			return fmt.Errorf("image %s: %w", img.ID, err)
 		}
 		if err := cause(ctx); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,7 +135,8 @@ func mounts(dataDir, id string, mf *manifest.Manifest, want map[string]string) (
 }
 
 // ports publishes every lan-config port: host port = the key, container port
-// = internal.
+// = internal. Privileged host ports are refused here too (the installer
+// refuses them first, with the other port rules).
 func ports(hostIP string, mf *manifest.Manifest) ([]container.PortBinding, error) {
 	var out []container.PortBinding
 	for _, ifID := range sortedKeys(mf.Interfaces) {
@@ -145,8 +147,8 @@ func ports(hostIP string, mf *manifest.Manifest) ([]container.PortBinding, error
 		for _, ext := range sortedKeys(iface.LanConfig) {
 			lc := iface.LanConfig[ext]
 			n, err := strconv.ParseUint(ext, 10, 16)
-			if err != nil || n == 0 || lc == nil || lc.Internal == 0 {
-				return nil, fmt.Errorf("package %s: interface %q: lan port %q: want a port number mapped to an internal port: %w", mf.ID, ifID, ext, errdefs.ErrInvalidRequest)
+			if err != nil || n < 1024 || lc == nil || lc.Internal == 0 {
+				return nil, fmt.Errorf("package %s: interface %q: lan port %q: want an unprivileged port number (1024-65535) mapped to an internal port: %w", mf.ID, ifID, ext, errdefs.ErrInvalidRequest)
 			}
 			out = append(out, container.PortBinding{HostIP: hostIP, HostPort: uint16(n), ContainerPort: uint16(lc.Internal)})
 		}
@@ -231,14 +233,25 @@ func (m *Manager) loadImages(ctx context.Context, mf *manifest.Manifest) error {
 		return fmt.Errorf("package %s: the archive has no images for %s: %w", mf.ID, HostArch(), errdefs.ErrNotFound)
 	}
 	for _, img := range imgs {
+		if !slices.Contains(mf.ImageIDs(), img.ID) {
+			continue // not the package's: never loaded
+		}
 		r, err := a.OpenImage(img)
 		if err != nil {
 			return fmt.Errorf("package %s: image %s: %w", mf.ID, img.ID, err)
 		}
-		_, err = m.engine.Load(ctx, r)
+		// Without the archive's own names, which could be another
+		// package's tag; the daemon names the image.
+		refs, err := m.engine.LoadUntagged(ctx, r)
 		r.Close()
 		if err != nil {
 			return fmt.Errorf("package %s: loading image %s: %w", mf.ID, img.ID, err)
+		}
+		if len(refs) != 1 {
+			return fmt.Errorf("package %s: image %s: the image archive holds %d images; want one: %w", mf.ID, img.ID, len(refs), errdefs.ErrInvalidRequest)
+		}
+		if err := m.engine.Tag(ctx, refs[0], manifest.DockerTag(mf.ID, img.ID, mf.Version)); err != nil {
+			return fmt.Errorf("package %s: image %s: %w", mf.ID, img.ID, err)
 		}
 	}
 	return nil
