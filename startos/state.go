@@ -77,7 +77,7 @@ func (s *Server) PutUI(ctx context.Context, p model.PutUIParams) (model.Empty, e
 // Notify raises a notification; other packages of the library use it for
 // failed installs, watchdog alarms and the like.
 func (s *Server) Notify(ctx context.Context, in model.NotificationInput) (uint32, error) {
-	id, err := notification.Create(ctx, s.db, in)
+	id, err := notification.Create(ctx, s.db, notification.Fit(in))
 	if err != nil {
 		s.log.Error("notification not recorded", "title", in.Title, "error", err)
 	}

@@ -305,8 +305,13 @@ func publicPointer(pointer string) (patch.Pointer, error) {
 	return ptr, nil
 }
 
+// MaxUIBytes bounds /public/ui, which every client may write and every
+// subscriber receives.
+const MaxUIBytes = 256 << 10
+
 // PutUI sets the value at pointer inside /public/ui (RFC 6902 add: the parent
-// must exist; "" replaces the whole ui object).
+// must exist; "" replaces the whole ui object). The ui after the change must
+// stay within MaxUIBytes.
 func (s *Store) PutUI(ctx context.Context, pointer string, value json.RawMessage) (model.Revision, error) {
 	ptr, err := patch.ParsePointer(pointer)
 	if err != nil {
@@ -315,6 +320,9 @@ func (s *Store) PutUI(ctx context.Context, pointer string, value json.RawMessage
 	v, err := patch.Decode(value)
 	if err != nil {
 		return model.Revision{}, fmt.Errorf("db: put ui at %q: value: %w", pointer, err)
+	}
+	if len(value) > MaxUIBytes {
+		return model.Revision{}, fmt.Errorf("db: put ui at %q: the value is %d bytes, over the ui's limit of %d (256 KiB): %w", pointer, len(value), MaxUIBytes, errdefs.ErrInvalidRequest)
 	}
 	if _, isObject := v.(map[string]any); len(ptr) == 0 && !isObject {
 		return model.Revision{}, fmt.Errorf("db: put ui: the whole ui must be a JSON object: %w", errdefs.ErrInvalidRequest)
@@ -331,6 +339,9 @@ func (s *Store) PutUI(ctx context.Context, pointer string, value json.RawMessage
 		raw, err := json.Marshal(ui)
 		if err != nil {
 			return err
+		}
+		if len(raw) > MaxUIBytes {
+			return fmt.Errorf("db: put ui at %q: the ui would be %d bytes, over its limit of %d (256 KiB); remove something first: %w", pointer, len(raw), MaxUIBytes, errdefs.ErrInvalidRequest)
 		}
 		d.Public.UI = raw
 		return nil

@@ -398,6 +398,9 @@ func TestPutUI(t *testing.T) {
 		{"/x", `{"a":`, `value`, ""},
 		{"", `[]`, `the whole ui must be a JSON object`, ""},
 		{"", `{"fresh":true}`, "", `{"fresh":true}`},
+		{"/big", `"` + strings.Repeat("x", MaxUIBytes) + `"`, "over the ui's limit of 262144", ""},
+		{"/half", `"` + strings.Repeat("h", MaxUIBytes/2) + `"`, "", `{"fresh":true,"half":"` + strings.Repeat("h", MaxUIBytes/2) + `"}`},
+		{"/half2", `"` + strings.Repeat("h", MaxUIBytes/2) + `"`, "the ui would be", ""},
 	}
 	for _, st := range steps {
 		rev := s.Revision()

@@ -14,6 +14,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
@@ -23,6 +24,76 @@ import (
 
 // DefaultLimit is how many notifications List returns when asked for 0.
 const DefaultLimit = 40
+
+// Bounds on what notifications may hold, so no caller can grow the state
+// document (and the cost of every write to it) without end. Creating one
+// over MaxCount or MaxTotalBytes evicts the oldest; one item over a size
+// limit is refused.
+const (
+	MaxCount        = 200
+	MaxTitleBytes   = 256
+	MaxMessageBytes = 4 << 10
+	MaxDataBytes    = 4 << 10
+	MaxTotalBytes   = 256 << 10 // titles, messages and data of all notifications together
+)
+
+// Fit truncates a notification the library raises itself (a long error
+// message, say) to the size limits, marking the cut with "…".
+func Fit(in model.NotificationInput) model.NotificationInput {
+	in.Title = truncate(in.Title, MaxTitleBytes)
+	in.Message = truncate(in.Message, MaxMessageBytes)
+	if len(in.Data) > MaxDataBytes {
+		in.Data = nil
+	}
+	return in
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+func checkSizes(in model.NotificationInput) error {
+	for _, f := range []struct {
+		name string
+		size int
+		max  int
+	}{{"title", len(in.Title), MaxTitleBytes}, {"message", len(in.Message), MaxMessageBytes}, {"data", len(in.Data), MaxDataBytes}} {
+		if f.size > f.max {
+			return fmt.Errorf("notification %s is %d bytes, over the limit of %d: %w", f.name, f.size, f.max, errdefs.ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
+func size(n model.Notification) int { return len(n.Title) + len(n.Message) + len(n.Data) }
+
+// evict removes the oldest notifications until one more of size incoming
+// fits under MaxCount and MaxTotalBytes.
+func evict(all map[uint32]model.Notification, incoming int) {
+	total := incoming
+	for _, n := range all {
+		total += size(n)
+	}
+	if len(all) < MaxCount && total <= MaxTotalBytes {
+		return
+	}
+	ids := slices.Sorted(maps.Keys(all))
+	for _, id := range ids {
+		if len(all) < MaxCount && total <= MaxTotalBytes {
+			return
+		}
+		total -= size(all[id])
+		delete(all, id)
+	}
+}
 
 // CheckLevel reports whether l is one of success, info, warning, error.
 func CheckLevel(l model.NotificationLevel) error {
@@ -35,13 +106,17 @@ func CheckLevel(l model.NotificationLevel) error {
 
 // Create raises a notification and returns its id. Ids only grow: one is
 // never handed out twice, even after the newest is removed or the daemon
-// restarts.
+// restarts. Past MaxCount or MaxTotalBytes the oldest are evicted; a title,
+// message or data over its limit is refused.
 func Create(ctx context.Context, s *db.Store, in model.NotificationInput) (uint32, error) {
 	if err := CheckLevel(in.Level); err != nil {
 		return 0, err
 	}
 	if in.Title == "" {
 		return 0, fmt.Errorf("notification title is empty: %w", errdefs.ErrInvalidRequest)
+	}
+	if err := checkSizes(in); err != nil {
+		return 0, err
 	}
 	data := in.Data
 	if len(data) > 0 {
@@ -57,6 +132,7 @@ func Create(ctx context.Context, s *db.Store, in model.NotificationInput) (uint3
 		}
 		p.NotificationSeq++
 		id = p.NotificationSeq
+		evict(p.Notifications, len(in.Title)+len(in.Message)+len(data))
 		p.Notifications[id] = model.Notification{
 			ID:        id,
 			PackageID: in.PackageID,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -258,4 +259,89 @@ func TestIDsSurviveRestart(t *testing.T) {
 		t.Fatalf("id after restart %d, want %d", id, last+1)
 	}
 	checkCount(t, s, 2)
+}
+
+// TestNotificationsAreBounded: 2,000 large notifications (the attack that
+// made each small write cost 0.4-0.7 s) keep the count, the total and so
+// the document bounded: the oldest are evicted, the newest kept.
+func TestNotificationsAreBounded(t *testing.T) {
+	// tmpfs: 2,500 fsyncs on a loaded disk would take minutes; the bound is
+	// about the document, not the disk.
+	dir, err := os.MkdirTemp("/dev/shm", "notification-test-")
+	if err != nil {
+		dir = t.TempDir()
+	} else {
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	s := openStore(t, filepath.Join(dir, "db"))
+	big := strings.Repeat("x", MaxMessageBytes)
+	n := 2000
+	if raceEnabled {
+		n = 400 // still 1.6 MiB of messages against a 256 KiB bound
+	}
+	for i := range n {
+		in := model.NotificationInput{Level: model.NotificationInfo, Title: strings.Repeat("t", MaxTitleBytes), Message: big}
+		if i%2 == 1 {
+			in.Message = "small"
+		}
+		if _, err := Create(ctx, s, in); err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+	}
+	_, doc := s.Read()
+	all := doc.Private.Notifications
+	total := 0
+	for _, x := range all {
+		total += len(x.Title) + len(x.Message) + len(x.Data)
+	}
+	if len(all) > MaxCount || total > MaxTotalBytes {
+		t.Fatalf("%d notifications, %d bytes: over the bounds %d, %d", len(all), total, MaxCount, MaxTotalBytes)
+	}
+	if _, ok := all[uint32(n)]; !ok {
+		t.Fatal("the newest notification was evicted")
+	}
+	if _, ok := all[1]; ok {
+		t.Fatal("the oldest notification survived 2,000 newer ones")
+	}
+	checkCount(t, s, len(all))
+	// What every write of the document costs in proportion to.
+	b, _ := json.Marshal(doc)
+	if len(b) > 2*MaxTotalBytes {
+		t.Fatalf("document is %d bytes after %d notifications", len(b), n)
+	}
+
+	// Count bound alone: many small ones.
+	for range MaxCount + 10 {
+		if _, err := Create(ctx, s, model.NotificationInput{Level: model.NotificationInfo, Title: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, doc := s.Read(); len(doc.Private.Notifications) != MaxCount {
+		t.Fatalf("%d small notifications kept, want %d", len(doc.Private.Notifications), MaxCount)
+	}
+}
+
+func TestNotificationSizeLimits(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "db"))
+	long := func(n int) string { return strings.Repeat("é", n/2+1) }
+	for _, c := range []struct {
+		in   model.NotificationInput
+		want string
+	}{
+		{model.NotificationInput{Level: model.NotificationInfo, Title: long(MaxTitleBytes)}, "notification title is 258 bytes, over the limit of 256"},
+		{model.NotificationInput{Level: model.NotificationInfo, Title: "t", Message: long(MaxMessageBytes)}, "notification message is"},
+		{model.NotificationInput{Level: model.NotificationInfo, Title: "t", Data: json.RawMessage(`"` + strings.Repeat("d", MaxDataBytes) + `"`)}, "notification data is"},
+	} {
+		_, err := Create(ctx, s, c.in)
+		if !errors.Is(err, errdefs.ErrInvalidRequest) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want %q", err, c.want)
+		}
+		fit := Fit(c.in)
+		if _, err := Create(ctx, s, fit); err != nil {
+			t.Errorf("fitted: %v", err)
+		}
+	}
+	if got := truncate("aé", 3); got != "a…"[:len("a…")] && len(got) > 3 {
+		t.Errorf("truncate: %q", got)
+	}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package notification
+
+const raceEnabled = false
