@@ -73,6 +73,7 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 			case <-t.C:
 			}
 		}
+		writeFailed := false
 		for _, id := range sortedKeys(mf.HealthChecks) {
 			hc := mf.HealthChecks[id]
 			if hc == nil {
@@ -82,7 +83,7 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 			if ctx.Err() != nil {
 				return
 			}
-			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+			err := a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
 				// Only while this run is the current one.
 				if e.StatusInfo.Started == nil || !e.StatusInfo.Started.Equal(startedAt.UTC()) {
 					return
@@ -92,8 +93,16 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 				}
 				e.StatusInfo.Health[id] = r
 			})
+			if err != nil && ctx.Err() == nil {
+				// The next round writes every result again; make it soon.
+				a.m.log.Warn("recording a health check result failed; retrying soon", "package", a.id, "check", id, "error", err)
+				writeFailed = true
+			}
 		}
 		wait = o.HealthInterval
+		if writeFailed {
+			wait = min(wait, o.RestartBackoff)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -81,6 +82,9 @@ type Manager struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // actors, the event watcher, log followers
+
+	// failWrite, when set (by tests), fails state writes of mutateEntry.
+	failWrite atomic.Pointer[func() error]
 
 	mu      sync.Mutex // guards the fields below; never held across I/O
 	actors  map[string]*actor
@@ -239,6 +243,11 @@ func parseManifest(id string, raw []byte) (*manifest.Manifest, error) {
 
 // mutateEntry changes package id's entry, if it still exists.
 func (m *Manager) mutateEntry(ctx context.Context, id string, fn func(e *model.PackageDataEntry)) error {
+	if f := m.failWrite.Load(); f != nil {
+		if err := (*f)(); err != nil {
+			return err
+		}
+	}
 	_, err := m.store.Mutate(ctx, func(d *model.Document) error {
 		e, ok := d.Public.PackageData[id]
 		if !ok {

@@ -1,0 +1,67 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/startos-go/startos/internal/testpkg"
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// A state write that fails is made again: the error of a package the actor
+// cannot run reaches statusInfo.error once the store accepts writes. Before
+// the fix the actor remembered the message as written and never wrote it.
+func TestFailedStateWriteIsRetried(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// An entry whose recorded manifest is another package's: the actor
+	// reports the same error on every pass.
+	id, other := testpkg.RandomID(), testpkg.RandomID()
+	mf, err := testpkg.NewManifest(testpkg.Options{ID: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := mf.MarshalArchived()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Mutate(ctx, func(d *model.Document) error {
+		d.Public.PackageData[id] = model.PackageDataEntry{
+			StateInfo:  model.StateInfo{State: model.PackageInstalled, Manifest: raw},
+			StatusInfo: model.PackageStatusInfo{Desired: model.DesiredStatus{Main: model.DesiredRunning}, Health: map[string]model.HealthCheckResult{}},
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	var failed atomic.Int32
+	fail := func() error {
+		failed.Add(1)
+		return fmt.Errorf("injected: disk full: %w", errdefs.ErrFilesystem)
+	}
+	e.m.failWrite.Store(&fail)
+	e.m.spawn(id)
+	deadline := time.Now().Add(30 * time.Second)
+	for failed.Load() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no state write attempted in 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if en := e.entry(id); en.StatusInfo.Error != nil {
+		t.Fatalf("an error was recorded while writes fail: %+v", en.StatusInfo.Error)
+	}
+	e.m.failWrite.Store(nil)
+	en := e.waitFor(id, "the error recorded after writes work again", 20*time.Second, func(en model.PackageDataEntry) bool {
+		return en.StatusInfo.Error != nil
+	})
+	if !strings.Contains(en.StatusInfo.Error.Details, "recorded manifest is for \""+other) {
+		t.Errorf("statusInfo.error: %q", en.StatusInfo.Error.Details)
+	}
+}
