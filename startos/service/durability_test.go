@@ -10,6 +10,7 @@ import (
 
 	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -63,5 +64,47 @@ func TestFailedStateWriteIsRetried(t *testing.T) {
 	})
 	if !strings.Contains(en.StatusInfo.Error.Details, "recorded manifest is for \""+other) {
 		t.Errorf("statusInfo.error: %q", en.StatusInfo.Error.Details)
+	}
+}
+
+// A health check that hangs is killed at its timeout and reported failed
+// with the reason; the count of processes in the container does not grow
+// from one round to the next. Before the fix every round left one more
+// process running.
+func TestHungHealthCheckDoesNotLeak(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pkg := testpkg.Build(t, e.engine, testpkg.Options{})
+	id := pkg.Manifest.ID
+	hc := pkg.Manifest.HealthChecks["web"]
+	hc.Args = []string{"sleep"} // sleeps for an hour
+	hc.Timeout = manifest.Duration(time.Second)
+	e.record(pkg.Manifest, model.DesiredRunning)
+	if err := e.m.Adopt(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	en := e.waitFor(id, "the hung check reported failed", 30*time.Second, func(en model.PackageDataEntry) bool {
+		return en.StatusInfo.Health["web"].Result == model.HealthFailure
+	})
+	if msg := en.StatusInfo.Health["web"].Message; !strings.Contains(msg, "Timed out") || !strings.Contains(msg, "the check was stopped") {
+		t.Errorf("health message: %q", msg)
+	}
+	// Rounds come every 1.4 s (1 s timeout, 0.4 s interval): watch about
+	// six. The container holds its init, the service and at most the one
+	// check in flight.
+	most := 0
+	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); {
+		n, err := e.engine.ProcessCount(ctx, ContainerName(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		most = max(most, n)
+		time.Sleep(200 * time.Millisecond)
+	}
+	if most > 3 {
+		t.Errorf("the container held up to %d processes: hung checks are left running", most)
+	}
+	if err := e.m.Release(ctx, id); err != nil {
+		t.Fatal(err)
 	}
 }
