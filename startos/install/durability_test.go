@@ -161,3 +161,29 @@ func TestRecoveryKeepsUnprovenSnapshot(t *testing.T) {
 		t.Errorf("notification: %+v", n)
 	}
 }
+
+// engineRefused is what the service manager returns when the engine
+// answered but refused to remove the container (overlay2's "device or
+// resource busy" after an engine restart).
+type engineRefused struct{}
+
+func (engineRefused) Error() string {
+	return `the container engine could not remove container startos.x: driver "overlay2" failed to remove root filesystem: device or resource busy`
+}
+func (engineRefused) EngineLeftover() []string { return []string{"container startos.x"} }
+
+// An uninstall whose container the engine cannot remove still removes the
+// package (entry, archive, volumes) and says clearly what was left; the
+// service manager has recorded it for its sweeper. Before the fix the
+// uninstall failed and the package stayed installed.
+func TestUninstallWithEngineLeftover(t *testing.T) {
+	e := newEnv(t, nil)
+	id := testID()
+	e.mustSideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0"}))
+	e.svc.onRelease = func(context.Context, string) error { return engineRefused{} }
+	err := e.in.Uninstall(context.Background(), id, false, false)
+	if !errors.Is(err, errdefs.ErrDocker) || !strings.Contains(err.Error(), "is uninstalled, but") || !strings.Contains(err.Error(), "device or resource busy") {
+		t.Fatalf("uninstall: got %v", err)
+	}
+	e.assertPristine(id, "0.1.0")
+}

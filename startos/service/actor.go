@@ -380,6 +380,7 @@ func (m *Manager) watchEvents(ctx context.Context) {
 		}
 		m.log.Debug("engine event stream ended; resubscribing", "error", err)
 		m.kickAll()
+		m.kickSweep()
 		select {
 		case <-ctx.Done():
 			return
