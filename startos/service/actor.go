@@ -371,6 +371,7 @@ func (m *Manager) watchEvents(ctx context.Context) {
 			}
 		}
 		err := <-errc
+		windowEnded := sctx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -379,6 +380,12 @@ func (m *Manager) watchEvents(ctx context.Context) {
 			delay = 100 * time.Millisecond
 		}
 		m.log.Debug("engine event stream ended; resubscribing", "error", err)
+		if !windowEnded && m.waitEngine(ctx) {
+			// The stream broke (an engine restart or upgrade): say when
+			// the engine is back, as this is where services are
+			// reconciled and what it left is swept.
+			m.log.Info("the container engine is answering again; reconciling every service", "after", err)
+		}
 		m.kickAll()
 		m.kickSweep()
 		select {
@@ -387,6 +394,23 @@ func (m *Manager) watchEvents(ctx context.Context) {
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// waitEngine pings the engine with a backoff until it answers (true) or
+// ctx ends (false).
+func (m *Manager) waitEngine(ctx context.Context) bool {
+	wait := 100 * time.Millisecond
+	for {
+		if _, err := m.engine.Ping(ctx); err == nil {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 2*time.Second)
 	}
 }
 

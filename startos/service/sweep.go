@@ -172,6 +172,7 @@ func (m *Manager) procEnded(name string) {
 func (m *Manager) sweepLoop(ctx context.Context) {
 	const first = 5 * time.Second
 	backoff := time.Duration(0)
+	checked := false // the engine's live-restore setting, once
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -182,7 +183,14 @@ func (m *Manager) sweepLoop(ctx context.Context) {
 		case <-timer.C:
 		}
 		next := m.opts.SweepInterval
-		if _, err := m.Sweep(ctx); err != nil || len(m.Leftovers()) > 0 {
+		_, err := m.Sweep(ctx)
+		if err == nil && !checked {
+			checked = true
+			if cfg, cerr := m.engine.Config(ctx); cerr == nil && !cfg.LiveRestore {
+				m.log.Warn("the container engine runs without live-restore: restarting or upgrading it stops every service (see docs/startd.md)")
+			}
+		}
+		if err != nil || len(m.Leftovers()) > 0 {
 			if ctx.Err() != nil {
 				return
 			}
