@@ -33,7 +33,15 @@ engine:
       if command -v curl >/dev/null 2>&1; then curl -sf --max-time 3 --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1
       else timeout 5 docker version >/dev/null 2>&1; fi
     }
-    if answering; then exit 0; fi
+    # An engine we install or start gets live-restore (docs/startd.md): merged
+    # into /etc/docker/daemon.json, other settings kept.
+    configure() { go run ./internal/enginecfg /etc/docker/daemon.json; }
+    if answering; then
+      if [ "$(timeout 10 docker info --format '{{{{.LiveRestoreEnabled}}' 2>/dev/null || true)" = false ]; then
+        echo "engine: note: the running engine has live-restore off, so restarting it stops every service (docs/startd.md)" >&2
+      fi
+      exit 0
+    fi
     if ! command -v dockerd >/dev/null 2>&1; then
       if [ "$(id -u)" != 0 ]; then
         echo "engine: Docker Engine is missing and I am not root; install it with: sudo apt-get install -y docker.io" >&2
@@ -43,14 +51,20 @@ engine:
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq >/dev/null
       apt-get install -y -qq docker.io >/dev/null
+      if answering && [ "$(configure)" = changed ]; then
+        # The package started it (systemd): live-restore is reloadable.
+        echo "engine: enabled live-restore; reloading dockerd" >&2
+        kill -HUP "$(pidof dockerd)"
+      fi
     fi
     if ! answering; then
       if [ "$(id -u)" != 0 ]; then
         echo "engine: dockerd is not running on $sock and I am not root to start it" >&2
         exit 1
       fi
-      echo "engine: starting dockerd (log: /tmp/dockerd.log)" >&2
-      (setsid dockerd >/tmp/dockerd.log 2>&1 &)
+      configure >/dev/null
+      echo "engine: starting dockerd with live-restore (log: /tmp/dockerd.log)" >&2
+      (setsid dockerd >>/tmp/dockerd.log 2>&1 &)
       for _ in $(seq 1 60); do answering && break; sleep 0.5; done
     fi
     if ! answering; then

@@ -149,6 +149,10 @@ func (s *Server) Diagnose(ctx context.Context) (model.DiagnoseBundle, error) {
 	if s.engineInfo != nil {
 		errs = append(errs, add("engine.txt", []byte(s.engineInfo(ctx))))
 	}
+	if s.services != nil {
+		// What the engine refused to remove (the sweeper retries it).
+		errs = append(errs, add("engine-leftovers.json", mustJSON(s.services.Leftovers())))
+	}
 	errs = append(errs, tw.Close(), gz.Close())
 	if err := errors.Join(errs...); err != nil {
 		return model.DiagnoseBundle{}, fmt.Errorf("diagnose: %w", err)

@@ -30,6 +30,7 @@ func (s *Server) openServices(ctx context.Context) error {
 	s.engine = engine
 	s.services, err = service.New(service.Options{
 		Store: s.db, Engine: engine, DataDir: s.cfg.DataDir, Logger: s.log, Watchdog: s.wd,
+		Notify: func(ctx context.Context, in model.NotificationInput) { s.Notify(ctx, in) },
 	})
 	if err != nil {
 		return err
@@ -52,7 +53,11 @@ func (s *Server) openServices(ctx context.Context) error {
 		if err != nil {
 			return "engine: " + err.Error()
 		}
-		return fmt.Sprintf("engine at %s: API %s, %s\n", engine.Host(), info.APIVersion, info.OSType)
+		out := fmt.Sprintf("engine at %s: API %s, %s\n", engine.Host(), info.APIVersion, info.OSType)
+		if cfg, err := engine.Config(ctx); err == nil {
+			out += fmt.Sprintf("version %s, storage driver %s, live-restore %t\n", cfg.ServerVersion, cfg.StorageDriver, cfg.LiveRestore)
+		}
+		return out
 	}
 	// Degraded: a stopped engine stops services, not the daemon, which
 	// must stay up to say so and to bring them back.

@@ -134,3 +134,24 @@ func (c *Client) wrap(op string, err error) error {
 	}
 	return fmt.Errorf("docker %s: %v: %w", op, err, errdefs.ErrDocker)
 }
+
+// EngineConfig is the part of the engine's configuration startd cares
+// about.
+type EngineConfig struct {
+	ServerVersion string
+	StorageDriver string
+	// LiveRestore keeps containers running while the engine itself stops,
+	// restarts or upgrades (docs/startd.md says why startd wants it).
+	LiveRestore bool
+}
+
+// Config asks the engine for its configuration.
+func (c *Client) Config(ctx context.Context) (EngineConfig, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return EngineConfig{}, c.wrap("info", err)
+	}
+	return EngineConfig{ServerVersion: info.ServerVersion, StorageDriver: info.Driver, LiveRestore: info.LiveRestoreEnabled}, nil
+}

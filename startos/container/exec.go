@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types"
@@ -27,6 +28,9 @@ type Result struct {
 	ExitCode int
 	Stdout   []byte
 	Stderr   []byte // the last MaxStderr bytes
+	// ExecID is the engine's id of an Exec, also when it failed: a caller
+	// can ask with ExecRunning whether a timed-out one still runs.
+	ExecID string
 }
 
 // ExecOptions describe a command run inside a running container.
@@ -39,8 +43,9 @@ type ExecOptions struct {
 }
 
 // Exec runs a command in a running container and waits for it. A command
-// that runs past its deadline is ErrTimeout (the engine has no API to kill
-// an exec'd process; it ends with the container).
+// that runs past its deadline is ErrTimeout, and is killed (with every
+// process it started): the engine has no API to stop an exec'd process, so
+// KillExec finds it on the host. The error says whether that worked.
 func (c *Client) Exec(ctx context.Context, id string, o ExecOptions) (Result, error) {
 	if len(o.Cmd) == 0 {
 		return Result{}, fmt.Errorf("exec in %s: no command: %w", id, errdefs.ErrInvalidRequest)
@@ -56,13 +61,17 @@ func (c *Client) Exec(ctx context.Context, id string, o ExecOptions) (Result, er
 	if err != nil {
 		return Result{}, c.wrap("exec in "+id, err)
 	}
+	res := Result{ExecID: cr.ID}
 	hj, err := c.api.ContainerExecAttach(ctx, cr.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return Result{}, c.wrap("exec attach in "+id, err)
+		return res, c.wrapRun("exec attach in "+id, ctx, err)
 	}
-	var res Result
 	if err := c.pump(ctx, hj, o.Stdin, &res); err != nil {
-		return res, c.wrapRun("exec in "+id, ctx, err)
+		err = c.wrapRun("exec in "+id, ctx, err)
+		if ctx.Err() != nil {
+			err = c.stopTimedOut(ctx, cr.ID, err)
+		}
+		return res, err
 	}
 	ins, err := c.api.ContainerExecInspect(ctx, cr.ID)
 	if err != nil {
@@ -73,6 +82,68 @@ func (c *Client) Exec(ctx context.Context, id string, o ExecOptions) (Result, er
 	}
 	res.ExitCode = ins.ExitCode
 	return res, nil
+}
+
+// stopTimedOut kills the process of an exec whose caller gave up (runErr)
+// and adds the outcome to runErr.
+func (c *Client) stopTimedOut(ctx context.Context, execID string, runErr error) error {
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.call)
+	defer cancel()
+	if err := c.KillExec(kctx, execID); err != nil {
+		return fmt.Errorf("%w; the process could not be stopped: %v", runErr, err)
+	}
+	return fmt.Errorf("%w; the process was stopped", runErr)
+}
+
+// ExecRunning reports whether the process of exec execID still runs.
+func (c *Client) ExecRunning(ctx context.Context, execID string) (bool, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	ins, err := c.api.ContainerExecInspect(ctx, execID)
+	if err != nil {
+		return false, c.wrap("exec inspect "+execID, err)
+	}
+	return ins.Running, nil
+}
+
+// KillExec kills the process of exec execID and every process it started,
+// and waits until the engine sees it end. The engine offers no call for it,
+// so the process is found on the host by the pid the engine reports (checked
+// to be in the exec's container, so a reused pid is never hit); that needs
+// an engine on this machine and the right to signal its processes (root).
+func (c *Client) KillExec(ctx context.Context, execID string) error {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	ins, err := c.api.ContainerExecInspect(ctx, execID)
+	if err != nil {
+		return c.wrap("exec inspect "+execID, err)
+	}
+	if !ins.Running {
+		return nil
+	}
+	if !strings.HasPrefix(c.host, "unix://") {
+		return fmt.Errorf("exec %s: the engine at %s is not on this machine, so its process cannot be signalled: %w", execID, c.host, errdefs.ErrUnavailable)
+	}
+	if ins.Pid <= 0 {
+		return fmt.Errorf("exec %s: the engine reports no pid for it: %w", execID, errdefs.ErrDocker)
+	}
+	if err := killTree(ins.Pid, ins.ContainerID); err != nil {
+		return fmt.Errorf("exec %s: %w", execID, err)
+	}
+	for {
+		ins, err := c.api.ContainerExecInspect(ctx, execID)
+		if err != nil {
+			return c.wrap("exec inspect "+execID, err)
+		}
+		if !ins.Running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("exec %s: still running after SIGKILL: %w", execID, errdefs.ErrTimeout)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // pump writes stdin to a hijacked connection and reads the multiplexed

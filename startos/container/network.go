@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/startos-go/startos/startos/errdefs"
@@ -52,4 +53,27 @@ func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// NetworkState is what the engine lists of a network.
+type NetworkState struct {
+	ID         string
+	Name       string
+	Labels     map[string]string
+	Containers int // attached endpoints (as the list call reports them)
+}
+
+// ListNetworks returns every network carrying label (key, or key=value).
+func (c *Client) ListNetworks(ctx context.Context, label string) ([]NetworkState, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	list, err := c.api.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})
+	if err != nil {
+		return nil, c.wrap("list networks "+label, err)
+	}
+	out := make([]NetworkState, 0, len(list))
+	for _, n := range list {
+		out = append(out, NetworkState{ID: n.ID, Name: n.Name, Labels: n.Labels, Containers: len(n.Containers)})
+	}
+	return out, nil
 }

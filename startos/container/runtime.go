@@ -252,3 +252,15 @@ func (c *Client) ListContainers(ctx context.Context, label string) ([]ContainerS
 	}
 	return out, nil
 }
+
+// ProcessCount is how many processes run in container id (the engine's
+// top, which runs ps on the engine's machine).
+func (c *Client) ProcessCount(ctx context.Context, id string) (int, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	top, err := c.api.ContainerTop(ctx, id, nil)
+	if err != nil {
+		return 0, c.wrap("top "+id, err)
+	}
+	return len(top.Processes), nil
+}

@@ -1,7 +1,9 @@
 package install
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -105,4 +107,82 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 		err = cerr
 	}
 	return err
+}
+
+// sameTree reports whether the trees at a and b hold the same names, types,
+// symlink targets and file contents.
+func sameTree(a, b string) (bool, error) {
+	list := func(root string) (map[string]fs.FileMode, error) {
+		out := map[string]fs.FileMode{}
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			out[rel] = d.Type()
+			return nil
+		})
+		return out, err
+	}
+	la, err := list(a)
+	if err != nil {
+		return false, err
+	}
+	lb, err := list(b)
+	if err != nil {
+		return false, err
+	}
+	if len(la) != len(lb) {
+		return false, nil
+	}
+	for rel, ta := range la {
+		tb, ok := lb[rel]
+		if !ok || ta != tb {
+			return false, nil
+		}
+		pa, pb := filepath.Join(a, rel), filepath.Join(b, rel)
+		switch {
+		case ta&fs.ModeSymlink != 0:
+			ra, err1 := os.Readlink(pa)
+			rb, err2 := os.Readlink(pb)
+			if err1 != nil || err2 != nil || ra != rb {
+				return false, errors.Join(err1, err2)
+			}
+		case ta.IsRegular():
+			if same, err := sameFile(pa, pb); err != nil || !same {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+func sameFile(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if ea == io.EOF || ea == io.ErrUnexpectedEOF {
+			return eb == io.EOF || eb == io.ErrUnexpectedEOF, nil
+		}
+		if ea != nil {
+			return false, ea
+		}
+		if eb != nil {
+			return false, eb
+		}
+	}
 }

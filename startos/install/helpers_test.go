@@ -79,6 +79,7 @@ type services struct {
 	calls     []string
 	adoptErr  error
 	onRelease func(ctx context.Context, id string) error
+	afterRun  func(id string) // runs after each procedure
 }
 
 func (s *services) record(c string) {
@@ -129,6 +130,12 @@ func (s *services) RunProcedure(ctx context.Context, id string, mf *manifest.Man
 		},
 		Stdin: stdin, Timeout: 60 * time.Second,
 	})
+	s.mu.Lock()
+	after := s.afterRun
+	s.mu.Unlock()
+	if after != nil {
+		after(id)
+	}
 	if err != nil {
 		return nil, err
 	}

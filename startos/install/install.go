@@ -357,7 +357,9 @@ func (o *op) placeArchive() error {
 	if err := os.Rename(o.src, dst); err != nil {
 		return fmt.Errorf("archiving the package as %s: %v: %w", dst, err, errdefs.ErrFilesystem)
 	}
-	syncDir(filepath.Dir(dst))
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("archiving the package as %s: syncing its folder: %v: %w", dst, err, errdefs.ErrFilesystem)
+	}
 	o.src = dst
 	o.jr.Upload = ""
 	return o.jr.save()
@@ -561,7 +563,7 @@ func (o *op) finish(ctx context.Context) error {
 	if err := in.services.Adopt(cctx, o.id); err != nil {
 		// Put the entry back in its in-between state, so that a crash during
 		// the undo is undone by the next New.
-		in.store.Mutate(cctx, func(d *model.Document) error {
+		if uerr := in.mutateRetry(cctx, "putting the entry back after a failed start", func(d *model.Document) error {
 			if o.prevPin == "" {
 				delete(d.Private.PackageKeys, o.id)
 			} else {
@@ -580,7 +582,9 @@ func (o *op) finish(ctx context.Context) error {
 			}
 			d.Public.PackageData[o.id] = e
 			return nil
-		})
+		}); uerr != nil {
+			in.log.Error("putting the entry back after a failed start", "package", o.id, "error", uerr)
+		}
 		return fmt.Errorf("starting the service: %w", err)
 	}
 	if o.update() {
@@ -616,7 +620,7 @@ func (in *Installer) undoInstall(ctx context.Context, jr *journal) {
 			in.log.Warn("removing a volume folder of a failed install", "path", d, "error", err)
 		}
 	}
-	_, err := in.store.Mutate(ctx, func(d *model.Document) error {
+	err := in.mutateRetry(ctx, "removing the entry of a failed install", func(d *model.Document) error {
 		if e, ok := d.Public.PackageData[jr.ID]; ok && e.StateInfo.State == model.PackageInstalling {
 			delete(d.Public.PackageData, jr.ID)
 		}

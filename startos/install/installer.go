@@ -96,6 +96,8 @@ type Installer struct {
 	allowLocal bool
 	dialCheck  func(address string) error
 	reserved   []uint16
+	// rename is os.Rename; tests make it fail.
+	rename func(oldpath, newpath string) error
 
 	base   context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -135,6 +137,7 @@ func New(ctx context.Context, opts Options) (*Installer, error) {
 		ttl: opts.UploadTTL, httpTime: opts.HTTPTimeout,
 		allowLocal: opts.AllowLocalDownloads, reserved: opts.ReservedPorts,
 		uploads: map[string]upload{}, jobs: map[string]*job{},
+		rename: os.Rename,
 	}
 	if in.log == nil {
 		in.log = hclog.NewNullLogger()
@@ -320,3 +323,24 @@ func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 var errNoEntry = errors.New("no entry")
+
+// mutateRetry applies an undo or cleanup write to the document, retrying a
+// failed write a few times (logged each time) before giving up: such a write
+// must not be silently lost, and the caller keeps its journal when it fails.
+func (in *Installer) mutateRetry(ctx context.Context, what string, fn func(*model.Document) error) error {
+	var err error
+	for try, wait := 1, 100*time.Millisecond; ; try, wait = try+1, wait*2 {
+		if _, err = in.store.Mutate(ctx, fn); err == nil {
+			return nil
+		}
+		if try == 4 || errors.Is(err, errdefs.ErrNotFound) || errors.Is(err, errdefs.ErrInvalidRequest) {
+			return err
+		}
+		in.log.Warn(what+": writing the state failed; retrying", "try", try, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}

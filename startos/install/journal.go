@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/startos-go/startos/internal/atomicfile"
 	"github.com/startos-go/startos/startos/errdefs"
 )
 
@@ -57,31 +58,20 @@ func (in *Installer) updateDir(id string) string {
 	return filepath.Join(in.tmpDir(), "update-"+id)
 }
 
-// save writes the journal atomically and durably.
+// save writes the journal atomically and durably: a whole new file, synced,
+// renamed over the old one, and the folder synced so the rename survives a
+// power cut. Any failure is returned: a step must not run unrecorded.
 func (j *journal) save() error {
 	b, err := json.Marshal(j)
 	if err != nil {
-		return err
-	}
-	tmp := j.path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("writing journal: %v: %w", err, errdefs.ErrFilesystem)
-	}
-	if _, err := f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, j.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("writing journal %s: %v: %w", j.path, err, errdefs.ErrFilesystem)
 	}
-	syncDir(filepath.Dir(j.path))
+	if err := atomicfile.Write(j.path, b, 0o600); err != nil {
+		return fmt.Errorf("writing journal %s: %v: %w", j.path, err, errdefs.ErrFilesystem)
+	}
+	if err := syncDir(filepath.Dir(j.path)); err != nil {
+		return fmt.Errorf("writing journal %s: syncing its folder: %v: %w", j.path, err, errdefs.ErrFilesystem)
+	}
 	return nil
 }
 
@@ -118,9 +108,15 @@ func (in *Installer) readJournals() (map[string]*journal, error) {
 	return out, nil
 }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+// syncDir makes the entries of dir (a rename, a new file) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -3,9 +3,11 @@ package install
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
@@ -96,8 +98,9 @@ func (in *Installer) recover(ctx context.Context) error {
 			case strings.HasPrefix(name, "upload-"), strings.HasSuffix(name, ".tmp"):
 				os.RemoveAll(p)
 			case strings.HasPrefix(name, "update-"):
-				if _, err := os.Stat(in.journalPath(strings.TrimPrefix(name, "update-"))); err != nil {
-					os.RemoveAll(p)
+				id := strings.TrimPrefix(name, "update-")
+				if _, err := os.Stat(in.journalPath(id)); err != nil {
+					in.strayUpdateFolder(ctx, id, p)
 				}
 			}
 		}
@@ -115,4 +118,55 @@ func (in *Installer) recover(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// strayUpdateFolder deals with an update folder that has no journal (its
+// journal was lost or unreadable). It may hold the only copy of a package's
+// data, so it is removed only when proven redundant: empty, or a snapshot
+// identical to the live volumes. Otherwise it is moved to
+// <data-dir>/recovered/ (where no later update clears it) and the owner is
+// told.
+func (in *Installer) strayUpdateFolder(ctx context.Context, id, dir string) {
+	if redundantUpdateFolder(dir, filepath.Join(in.dataDir, "volumes", id)) {
+		if err := os.RemoveAll(dir); err != nil {
+			in.log.Warn("removing a stray update folder", "path", dir, "error", err)
+		}
+		return
+	}
+	keep := filepath.Join(in.dataDir, "recovered", filepath.Base(dir)+"-"+time.Now().UTC().Format("20060102T150405Z"))
+	err := os.MkdirAll(filepath.Dir(keep), 0o700)
+	if err == nil {
+		err = in.rename(dir, keep)
+	}
+	if err != nil {
+		// Leave it where it is: the next update of id would clear it, but
+		// losing it now is worse. Say so every start.
+		in.log.Error("an update folder without a journal may hold a volume snapshot and could not be set aside", "path", dir, "error", err)
+		return
+	}
+	in.log.Warn("kept the volume snapshot of an interrupted update", "package", id, "path", keep)
+	in.notify(ctx, model.NotificationInput{
+		PackageID: id, Level: model.NotificationWarning, Title: "Update Snapshot Kept",
+		Message: fmt.Sprintf("An update of %s was interrupted and its record was lost. Its volume snapshot was kept at %s; "+
+			"compare it with the package's data and remove it when it is no longer needed.", id, keep),
+	})
+}
+
+// redundantUpdateFolder reports whether dir holds nothing but, at most, a
+// volume snapshot identical to the live volumes at live.
+func redundantUpdateFolder(dir, live string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name() != "volumes" || !e.IsDir() {
+			return false
+		}
+		same, err := sameTree(filepath.Join(dir, "volumes"), live)
+		if err != nil || !same {
+			return false
+		}
+	}
+	return true
 }

@@ -64,21 +64,54 @@ func (in *Installer) Uninstall(ctx context.Context, id string, soft, force bool)
 		jr.remove()
 		return err
 	}
+	var leftover engineLeftover
 	if err := in.services.Release(jctx, id); err != nil {
-		if !force {
-			in.store.Mutate(jctx, func(d *model.Document) error {
+		switch {
+		case errors.As(err, &leftover):
+			// The engine answered but cannot remove an object (overlay2's
+			// "device or resource busy" after an engine restart): that is
+			// the engine's defect, recorded for the sweeper; the package is
+			// still removed.
+			in.log.Warn("uninstalling a package whose container the engine cannot remove", "package", id, "error", err)
+		case force:
+			in.log.Warn("uninstalling a service that did not stop cleanly", "package", id, "error", err)
+		default:
+			if uerr := in.mutateRetry(jctx, "putting the entry back after a failed uninstall", func(d *model.Document) error {
 				if e, ok := d.Public.PackageData[id]; ok && e.StateInfo.State == model.PackageRemoving {
 					e.StateInfo.State = model.PackageInstalled
 					d.Public.PackageData[id] = e
 				}
 				return nil
-			})
+			}); uerr != nil {
+				// Keep the journal: the next start finishes the uninstall.
+				in.log.Error("putting the entry back after a failed uninstall", "package", id, "error", uerr)
+				return fmt.Errorf("stopping %s: %w (and the entry could not be put back: %v)", id, err, uerr)
+			}
 			jr.remove()
 			return fmt.Errorf("stopping %s (uninstall with force to remove it anyway): %w", id, err)
 		}
-		in.log.Warn("uninstalling a service that did not stop cleanly", "package", id, "error", err)
 	}
-	return in.finishUninstall(jctx, jr)
+	if err := in.finishUninstall(jctx, jr); err != nil {
+		return err
+	}
+	if leftover != nil {
+		return fmt.Errorf("package %s is uninstalled, but %w: %w", id, leftover, errdefs.ErrDocker)
+	}
+	return nil
+}
+
+// engineLeftover is an error of Release for objects the engine refused to
+// remove and that the service manager recorded for its sweeper
+// (*service.LeftoverError).
+type engineLeftover interface {
+	error
+	EngineLeftover() []string
+}
+
+// leftoverRecorder is implemented by a service manager that sweeps what the
+// engine could not remove (*service.Manager).
+type leftoverRecorder interface {
+	RecordLeftover(kind, ref, pkg string, err error)
 }
 
 // dependents lists the installed packages that require id.
@@ -114,9 +147,18 @@ func (in *Installer) finishUninstall(ctx context.Context, jr *journal) error {
 	if m, _, err := manifest.ParseArchived(jr.OldManifest); err == nil {
 		for _, img := range m.ImageIDs() {
 			tag := manifest.DockerTag(id, img, m.Version)
-			if err := in.engine.Remove(ctx, tag, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-				problems = append(problems, err.Error())
+			err := in.engine.Remove(ctx, tag, true)
+			if err == nil || errors.Is(err, errdefs.ErrNotFound) {
+				continue
 			}
+			if r, ok := in.services.(leftoverRecorder); ok && errors.Is(err, errdefs.ErrDocker) {
+				// The engine refuses (an image a dead container holds):
+				// the sweeper retries it; the package is removed anyway.
+				in.log.Warn("the engine could not remove an image; left for the sweeper", "image", tag, "error", err)
+				r.RecordLeftover("image", tag, id, err)
+				continue
+			}
+			problems = append(problems, err.Error())
 		}
 		if jr.Soft {
 			// Assets come back from the archive at the next install.
@@ -137,12 +179,14 @@ func (in *Installer) finishUninstall(ctx context.Context, jr *journal) error {
 			problems = append(problems, err.Error())
 		}
 	}
-	os.RemoveAll(in.updateDir(id))
+	if err := os.RemoveAll(in.updateDir(id)); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		// Keep the entry in removing and the journal: the next start retries.
 		return fmt.Errorf("uninstalling %s: %s: %w", id, strings.Join(problems, "; "), errdefs.ErrFilesystem)
 	}
-	_, err := in.store.Mutate(ctx, func(d *model.Document) error {
+	err := in.mutateRetry(ctx, "removing the entry of an uninstalled package", func(d *model.Document) error {
 		delete(d.Public.PackageData, id)
 		delete(d.Private.PackageStores, id)
 		if !jr.Soft {

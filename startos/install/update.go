@@ -44,7 +44,9 @@ func (o *op) migrate(ctx context.Context) error {
 	if err := copyTree(ctx, root, filepath.Join(dir, "volumes")); err != nil {
 		return fmt.Errorf("snapshotting the volumes of %s: %w", id, err)
 	}
-	syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("snapshotting the volumes of %s: syncing %s: %v: %w", id, dir, err, errdefs.ErrFilesystem)
+	}
 	o.jr.Snapshot = true
 	if err := o.jr.save(); err != nil {
 		return err
@@ -76,7 +78,9 @@ func (o *op) migrate(ctx context.Context) error {
 	if err := os.Rename(o.src, in.archivePath(id)); err != nil {
 		return fmt.Errorf("archiving the new version: %v: %w", err, errdefs.ErrFilesystem)
 	}
-	syncDir(in.packagesDir())
+	if err := syncDir(in.packagesDir()); err != nil {
+		return fmt.Errorf("archiving the new version: syncing %s: %v: %w", in.packagesDir(), err, errdefs.ErrFilesystem)
+	}
 	o.src = in.archivePath(id)
 	o.jr.Upload = ""
 	return o.jr.save()
@@ -107,17 +111,16 @@ func (in *Installer) undoUpdate(ctx context.Context, jr *journal, live bool) {
 	}
 	id := jr.ID
 	dir := in.updateDir(id)
+	// ok stays true only if every file step of the undo succeeded; the
+	// update folder (with the snapshot) and the journal are removed only
+	// then, so a failed restore is retried by the next start.
 	ok := true
 	if jr.Snapshot {
 		snap := filepath.Join(dir, "volumes")
 		if _, err := os.Stat(snap); err == nil {
-			root := filepath.Join(in.dataDir, "volumes", id)
-			if err := os.RemoveAll(root); err == nil {
-				err = os.Rename(snap, root)
-			}
-			if err != nil {
+			if err := in.restoreSnapshot(snap, filepath.Join(in.dataDir, "volumes", id)); err != nil {
 				ok = false
-				in.log.Error("restoring the volumes of a failed update", "package", id, "error", err)
+				in.log.Error("restoring the volumes of a failed update; the snapshot is kept for the next try", "package", id, "snapshot", snap, "error", err)
 			}
 		}
 	}
@@ -138,7 +141,7 @@ func (in *Installer) undoUpdate(ctx context.Context, jr *journal, live bool) {
 			in.log.Warn("removing the image of a failed update", "image", tag, "error", err)
 		}
 	}
-	_, err := in.store.Mutate(ctx, func(d *model.Document) error {
+	err := in.mutateRetry(ctx, "restoring the entry of a failed update", func(d *model.Document) error {
 		e, exists := d.Public.PackageData[id]
 		if !exists {
 			return nil
@@ -149,7 +152,7 @@ func (in *Installer) undoUpdate(ctx context.Context, jr *journal, live bool) {
 		return nil
 	})
 	if err != nil {
-		in.log.Error("restoring the entry of a failed update", "package", id, "error", err)
+		in.log.Error("restoring the entry of a failed update; the next start retries", "package", id, "error", err)
 		return
 	}
 	if live && jr.Released {
@@ -158,9 +161,38 @@ func (in *Installer) undoUpdate(ctx context.Context, jr *journal, live bool) {
 		}
 	}
 	if ok {
-		os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			in.log.Warn("removing the folder of a rolled back update", "path", dir, "error", err)
+		}
 		jr.remove()
 	}
+}
+
+// restoreSnapshot puts the volume snapshot snap back as root: the current
+// root is set aside (beside the snapshot) first and dropped only once the
+// snapshot is in place, so no failure leaves neither.
+func (in *Installer) restoreSnapshot(snap, root string) error {
+	aside := filepath.Join(filepath.Dir(snap), "replaced")
+	if err := os.RemoveAll(aside); err != nil {
+		return fmt.Errorf("clearing %s: %w", aside, err)
+	}
+	if err := in.rename(root, aside); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("setting the current volumes aside: %w", err)
+	}
+	if err := in.rename(snap, root); err != nil {
+		// Put the current volumes back where they were; the snapshot stays.
+		if rerr := in.rename(aside, root); rerr != nil && !os.IsNotExist(rerr) {
+			in.log.Error("putting the volumes back after a failed restore", "path", aside, "error", rerr)
+		}
+		return fmt.Errorf("moving the snapshot into place: %w", err)
+	}
+	if err := syncDir(filepath.Dir(root)); err != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Dir(root), err)
+	}
+	if err := os.RemoveAll(aside); err != nil {
+		in.log.Warn("removing the volumes of a rolled back update", "path", aside, "error", err)
+	}
+	return nil
 }
 
 // finishUpdate removes what the old version left: its images and the

@@ -37,7 +37,11 @@ type actor struct {
 	backoff    time.Duration // next delay after a crash or failed start
 	notBefore  time.Time     // no start attempt before this
 	engineDown bool          // the last engine call found the engine down
-	lastErr    string        // what statusInfo.error was last set to by us
+	lastErr    string        // what statusInfo.error was last written as, by us
+	// writeFailed: a state write of this pass failed; the next pass comes
+	// soon, and since every write is derived from the document and the
+	// engine, it is made again.
+	writeFailed bool
 }
 
 func newActor(m *Manager, id string) *actor {
@@ -80,7 +84,11 @@ func (a *actor) run(ctx context.Context) {
 		// Every engine call has a deadline, so a reconcile that runs this
 		// long is a bug worth a goroutine dump (Degraded: never a kill).
 		done := a.m.opts.Watchdog.Scope("service."+a.id, reconcileLimit)
+		a.writeFailed = false
 		next := a.reconcile(ctx)
+		if a.writeFailed {
+			next = min(next, a.m.opts.RestartBackoff)
+		}
 		done()
 		timer.Reset(next)
 	}
@@ -169,12 +177,13 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 			}
 		}
 		if started || len(e.StatusInfo.Health) > 0 || e.StatusInfo.Error != nil {
-			a.lastErr = ""
-			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+			if a.write(ctx, "clearing the status of a stopped service", func(e *model.PackageDataEntry) {
 				e.StatusInfo.Started = nil
 				e.StatusInfo.Health = map[string]model.HealthCheckResult{}
 				e.StatusInfo.Error = nil
-			})
+			}) {
+				a.lastErr = ""
+			}
 		}
 		a.backoff, a.notBefore = 0, time.Time{}
 		return resync
@@ -206,10 +215,14 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 			} else {
 				a.crashed(ctx, msg+"; restarting")
 			}
-			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+			if !a.write(ctx, "recording that the service stopped", func(e *model.PackageDataEntry) {
 				e.StatusInfo.Started = nil
 				e.StatusInfo.Health = map[string]model.HealthCheckResult{}
-			})
+			}) {
+				// Not recorded: the next pass sees it again; do not start
+				// a new run that the stale started time would misdescribe.
+				return a.m.opts.RestartBackoff
+			}
 		}
 		if wait := time.Until(a.notBefore); wait > 0 {
 			return wait
@@ -219,7 +232,7 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 	default:
 		a.stopHealth()
 		if started || len(e.StatusInfo.Health) > 0 {
-			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+			a.write(ctx, "clearing the status of an idle service", func(e *model.PackageDataEntry) {
 				e.StatusInfo.Started = nil
 				e.StatusInfo.Health = map[string]model.HealthCheckResult{}
 			})
@@ -292,9 +305,8 @@ func (a *actor) markStarted(ctx context.Context, at time.Time) {
 		at = time.Now()
 	}
 	at = at.UTC()
-	a.lastErr = ""
 	checks := a.mf.HealthChecks
-	a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+	ok := a.write(ctx, "recording that the service started", func(e *model.PackageDataEntry) {
 		e.StatusInfo.Started = &at
 		e.StatusInfo.Error = nil
 		e.StatusInfo.Desired = desiredOnStarted(e.StatusInfo.Desired)
@@ -306,21 +318,41 @@ func (a *actor) markStarted(ctx context.Context, at time.Time) {
 		}
 		e.StatusInfo.Health = h
 	})
+	if ok {
+		a.lastErr = ""
+	}
 }
 
-// setError sets (or, with "", clears) statusInfo.error.
+// setError sets (or, with "", clears) statusInfo.error. It skips a write
+// only when the same message was written successfully before; a failed
+// write is made again on the next pass.
 func (a *actor) setError(ctx context.Context, msg string) {
 	if msg == a.lastErr {
 		return
 	}
-	a.lastErr = msg
-	a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+	if a.write(ctx, "recording the service's error", func(e *model.PackageDataEntry) {
 		if msg == "" {
 			e.StatusInfo.Error = nil
 		} else {
 			e.StatusInfo.Error = &model.ErrorData{Details: msg}
 		}
-	})
+	}) {
+		a.lastErr = msg
+	}
+}
+
+// write changes the package's entry and reports whether it was written. A
+// failure is logged and marks the pass, so the actor looks again soon and
+// makes the write again.
+func (a *actor) write(ctx context.Context, what string, fn func(e *model.PackageDataEntry)) bool {
+	if err := a.m.mutateEntry(ctx, a.id, fn); err != nil {
+		if ctx.Err() == nil {
+			a.m.log.Warn(what+": writing the state failed; retrying soon", "package", a.id, "error", err)
+		}
+		a.writeFailed = true
+		return false
+	}
+	return true
 }
 
 // watchEvents turns engine container events into kicks, resubscribing when
@@ -339,6 +371,7 @@ func (m *Manager) watchEvents(ctx context.Context) {
 			}
 		}
 		err := <-errc
+		windowEnded := sctx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -347,13 +380,37 @@ func (m *Manager) watchEvents(ctx context.Context) {
 			delay = 100 * time.Millisecond
 		}
 		m.log.Debug("engine event stream ended; resubscribing", "error", err)
+		if !windowEnded && m.waitEngine(ctx) {
+			// The stream broke (an engine restart or upgrade): say when
+			// the engine is back, as this is where services are
+			// reconciled and what it left is swept.
+			m.log.Info("the container engine is answering again; reconciling every service", "after", err)
+		}
 		m.kickAll()
+		m.kickSweep()
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// waitEngine pings the engine with a backoff until it answers (true) or
+// ctx ends (false).
+func (m *Manager) waitEngine(ctx context.Context) bool {
+	wait := 100 * time.Millisecond
+	for {
+		if _, err := m.engine.Ping(ctx); err == nil {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 2*time.Second)
 	}
 }
 

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,9 @@ func (a *actor) stopHealth() {
 func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt time.Time) {
 	o := a.m.opts
 	wait := o.HealthGrace - time.Since(startedAt)
+	// running holds, per check, the exec of a run that timed out and may
+	// still be running: no new run of that check starts while it does.
+	running := map[string]string{}
 	for {
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -73,16 +77,26 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 			case <-t.C:
 			}
 		}
+		writeFailed := false
 		for _, id := range sortedKeys(mf.HealthChecks) {
 			hc := mf.HealthChecks[id]
 			if hc == nil {
 				continue
 			}
-			r := a.m.runHealthCheck(ctx, mf, hc, startedAt)
+			var r model.HealthCheckResult
+			if msg := a.m.previousCheckRuns(ctx, running, id); msg != "" {
+				r = model.HealthCheckResult{Name: hc.Name, Result: model.HealthFailure, Message: msg}
+			} else {
+				var execID string
+				r, execID = a.m.runHealthCheck(ctx, mf, hc, startedAt)
+				if execID != "" {
+					running[id] = execID
+				}
+			}
 			if ctx.Err() != nil {
 				return
 			}
-			a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+			err := a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
 				// Only while this run is the current one.
 				if e.StatusInfo.Started == nil || !e.StatusInfo.Started.Equal(startedAt.UTC()) {
 					return
@@ -92,13 +106,46 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 				}
 				e.StatusInfo.Health[id] = r
 			})
+			if err != nil && ctx.Err() == nil {
+				// The next round writes every result again; make it soon.
+				a.m.log.Warn("recording a health check result failed; retrying soon", "package", a.id, "check", id, "error", err)
+				writeFailed = true
+			}
 		}
 		wait = o.HealthInterval
+		if writeFailed {
+			wait = min(wait, o.RestartBackoff)
+		}
 	}
 }
 
-// runHealthCheck runs one check and maps its outcome to a result.
-func (m *Manager) runHealthCheck(ctx context.Context, mf *manifest.Manifest, hc *manifest.HealthCheck, startedAt time.Time) model.HealthCheckResult {
+// previousCheckRuns returns "" when check id may run: no earlier run of it
+// is still going (a timed-out one is killed again first). Otherwise it
+// returns the failure message to report instead of running it again.
+func (m *Manager) previousCheckRuns(ctx context.Context, running map[string]string, id string) string {
+	execID, ok := running[id]
+	if !ok {
+		return ""
+	}
+	still, err := m.engine.ExecRunning(ctx, execID)
+	if errors.Is(err, errdefs.ErrNotFound) || (err == nil && !still) {
+		delete(running, id)
+		return ""
+	}
+	if err == nil {
+		err = m.engine.KillExec(ctx, execID)
+		if err == nil {
+			delete(running, id)
+			return ""
+		}
+	}
+	return "the previous run of this check is still running and could not be stopped, so it was not started again: " + err.Error()
+}
+
+// runHealthCheck runs one check and maps its outcome to a result. It also
+// returns the exec id of a run that timed out (its process may outlive the
+// call if it could not be killed).
+func (m *Manager) runHealthCheck(ctx context.Context, mf *manifest.Manifest, hc *manifest.HealthCheck, startedAt time.Time) (model.HealthCheckResult, string) {
 	timeout := m.opts.HealthTimeout
 	if hc.Timeout > 0 {
 		timeout = time.Duration(hc.Timeout)
@@ -112,11 +159,17 @@ func (m *Manager) runHealthCheck(ctx context.Context, mf *manifest.Manifest, hc 
 	res, err := m.runProcedure(cctx, mf.ID, mf, hc.Procedure, input, timeout)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrTimeout) || cctx.Err() == context.DeadlineExceeded {
-			return model.HealthCheckResult{Name: hc.Name, Result: model.HealthFailure, Message: timedOut}
+			msg := fmt.Sprintf("%s (no answer within %s", timedOut, timeout)
+			if strings.Contains(err.Error(), "could not be stopped") {
+				msg += "; " + err.Error()
+			} else {
+				msg += "; the check was stopped"
+			}
+			return model.HealthCheckResult{Name: hc.Name, Result: model.HealthFailure, Message: msg + ")"}, res.ExecID
 		}
-		return model.HealthCheckResult{Name: hc.Name, Result: model.HealthFailure, Message: err.Error()}
+		return model.HealthCheckResult{Name: hc.Name, Result: model.HealthFailure, Message: err.Error()}, ""
 	}
-	return healthResult(hc, res.ExitCode, res.Stdout, res.Stderr)
+	return healthResult(hc, res.ExitCode, res.Stdout, res.Stderr), ""
 }
 
 // healthResult maps an exit code to a result (StartOS 0.3's table).

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -47,6 +48,13 @@ type Options struct {
 	// ProcedureTimeout bounds RunProcedure when ctx has no deadline;
 	// default 30m.
 	ProcedureTimeout time.Duration
+	// SweepInterval is how often the sweeper looks for engine objects no
+	// package owns; default 10m (sooner after an engine restart, and with a
+	// backoff from 5 s while something is left).
+	SweepInterval time.Duration
+	// Notify raises a notification (the sweeper's, once, for objects that
+	// survive a restart); nil raises none.
+	Notify func(ctx context.Context, in model.NotificationInput)
 }
 
 func (o *Options) setDefaults() {
@@ -63,6 +71,7 @@ func (o *Options) setDefaults() {
 	def(&o.ResyncInterval, 10*time.Second)
 	def(&o.ActionTimeout, 5*time.Minute)
 	def(&o.ProcedureTimeout, 30*time.Minute)
+	def(&o.SweepInterval, 10*time.Minute)
 	if o.HostIP == "" {
 		o.HostIP = "127.0.0.1"
 	}
@@ -77,10 +86,15 @@ type Manager struct {
 	store  *db.Store
 	engine *container.Client
 	log    hclog.Logger
+	box    string // serverInfo.id: the LabelBox of everything we create
+	sweep  *sweeper
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // actors, the event watcher, log followers
+
+	// failWrite, when set (by tests), fails state writes of mutateEntry.
+	failWrite atomic.Pointer[func() error]
 
 	mu      sync.Mutex // guards the fields below; never held across I/O
 	actors  map[string]*actor
@@ -100,11 +114,16 @@ func New(opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("service manager: no data dir: %w", errdefs.ErrInvalidRequest)
 	}
 	opts.setDefaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	_, doc := opts.Store.Read()
+	m := &Manager{
 		opts: opts, store: opts.Store, engine: opts.Engine, log: opts.Logger.Named("service"),
-		ctx: ctx, cancel: cancel, actors: map[string]*actor{},
-	}, nil
+		box: doc.Public.ServerInfo.ID, sweep: newSweeper(opts.DataDir), actors: map[string]*actor{},
+	}
+	if err := m.sweep.load(); err != nil {
+		m.log.Warn("reading the engine leftovers of the last run; starting afresh", "path", m.sweep.path, "error", err)
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m, nil
 }
 
 // Start applies StartOS's boot rules to every installed package (started
@@ -144,10 +163,14 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("service manager: boot: %w", err)
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
 		m.watchEvents(m.ctx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.sweepLoop(m.ctx)
 	}()
 	for _, id := range ids {
 		m.spawn(id)
@@ -239,6 +262,11 @@ func parseManifest(id string, raw []byte) (*manifest.Manifest, error) {
 
 // mutateEntry changes package id's entry, if it still exists.
 func (m *Manager) mutateEntry(ctx context.Context, id string, fn func(e *model.PackageDataEntry)) error {
+	if f := m.failWrite.Load(); f != nil {
+		if err := (*f)(); err != nil {
+			return err
+		}
+	}
 	_, err := m.store.Mutate(ctx, func(d *model.Document) error {
 		e, ok := d.Public.PackageData[id]
 		if !ok {
@@ -281,18 +309,17 @@ func (m *Manager) Adopt(ctx context.Context, id string) error {
 }
 
 // Release stops package id's actor, stops its container (SIGTERM, then kill
-// after the manifest's sigterm-timeout), and removes the container and the
-// network. It waits, and is idempotent.
+// after the manifest's sigterm-timeout), and removes every container
+// labelled for the package (procedure containers a crash left too) and its
+// network. It waits, and is idempotent. Objects the engine refuses to
+// remove are recorded for the sweeper and reported as a *LeftoverError.
 func (m *Manager) Release(ctx context.Context, id string) error {
 	m.stopActor(id)
 	timeout := DefaultSigtermTimeout
 	if _, mf, err := m.installedAny(id); err == nil {
 		timeout = sigtermTimeout(&mf.Main)
 	}
-	if err := m.removeContainer(ctx, id, timeout); err != nil {
-		return fmt.Errorf("release %q: %w", id, err)
-	}
-	if err := m.engine.RemoveNetwork(ctx, NetworkName(id)); err != nil {
+	if err := m.removePackageObjects(ctx, id, timeout); err != nil {
 		return fmt.Errorf("release %q: %w", id, err)
 	}
 	return m.mutateEntry(ctx, id, func(e *model.PackageDataEntry) {

@@ -137,7 +137,7 @@ func (m *Manager) runProcedure(ctx context.Context, id string, mf *manifest.Mani
 		Name:    ContainerName(id) + ".proc-" + randomSuffix(),
 		Image:   manifest.DockerTag(id, p.Image, mf.Version),
 		Cmd:     cmd,
-		Labels:  map[string]string{LabelPackage: id, LabelVersion: mf.Version.String(), LabelProcedure: "true"},
+		Labels:  map[string]string{LabelPackage: id, LabelVersion: mf.Version.String(), LabelProcedure: "true", LabelBox: m.box},
 		Network: netw,
 		Mounts:  mnts,
 		ShmSize: int64(p.ShmSizeMB) << 20,
@@ -149,6 +149,8 @@ func (m *Manager) runProcedure(ctx context.Context, id string, mf *manifest.Mani
 			spec.Cmd = nil
 		}
 	}
+	m.procStarted(spec.Name)
+	defer m.procEnded(spec.Name)
 	res, err := m.engine.Run(ctx, container.RunOptions{Spec: spec, Stdin: stdin, Timeout: timeout})
 	if err != nil && errors.Is(err, errdefs.ErrNotFound) {
 		return res, fmt.Errorf("procedure of %q: image %s: %w", id, spec.Image, err)

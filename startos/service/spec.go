@@ -183,7 +183,7 @@ func (m *Manager) mainSpec(mf *manifest.Manifest) (container.Spec, error) {
 		Name:        ContainerName(mf.ID),
 		Image:       manifest.DockerTag(mf.ID, p.Image, mf.Version),
 		Cmd:         p.Args,
-		Labels:      map[string]string{LabelPackage: mf.ID, LabelVersion: mf.Version.String()},
+		Labels:      map[string]string{LabelPackage: mf.ID, LabelVersion: mf.Version.String(), LabelBox: m.box},
 		Network:     NetworkName(mf.ID),
 		Mounts:      mnts,
 		Ports:       prts,
@@ -277,7 +277,7 @@ func (m *Manager) ensureContainer(ctx context.Context, mf *manifest.Manifest) (c
 	if err := m.ensureImages(ctx, mf); err != nil {
 		return st, err
 	}
-	if _, err := m.engine.EnsureNetwork(ctx, NetworkName(mf.ID), map[string]string{LabelPackage: mf.ID}); err != nil {
+	if _, err := m.engine.EnsureNetwork(ctx, NetworkName(mf.ID), map[string]string{LabelPackage: mf.ID, LabelBox: m.box}); err != nil {
 		return st, err
 	}
 	spec, err := m.mainSpec(mf)
