@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api"
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/client"
 
 	"github.com/startos-go/startos/startos/errdefs"
@@ -32,8 +36,14 @@ type Options struct {
 }
 
 // Client is a connection to the Docker Engine. It is safe for concurrent use.
+//
+// The Docker client's own version negotiation writes the API version while
+// other calls read it without a lock (a data race). So the version is settled
+// here instead: bare (no version needed) pings the engine, and every other call
+// goes through a client made with that version fixed, published atomically.
 type Client struct {
-	api      *client.Client
+	bare     *client.Client
+	pinned   atomic.Pointer[client.Client]
 	host     string
 	call     time.Duration
 	transfer time.Duration
@@ -47,7 +57,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		return nil, err
 	}
 	if _, err := c.Ping(ctx); err != nil {
-		c.api.Close()
+		c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -70,21 +80,85 @@ func New(opts Options) (*Client, error) {
 	if c.transfer <= 0 {
 		c.transfer = time.Hour
 	}
-	api, err := client.NewClientWithOpts(
-		client.WithHost(c.host),
-		// No client-wide timeout: it would cut streams short. Each call has
-		// its own deadline instead.
-		client.WithAPIVersionNegotiation(),
-	)
+	bare, err := c.newAPI("")
 	if err != nil {
-		return nil, fmt.Errorf("docker engine at %s: %v: %w", c.host, err, errdefs.ErrDocker)
+		return nil, err
 	}
-	c.api = api
+	c.bare = bare
 	return c, nil
 }
 
+// newAPI makes an engine client speaking API version (empty: the library's
+// newest, which only Ping may use before the version is settled).
+func (c *Client) newAPI(version string) (*client.Client, error) {
+	// No client-wide timeout: it would cut streams short. Each call has its
+	// own deadline instead.
+	opts := []client.Opt{client.WithHost(c.host)}
+	if version != "" {
+		opts = append(opts, client.WithVersion(version))
+	}
+	cl, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker engine at %s: %v: %w", c.host, err, errdefs.ErrDocker)
+	}
+	return cl, nil
+}
+
+// engine returns the client for an API call, settling the API version with
+// a ping on first use. While the engine is down it returns the bare client,
+// whose call then fails as the engine's absence deserves.
+func (c *Client) engine(ctx context.Context) *client.Client {
+	if cl := c.pinned.Load(); cl != nil {
+		return cl
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.call)
+	defer cancel()
+	p, err := c.bare.Ping(ctx)
+	if err != nil {
+		return c.bare
+	}
+	if cl := c.settle(p); cl != nil {
+		return cl
+	}
+	return c.bare
+}
+
+// settle publishes a client fixed at the version the engine answered with,
+// unless one with that version is already published, and returns the
+// published one.
+func (c *Client) settle(p types.Ping) *client.Client {
+	want := p.APIVersion
+	if want == "" {
+		want = "1.24" // engines older than version negotiation
+	}
+	if versions.LessThan(api.DefaultVersion, want) {
+		want = api.DefaultVersion
+	}
+	for {
+		old := c.pinned.Load()
+		if old != nil && old.ClientVersion() == want {
+			return old
+		}
+		next, err := c.newAPI(want)
+		if err != nil {
+			return old
+		}
+		if c.pinned.CompareAndSwap(old, next) {
+			// A replaced client may still carry calls; it only holds idle
+			// connections, which the transport closes when unused.
+			return next
+		}
+		next.Close()
+	}
+}
+
 // Close releases the client's connections.
-func (c *Client) Close() error { return c.api.Close() }
+func (c *Client) Close() error {
+	if cl := c.pinned.Load(); cl != nil {
+		cl.Close()
+	}
+	return c.bare.Close()
+}
 
 // Host returns the engine's address.
 func (c *Client) Host() string { return c.host }
@@ -99,13 +173,13 @@ type Info struct {
 func (c *Client) Ping(ctx context.Context) (Info, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.call)
 	defer cancel()
-	p, err := c.api.Ping(ctx)
+	p, err := c.bare.Ping(ctx)
 	if err != nil {
 		return Info{}, c.wrap("ping", err)
 	}
 	// Settle the API version now rather than on the next call, and again
 	// after an engine upgrade.
-	c.api.NegotiateAPIVersionPing(p)
+	c.settle(p)
 	return Info{APIVersion: p.APIVersion, OSType: p.OSType}, nil
 }
 
@@ -149,7 +223,7 @@ type EngineConfig struct {
 func (c *Client) Config(ctx context.Context) (EngineConfig, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	info, err := c.api.Info(ctx)
+	info, err := c.engine(ctx).Info(ctx)
 	if err != nil {
 		return EngineConfig{}, c.wrap("info", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/versions"
 	"go.uber.org/goleak"
 
 	"github.com/startos-go/startos/startos/errdefs"
@@ -302,5 +303,39 @@ func inLayers(t *testing.T, b []byte, name string) bool {
 				return true
 			}
 		}
+	}
+}
+
+// TestFirstCallsConcurrent: a client made without a ping settles the API
+// version on first use; many first calls at once must agree on one version
+// and, under -race, must not race on it (the Docker client's own lazy
+// negotiation does).
+func TestFirstCallsConcurrent(t *testing.T) {
+	want := engine(t) // skips or fails without an engine, as the others
+	info, err := want.Ping(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := c.ListContainers(ctx, "dev.startos.test-none=1")
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatalf("list containers: %v", err)
+		}
+	}
+	if got := c.pinned.Load().ClientVersion(); versions.LessThan(info.APIVersion, got) {
+		t.Fatalf("client settled on API %s; the engine speaks %s", got, info.APIVersion)
 	}
 }

@@ -26,7 +26,7 @@ func (c *Client) Events(ctx context.Context, label string, since time.Time) (<-c
 	if !since.IsZero() {
 		opts.Since = engineTimestamp(since)
 	}
-	msgs, errs := c.api.Events(ctx, opts)
+	msgs, errs := c.engine(ctx).Events(ctx, opts)
 	out := make(chan Event)
 	done := make(chan error, 1)
 	go func() {

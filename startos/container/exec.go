@@ -55,14 +55,14 @@ func (c *Client) Exec(ctx context.Context, id string, o ExecOptions) (Result, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	cr, err := c.api.ContainerExecCreate(ctx, id, container.ExecOptions{
+	cr, err := c.engine(ctx).ContainerExecCreate(ctx, id, container.ExecOptions{
 		Cmd: o.Cmd, Env: o.Env, AttachStdin: o.Stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
 		return Result{}, c.wrap("exec in "+id, err)
 	}
 	res := Result{ExecID: cr.ID}
-	hj, err := c.api.ContainerExecAttach(ctx, cr.ID, container.ExecAttachOptions{})
+	hj, err := c.engine(ctx).ContainerExecAttach(ctx, cr.ID, container.ExecAttachOptions{})
 	if err != nil {
 		return res, c.wrapRun("exec attach in "+id, ctx, err)
 	}
@@ -73,7 +73,7 @@ func (c *Client) Exec(ctx context.Context, id string, o ExecOptions) (Result, er
 		}
 		return res, err
 	}
-	ins, err := c.api.ContainerExecInspect(ctx, cr.ID)
+	ins, err := c.engine(ctx).ContainerExecInspect(ctx, cr.ID)
 	if err != nil {
 		return res, c.wrap("exec inspect in "+id, err)
 	}
@@ -99,7 +99,7 @@ func (c *Client) stopTimedOut(ctx context.Context, execID string, runErr error) 
 func (c *Client) ExecRunning(ctx context.Context, execID string) (bool, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	ins, err := c.api.ContainerExecInspect(ctx, execID)
+	ins, err := c.engine(ctx).ContainerExecInspect(ctx, execID)
 	if err != nil {
 		return false, c.wrap("exec inspect "+execID, err)
 	}
@@ -114,7 +114,7 @@ func (c *Client) ExecRunning(ctx context.Context, execID string) (bool, error) {
 func (c *Client) KillExec(ctx context.Context, execID string) error {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	ins, err := c.api.ContainerExecInspect(ctx, execID)
+	ins, err := c.engine(ctx).ContainerExecInspect(ctx, execID)
 	if err != nil {
 		return c.wrap("exec inspect "+execID, err)
 	}
@@ -131,7 +131,7 @@ func (c *Client) KillExec(ctx context.Context, execID string) error {
 		return fmt.Errorf("exec %s: %w", execID, err)
 	}
 	for {
-		ins, err := c.api.ContainerExecInspect(ctx, execID)
+		ins, err := c.engine(ctx).ContainerExecInspect(ctx, execID)
 		if err != nil {
 			return c.wrap("exec inspect "+execID, err)
 		}
@@ -249,12 +249,12 @@ func (c *Client) Run(ctx context.Context, o RunOptions) (res Result, err error) 
 	}()
 	runCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	hj, err := c.api.ContainerAttach(runCtx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	hj, err := c.engine(runCtx).ContainerAttach(runCtx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		return Result{}, c.wrap("attach "+o.Name, err)
 	}
-	waitC, waitErr := c.api.ContainerWait(runCtx, id, container.WaitConditionNextExit)
-	if err := c.api.ContainerStart(runCtx, id, container.StartOptions{}); err != nil {
+	waitC, waitErr := c.engine(runCtx).ContainerWait(runCtx, id, container.WaitConditionNextExit)
+	if err := c.engine(runCtx).ContainerStart(runCtx, id, container.StartOptions{}); err != nil {
 		hj.Close()
 		return Result{}, c.wrap("start "+o.Name, err)
 	}

@@ -30,7 +30,7 @@ type Image struct {
 func (c *Client) Inspect(ctx context.Context, ref string) (Image, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	r, err := c.api.ImageInspect(ctx, ref)
+	r, err := c.engine(ctx).ImageInspect(ctx, ref)
 	if err != nil {
 		return Image{}, c.wrap("inspect "+ref, err)
 	}
@@ -45,7 +45,7 @@ func (c *Client) Inspect(ctx context.Context, ref string) (Image, error) {
 func (c *Client) Tag(ctx context.Context, src, dst string) error {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	if err := c.api.ImageTag(ctx, src, dst); err != nil {
+	if err := c.engine(ctx).ImageTag(ctx, src, dst); err != nil {
 		return c.wrap("tag "+src+" as "+dst, err)
 	}
 	return nil
@@ -56,7 +56,7 @@ func (c *Client) Tag(ctx context.Context, src, dst string) error {
 func (c *Client) Remove(ctx context.Context, ref string, force bool) error {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	if _, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{Force: force, PruneChildren: true}); err != nil {
+	if _, err := c.engine(ctx).ImageRemove(ctx, ref, image.RemoveOptions{Force: force, PruneChildren: true}); err != nil {
 		return c.wrap("remove "+ref, err)
 	}
 	return nil
@@ -105,7 +105,7 @@ func (c *Client) Build(ctx context.Context, opts BuildOptions, progress io.Write
 	for k, v := range opts.BuildArgs {
 		args[k] = &v
 	}
-	resp, err := c.api.ImageBuild(ctx, pr, build.ImageBuildOptions{
+	resp, err := c.engine(ctx).ImageBuild(ctx, pr, build.ImageBuildOptions{
 		Tags:        opts.Tags,
 		Dockerfile:  dockerfile,
 		BuildArgs:   args,
@@ -216,7 +216,7 @@ func readMessages(r io.Reader, out io.Writer) (auxID string, err error) {
 // error if the transfer deadline passes; Close releases it.
 func (c *Client) Save(ctx context.Context, ref string) (io.ReadCloser, error) {
 	ctx, cancel := c.transferCtx(ctx)
-	rc, err := c.api.ImageSave(ctx, []string{ref})
+	rc, err := c.engine(ctx).ImageSave(ctx, []string{ref})
 	if err != nil {
 		cancel()
 		return nil, c.wrap("save "+ref, err)
@@ -261,7 +261,7 @@ func (c *Client) SaveTo(ctx context.Context, ref string, w io.Writer) (int64, er
 func (c *Client) Load(ctx context.Context, r io.Reader) ([]string, error) {
 	ctx, cancel := c.transferCtx(ctx)
 	defer cancel()
-	resp, err := c.api.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	resp, err := c.engine(ctx).ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
 	if err != nil {
 		return nil, c.wrap("load", err)
 	}

@@ -56,7 +56,7 @@ func (c *Client) Logs(ctx context.Context, id string, o LogsOptions, fn func(Log
 	if o.Tail > 0 {
 		opts.Tail = fmt.Sprint(o.Tail)
 	}
-	rc, err := c.api.ContainerLogs(ctx, id, opts)
+	rc, err := c.engine(ctx).ContainerLogs(ctx, id, opts)
 	if err != nil {
 		return c.wrap("logs of "+id, err)
 	}

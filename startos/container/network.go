@@ -15,14 +15,14 @@ import (
 func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[string]string) (string, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	n, err := c.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	n, err := c.engine(ctx).NetworkInspect(ctx, name, network.InspectOptions{})
 	if err == nil {
 		return n.ID, nil
 	}
 	if werr := c.wrap("inspect network "+name, err); !errors.Is(werr, errdefs.ErrNotFound) {
 		return "", werr
 	}
-	r, err := c.api.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels})
+	r, err := c.engine(ctx).NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels})
 	if err != nil {
 		return "", c.wrap("create network "+name, err)
 	}
@@ -33,7 +33,7 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[stri
 func (c *Client) NetworkExists(ctx context.Context, name string) (bool, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	_, err := c.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	_, err := c.engine(ctx).NetworkInspect(ctx, name, network.InspectOptions{})
 	if err == nil {
 		return true, nil
 	}
@@ -47,7 +47,7 @@ func (c *Client) NetworkExists(ctx context.Context, name string) (bool, error) {
 func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	if err := c.api.NetworkRemove(ctx, name); err != nil {
+	if err := c.engine(ctx).NetworkRemove(ctx, name); err != nil {
 		if werr := c.wrap("remove network "+name, err); !errors.Is(werr, errdefs.ErrNotFound) {
 			return werr
 		}
@@ -67,7 +67,7 @@ type NetworkState struct {
 func (c *Client) ListNetworks(ctx context.Context, label string) ([]NetworkState, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	list, err := c.api.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})
+	list, err := c.engine(ctx).NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})
 	if err != nil {
 		return nil, c.wrap("list networks "+label, err)
 	}

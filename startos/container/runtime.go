@@ -129,7 +129,7 @@ func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
 	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	r, err := c.api.ContainerCreate(ctx, cfg, hc, &network.NetworkingConfig{}, nil, s.Name)
+	r, err := c.engine(ctx).ContainerCreate(ctx, cfg, hc, &network.NetworkingConfig{}, nil, s.Name)
 	if err != nil {
 		return "", c.wrap("create container "+s.Name, err)
 	}
@@ -140,7 +140,7 @@ func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
 func (c *Client) StartContainer(ctx context.Context, id string) error {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	if err := c.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+	if err := c.engine(ctx).ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return c.wrap("start container "+id, err)
 	}
 	return nil
@@ -153,7 +153,7 @@ func (c *Client) StopContainer(ctx context.Context, id string, timeout time.Dura
 	secs := int((timeout + time.Second - 1) / time.Second)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+c.call)
 	defer cancel()
-	if err := c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil {
+	if err := c.engine(ctx).ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil {
 		return c.wrap("stop container "+id, err)
 	}
 	return nil
@@ -167,7 +167,7 @@ func (c *Client) KillContainer(ctx context.Context, id, signal string) error {
 	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	if err := c.api.ContainerKill(ctx, id, signal); err != nil {
+	if err := c.engine(ctx).ContainerKill(ctx, id, signal); err != nil {
 		return c.wrap("kill container "+id, err)
 	}
 	return nil
@@ -178,7 +178,7 @@ func (c *Client) KillContainer(ctx context.Context, id, signal string) error {
 func (c *Client) RemoveContainer(ctx context.Context, id string, force bool) error {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	if err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: force}); err != nil {
+	if err := c.engine(ctx).ContainerRemove(ctx, id, container.RemoveOptions{Force: force}); err != nil {
 		return c.wrap("remove container "+id, err)
 	}
 	return nil
@@ -205,7 +205,7 @@ type ContainerState struct {
 func (c *Client) InspectContainer(ctx context.Context, id string) (ContainerState, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	r, err := c.api.ContainerInspect(ctx, id)
+	r, err := c.engine(ctx).ContainerInspect(ctx, id)
 	if err != nil {
 		return ContainerState{}, c.wrap("inspect container "+id, err)
 	}
@@ -238,7 +238,7 @@ func parseEngineTime(s string) time.Time {
 func (c *Client) ListContainers(ctx context.Context, label string) ([]ContainerState, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label))})
+	list, err := c.engine(ctx).ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label))})
 	if err != nil {
 		return nil, c.wrap("list containers "+label, err)
 	}
@@ -258,7 +258,7 @@ func (c *Client) ListContainers(ctx context.Context, label string) ([]ContainerS
 func (c *Client) ProcessCount(ctx context.Context, id string) (int, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	top, err := c.api.ContainerTop(ctx, id, nil)
+	top, err := c.engine(ctx).ContainerTop(ctx, id, nil)
 	if err != nil {
 		return 0, c.wrap("top "+id, err)
 	}

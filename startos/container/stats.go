@@ -22,7 +22,7 @@ type Stats struct {
 func (c *Client) Stats(ctx context.Context, id string) (Stats, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	r, err := c.api.ContainerStats(ctx, id, false)
+	r, err := c.engine(ctx).ContainerStats(ctx, id, false)
 	if err != nil {
 		return Stats{}, c.wrap("stats of "+id, err)
 	}
