@@ -338,8 +338,12 @@ func (b *Builder) BuildImage(ctx context.Context, m *manifest.Manifest) (string,
 	}
 	tag := manifest.DockerTag(m.ID, manifest.MainImage, m.Version)
 	var progress bytes.Buffer
+	// NoCache: with the build cache, concurrent tests share the untagged
+	// intermediate images of these identical steps, and one test's image
+	// removal (which prunes untagged parents) deletes them under another's
+	// build ("unable to find image sha256:...").
 	if _, err := b.Engine.Build(ctx, container.BuildOptions{ContextDir: ctxDir, Tags: []string{tag},
-		Labels: map[string]string{Label: m.ID}}, &progress); err != nil {
+		Labels: map[string]string{Label: m.ID}, NoCache: true}, &progress); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", tag, err, progress.String())
 	}
 	return tag, nil
