@@ -298,3 +298,40 @@ func TestSetupNeedsCodeFromTheNetwork(t *testing.T) {
 		t.Fatalf("setup code file left after setup: %v", err)
 	}
 }
+
+func TestHostPolicy(t *testing.T) {
+	p := newHostPolicy([]string{"Box.Example", ".lan.example"})
+	hostname, _ := os.Hostname()
+	for _, c := range []struct {
+		host string
+		want bool
+	}{
+		{"127.0.0.1:5959", true}, {"[::1]:5959", true}, {"[::1]", true}, {"192.168.1.5", true},
+		{"localhost", true}, {"app.localhost:8080", true}, {strings.ToUpper(hostname), true}, {hostname + ".local:5959", true},
+		{"box.example", true}, {"box.example.", true}, {"x.lan.example", true}, {"lan.example", false},
+		{"evil.example", false}, {"box.example.evil", false}, {"", false}, {"localhost.evil", false},
+	} {
+		if got := p.hostAllowed(c.host); got != c.want {
+			t.Errorf("hostAllowed(%q) = %v", c.host, got)
+		}
+	}
+	for _, c := range []struct {
+		origin, host string
+		want         bool
+	}{
+		{"http://127.0.0.1:5959", "127.0.0.1:5959", true},
+		{"https://box.example", "127.0.0.1:5959", true},
+		{"http://127.0.0.1:8080", "127.0.0.1:5959", false},
+		{"null", "127.0.0.1:5959", false},
+		{"file://", "127.0.0.1:5959", false},
+		{"chrome-extension://abc", "127.0.0.1:5959", false},
+		{"http://localhost:5959", "127.0.0.1:5959", false},
+	} {
+		if got := p.originAllowed(c.origin, c.host); got != c.want {
+			t.Errorf("originAllowed(%q, %q) = %v", c.origin, c.host, got)
+		}
+	}
+	if lim := DefaultConnLimits(); lim.Total < 16 || lim.PerClient < 4 || lim.PerClient > lim.Total {
+		t.Errorf("DefaultConnLimits() = %+v", lim)
+	}
+}
