@@ -90,14 +90,24 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 
 	// The WebSocket upgrade: a foreign Host is refused before Accept.
 	for _, c := range []struct {
-		host   string
-		status int
-	}{{"evil.example" + port, 403}, {"127.0.0.1" + port, 101}} {
+		host, origin string
+		status       int
+	}{
+		{"evil.example" + port, "", 403},
+		{"127.0.0.1" + port, "http://evil.example", 403},
+		{"127.0.0.1" + port, "http://127.0.0.1:1", 403},
+		{"127.0.0.1" + port, "", 101},
+		{"127.0.0.1" + port, "https://box.example", 101},
+	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		conn, resp, err := websocket.Dial(ctx, ts.wsURL, &websocket.DialOptions{Host: c.host, HTTPHeader: http.Header{"Cookie": {"local=" + localCookie}}})
+		h := http.Header{"Cookie": {"local=" + localCookie}}
+		if c.origin != "" {
+			h.Set("Origin", c.origin)
+		}
+		conn, resp, err := websocket.Dial(ctx, ts.wsURL, &websocket.DialOptions{Host: c.host, HTTPHeader: h})
 		cancel()
 		if resp == nil || resp.StatusCode != c.status {
-			t.Errorf("upgrade with Host %s: %v %v, want %d", c.host, resp, err, c.status)
+			t.Errorf("upgrade with Host %s, Origin %q: %v %v, want %d", c.host, c.origin, resp, err, c.status)
 		}
 		if conn != nil {
 			conn.CloseNow()
