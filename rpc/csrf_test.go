@@ -310,7 +310,7 @@ func TestSetupNeedsCodeFromTheNetwork(t *testing.T) {
 }
 
 func TestHostPolicy(t *testing.T) {
-	p := newHostPolicy([]string{"Box.Example", ".lan.example"})
+	p := newHostPolicy([]string{"Box.Example", ".lan.example"}, func() []string { return []string{"mybox", "MyBox.local"} })
 	hostname, _ := os.Hostname()
 	for _, c := range []struct {
 		host string
@@ -320,6 +320,7 @@ func TestHostPolicy(t *testing.T) {
 		{"localhost", true}, {"app.localhost:8080", true}, {strings.ToUpper(hostname), true}, {hostname + ".local:5959", true},
 		{"box.example", true}, {"box.example.", true}, {"x.lan.example", true}, {"lan.example", false},
 		{"evil.example", false}, {"box.example.evil", false}, {"", false}, {"localhost.evil", false},
+		{"mybox.local:443", true}, {"mybox", true}, {"x.mybox.local", false},
 	} {
 		if got := p.hostAllowed(c.host); got != c.want {
 			t.Errorf("hostAllowed(%q) = %v", c.host, got)

@@ -25,6 +25,10 @@ type ServerOptions struct {
 	// carry in Host, and that an Origin may name. ".example.org" allows
 	// every subdomain.
 	AllowedHosts []string
+	// HostNames, when set, is asked for further allowed names (exact) when
+	// a request's name is not among the above: names that change while the
+	// daemon runs, such as the hostname chosen at setup. It must be cheap.
+	HostNames func() []string
 	// BodyTimeout bounds reading one request body; 0 means
 	// DefaultBodyTimeout.
 	BodyTimeout time.Duration
@@ -63,7 +67,7 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 	s := &Server{
 		d:           dispatcher{backend: b, log: log},
 		log:         log,
-		hosts:       newHostPolicy(opts.AllowedHosts),
+		hosts:       newHostPolicy(opts.AllowedHosts, opts.HostNames),
 		bodyTimeout: bodyTimeout,
 		ctx:         ctx,
 		cancel:      cancel,
