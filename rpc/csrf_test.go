@@ -90,14 +90,24 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 
 	// The WebSocket upgrade: a foreign Host is refused before Accept.
 	for _, c := range []struct {
-		host   string
-		status int
-	}{{"evil.example" + port, 403}, {"127.0.0.1" + port, 101}} {
+		host, origin string
+		status       int
+	}{
+		{"evil.example" + port, "", 403},
+		{"127.0.0.1" + port, "http://evil.example", 403},
+		{"127.0.0.1" + port, "http://127.0.0.1:1", 403},
+		{"127.0.0.1" + port, "", 101},
+		{"127.0.0.1" + port, "https://box.example", 101},
+	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		conn, resp, err := websocket.Dial(ctx, ts.wsURL, &websocket.DialOptions{Host: c.host, HTTPHeader: http.Header{"Cookie": {"local=" + localCookie}}})
+		h := http.Header{"Cookie": {"local=" + localCookie}}
+		if c.origin != "" {
+			h.Set("Origin", c.origin)
+		}
+		conn, resp, err := websocket.Dial(ctx, ts.wsURL, &websocket.DialOptions{Host: c.host, HTTPHeader: h})
 		cancel()
 		if resp == nil || resp.StatusCode != c.status {
-			t.Errorf("upgrade with Host %s: %v %v, want %d", c.host, resp, err, c.status)
+			t.Errorf("upgrade with Host %s, Origin %q: %v %v, want %d", c.host, c.origin, resp, err, c.status)
 		}
 		if conn != nil {
 			conn.CloseNow()
@@ -296,5 +306,43 @@ func TestSetupNeedsCodeFromTheNetwork(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(b.RunDir(), startos.SetupCodeFile)); !os.IsNotExist(err) {
 		t.Fatalf("setup code file left after setup: %v", err)
+	}
+}
+
+func TestHostPolicy(t *testing.T) {
+	p := newHostPolicy([]string{"Box.Example", ".lan.example"}, func() []string { return []string{"mybox", "MyBox.local"} })
+	hostname, _ := os.Hostname()
+	for _, c := range []struct {
+		host string
+		want bool
+	}{
+		{"127.0.0.1:5959", true}, {"[::1]:5959", true}, {"[::1]", true}, {"192.168.1.5", true},
+		{"localhost", true}, {"app.localhost:8080", true}, {strings.ToUpper(hostname), true}, {hostname + ".local:5959", true},
+		{"box.example", true}, {"box.example.", true}, {"x.lan.example", true}, {"lan.example", false},
+		{"evil.example", false}, {"box.example.evil", false}, {"", false}, {"localhost.evil", false},
+		{"mybox.local:443", true}, {"mybox", true}, {"x.mybox.local", false},
+	} {
+		if got := p.hostAllowed(c.host); got != c.want {
+			t.Errorf("hostAllowed(%q) = %v", c.host, got)
+		}
+	}
+	for _, c := range []struct {
+		origin, host string
+		want         bool
+	}{
+		{"http://127.0.0.1:5959", "127.0.0.1:5959", true},
+		{"https://box.example", "127.0.0.1:5959", true},
+		{"http://127.0.0.1:8080", "127.0.0.1:5959", false},
+		{"null", "127.0.0.1:5959", false},
+		{"file://", "127.0.0.1:5959", false},
+		{"chrome-extension://abc", "127.0.0.1:5959", false},
+		{"http://localhost:5959", "127.0.0.1:5959", false},
+	} {
+		if got := p.originAllowed(c.origin, c.host); got != c.want {
+			t.Errorf("originAllowed(%q, %q) = %v", c.origin, c.host, got)
+		}
+	}
+	if lim := DefaultConnLimits(); lim.Total < 16 || lim.PerClient < 4 || lim.PerClient > lim.Total {
+		t.Errorf("DefaultConnLimits() = %+v", lim)
 	}
 }

@@ -19,10 +19,13 @@ import (
 // origin as Origin. Both are refused before any method runs.
 type hostPolicy struct {
 	names []string // lower case; an entry starting with "." allows every subdomain
+	// dynamic, when set, adds names that change while the daemon runs (the
+	// hostname chosen at setup).
+	dynamic func() []string
 }
 
-func newHostPolicy(extra []string) hostPolicy {
-	p := hostPolicy{}
+func newHostPolicy(extra []string, dynamic func() []string) hostPolicy {
+	p := hostPolicy{dynamic: dynamic}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		h = strings.ToLower(h)
 		p.names = append(p.names, h, h+".local")
@@ -65,6 +68,13 @@ func (p hostPolicy) configured(h string) bool {
 	for _, n := range p.names {
 		if n == h || (strings.HasPrefix(n, ".") && strings.HasSuffix(h, n)) {
 			return true
+		}
+	}
+	if p.dynamic != nil {
+		for _, n := range p.dynamic() {
+			if normalizeHost(n) == h {
+				return true
+			}
 		}
 	}
 	return false

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
@@ -84,8 +86,16 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 	if cCtx.IsSet("allow-local-downloads") {
 		cfg.AllowLocalDownloads = cCtx.Bool("allow-local-downloads")
 	}
+	for _, h := range cfg.AllowedHosts {
+		if !allowedHostPattern.MatchString(strings.ToLower(h)) {
+			return config{}, fmt.Errorf("allowed-host %q: want a DNS name such as box.example.org, or .example.org for its subdomains", h)
+		}
+	}
 	return cfg, nil
 }
+
+// allowedHostPattern is a DNS name, optionally with a leading dot.
+var allowedHostPattern = regexp.MustCompile(`^\.?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
 // merge copies the non-empty fields of src over dst.
 func merge(dst *config, src config) {

@@ -97,6 +97,7 @@ func TestConfigPrecedence(t *testing.T) {
 			config{DataDir: "/from/flag", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"a.example", ".b.example"}}, ""},
 		{"missing explicit file", []string{"--config", "/nonexistent.yaml"}, nil, config{}, "nonexistent.yaml"},
 		{"unknown key", []string{"--config", bad}, nil, config{}, "colour"},
+		{"bad allowed host", []string{"--allowed-host", "*.example"}, nil, config{}, `allowed-host "*.example"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

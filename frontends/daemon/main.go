@@ -66,7 +66,9 @@ func run(cCtx *cli.Context) error {
 	defer srv.Close()
 	log := srv.Logger()
 
-	rpcSrv := rpc.NewServer(srv, rpc.ServerOptions{Logger: log.Named("rpc"), AllowedHosts: cfg.AllowedHosts})
+	rpcSrv := rpc.NewServer(srv, rpc.ServerOptions{
+		Logger: log.Named("rpc"), AllowedHosts: cfg.AllowedHosts, HostNames: func() []string { return boxNames(srv) },
+	})
 	rawTCP, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -117,6 +119,16 @@ func run(cCtx *cli.Context) error {
 		return serveErr
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// boxNames are the names the box answers to that setup may change: its
+// hostname and hostname.local.
+func boxNames(srv *startos.Server) []string {
+	_, doc := srv.DB().Read()
+	if h := doc.Public.ServerInfo.Hostname; h != "" {
+		return []string{h, h + ".local"}
+	}
 	return nil
 }
 

@@ -277,7 +277,7 @@ func TestNotificationsAreBounded(t *testing.T) {
 	big := strings.Repeat("x", MaxMessageBytes)
 	n := 2000
 	if raceEnabled {
-		n = 400 // still 1.6 MiB of messages against a 256 KiB bound
+		n = 300 // still 1.2 MiB of messages against a 256 KiB bound
 	}
 	for i := range n {
 		in := model.NotificationInput{Level: model.NotificationInfo, Title: strings.Repeat("t", MaxTitleBytes), Message: big}
