@@ -39,7 +39,7 @@ func TestRootCreatedOnceKeyPrivate(t *testing.T) {
 
 func TestBrokenRootRefusedNotReplaced(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(dir string)
 	}{
 		{"garbage key", func(dir string) { os.WriteFile(filepath.Join(dir, rootKeyFile), []byte("junk"), 0o600) }},
