@@ -189,10 +189,14 @@ func (s *Server) PackageInfo(_ context.Context, p model.PackageIDParams) (model.
 	for _, id := range sortedKeys(mf.Interfaces) {
 		in := mf.Interfaces[id]
 		ia := model.InterfaceAddress{ID: id, Name: in.Name, UI: in.UI, Addresses: []string{}}
-		// The port is published as the container serves it: StartOS would
-		// terminate TLS for an ssl port, which this daemon does not do yet.
-		for _, port := range sortedKeys(in.LanConfig) {
-			ia.Addresses = append(ia.Addresses, "http://127.0.0.1:"+port)
+		// Where the LAN router serves it (startos/net); the container's own
+		// port is on loopback only, at a port the engine chooses.
+		if a, ok := e.InterfaceAddresses[id]; ok {
+			for _, addr := range append([]string{a.HTTPS, a.HTTP}, a.TCP...) {
+				if addr != "" {
+					ia.Addresses = append(ia.Addresses, addr)
+				}
+			}
 		}
 		info.Interfaces = append(info.Interfaces, ia)
 	}

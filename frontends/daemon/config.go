@@ -18,6 +18,10 @@ type config struct {
 	RunDir   string `yaml:"run-dir"`
 	Listen   string `yaml:"listen"`
 	LogLevel string `yaml:"log-level"`
+	// LanListen is the LAN router's TLS address, LanHTTPListen its plain
+	// HTTP one; "" turns each off.
+	LanListen     *string `yaml:"lan-listen"`
+	LanHTTPListen *string `yaml:"lan-http-listen"`
 }
 
 var defaults = config{
@@ -27,6 +31,13 @@ var defaults = config{
 	LogLevel: "info",
 }
 
+// LAN defaults: every interface, the standard ports (root, or
+// CAP_NET_BIND_SERVICE, as the systemd unit grants).
+const (
+	defaultLanListen     = "0.0.0.0:443"
+	defaultLanHTTPListen = "0.0.0.0:80"
+)
+
 // defaultConfigFile is read when it exists and --config is not given.
 const defaultConfigFile = "/etc/startos/config.yaml"
 
@@ -35,6 +46,8 @@ var configFlags = []cli.Flag{
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
+	&cli.StringFlag{Name: "lan-listen", Usage: "LAN router HTTPS address (SNI routing to services, the box at <hostname>.local); \"\" turns it off (default " + defaultLanListen + ")", EnvVars: []string{"STARTD_LAN_LISTEN"}},
+	&cli.StringFlag{Name: "lan-http-listen", Usage: "LAN router plain HTTP address (redirects to https); \"\" turns it off (default " + defaultLanHTTPListen + ")", EnvVars: []string{"STARTD_LAN_HTTP_LISTEN"}},
 	&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (default " + defaults.LogLevel + ")", EnvVars: []string{"STARTD_LOG_LEVEL"}},
 }
 
@@ -70,7 +83,25 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 			*dst = cCtx.String(name)
 		}
 	}
+	for name, dst := range map[string]**string{"lan-listen": &cfg.LanListen, "lan-http-listen": &cfg.LanHTTPListen} {
+		if cCtx.IsSet(name) {
+			v := cCtx.String(name)
+			*dst = &v
+		}
+	}
 	return cfg, nil
+}
+
+// lanAddrs are the LAN router's addresses after defaults.
+func (c config) lanAddrs() (tlsAddr, plainAddr string) {
+	tlsAddr, plainAddr = defaultLanListen, defaultLanHTTPListen
+	if c.LanListen != nil {
+		tlsAddr = *c.LanListen
+	}
+	if c.LanHTTPListen != nil {
+		plainAddr = *c.LanHTTPListen
+	}
+	return tlsAddr, plainAddr
 }
 
 // merge copies the non-empty fields of src over dst.
@@ -81,5 +112,11 @@ func merge(dst *config, src config) {
 		if *p.s != "" {
 			*p.d = *p.s
 		}
+	}
+	if src.LanListen != nil {
+		dst.LanListen = src.LanListen
+	}
+	if src.LanHTTPListen != nil {
+		dst.LanHTTPListen = src.LanHTTPListen
 	}
 }

@@ -44,7 +44,7 @@ func TestStartdServesLocksAndStops(t *testing.T) {
 	}
 
 	// A second daemon on the same data dir refuses and names the holder.
-	out, err := exec.Command(bin, "--data-dir", data, "--run-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--config", "").CombinedOutput()
+	out, err := exec.Command(bin, "--data-dir", data, "--run-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--config", "", "--lan-listen", "127.0.0.1:0", "--lan-http-listen", "").CombinedOutput()
 	if err == nil {
 		t.Fatal("second startd on the same data dir started")
 	}

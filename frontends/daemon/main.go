@@ -75,14 +75,22 @@ func run(cCtx *cli.Context) error {
 		tcp.Close()
 		return fmt.Errorf("listen on %s: %w", sockPath, err)
 	}
+	handler := withStatic(srv, rpcSrv.Handler())
 	httpSrv := &http.Server{
-		Handler:           rpcSrv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	go func() { errc <- httpSrv.Serve(tcp) }()
 	go func() { errc <- rpcSrv.ServeSocket(sock) }()
+	lanTLS, lanPlain := cfg.lanAddrs()
+	lanRouter, lanLns, err := listenLAN(srv, handler, lanTLS, lanPlain, errc)
+	if err != nil {
+		// The box stays manageable from the machine itself; the owner is
+		// told why the LAN cannot reach it.
+		log.Error("LAN router not started", "error", err)
+	}
 
 	if err := addLoopbackProbe(srv, tcp.Addr().String()); err != nil {
 		return err
@@ -91,6 +99,7 @@ func run(cCtx *cli.Context) error {
 	log.Info("serving", "http", "http://"+tcp.Addr().String()+"/rpc/v1", "websocket", "ws://"+tcp.Addr().String()+"/ws/rpc", "socket", sockPath)
 	fmt.Fprintf(os.Stderr, "startd %s ready: http://%s/rpc/v1  ws://%s/ws/rpc  unix:%s\n",
 		startos.Version, tcp.Addr(), tcp.Addr(), sockPath)
+	printLAN(srv, lanLns)
 
 	var serveErr error
 	select {
@@ -103,6 +112,11 @@ func run(cCtx *cli.Context) error {
 	defer cancel()
 	if err := httpSrv.Shutdown(drainCtx); err != nil {
 		log.Warn("http drain incomplete", "error", err)
+	}
+	if lanRouter != nil {
+		if err := lanRouter.Shutdown(drainCtx); err != nil {
+			log.Warn("LAN router drain incomplete", "error", err)
+		}
 	}
 	if err := rpcSrv.Shutdown(drainCtx); err != nil {
 		log.Warn("stream drain incomplete", "error", err)

@@ -35,7 +35,8 @@ var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
 // ready line; the test's cleanup kills it if it still runs.
 func RunStartd(t testing.TB, bin, dataDir string) *Process {
 	t.Helper()
-	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "")
+	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "",
+		"--lan-listen", "127.0.0.1:0", "--lan-http-listen", "")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,8 +69,11 @@ type Options struct {
 	// is published now, or an *Unavailable.
 	Resolve func(ctx context.Context, pkg string, port uint16) (string, error)
 	// Box serves the box's own names (the RPC surface).
-	Box    http.Handler
-	Logger hclog.Logger
+	Box http.Handler
+	// BoxPlainPaths are paths of the box served over plain HTTP too, not
+	// redirected: the root CA a device downloads before it trusts https.
+	BoxPlainPaths []string
+	Logger        hclog.Logger
 	// ForwardHost is the address raw TCP forwards listen on ("" = all).
 	ForwardHost string
 	// HTTPSPort is the port https URLs carry (443 omits it); redirects use it.
@@ -266,7 +270,7 @@ func (r *Router) handler(secure bool) http.Handler {
 		}
 		ix := r.table.Load()
 		if ix.box[host] {
-			if !secure {
+			if !secure && !slices.Contains(r.o.BoxPlainPaths, req.URL.Path) {
 				r.redirect(w, req, host)
 				return
 			}

@@ -302,10 +302,19 @@ func TestInterfaceName(t *testing.T) {
 		{"Main", "hello", "Box", "main-hello-box.local", true},
 		{"main", strings.Repeat("a", 60), "box", "", false},
 		{"main", "he_llo", "box", "", false},
+		{"main", "hello", "My_Box.lan", "main-hello-my-box.local", true},
 	} {
 		got, err := InterfaceName(tc.iface, tc.pkg, tc.host)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("%+v: %q %v", tc, got, err)
+		}
+	}
+}
+
+func TestLabel(t *testing.T) {
+	for in, want := range map[string]string{"box": "box", "Box.example.com": "box", "my_box": "my-box", "--": "start", "": "start", strings.Repeat("x", 70): strings.Repeat("x", 63)} {
+		if got := Label(in); got != want {
+			t.Errorf("Label(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
