@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/startos-go/startos/startos"
+	"github.com/startos-go/startos/startos/net/mdns"
 	"github.com/startos-go/startos/startos/net/router"
 )
 
@@ -28,9 +29,17 @@ func withStatic(srv *startos.Server, h http.Handler) http.Handler {
 	return mux
 }
 
-// lanListeners are the router's sockets; either may be nil.
+// lanListeners are the router's sockets (either may be nil) and the mDNS
+// responder (nil when the router listens on loopback only).
 type lanListeners struct {
 	tls, plain net.Listener
+	mdns       *mdns.Responder
+}
+
+func (ls lanListeners) closeMDNS() {
+	if ls.mdns != nil {
+		ls.mdns.Close()
+	}
 }
 
 // listenLAN opens the LAN listeners and starts the router on them. An empty
@@ -51,9 +60,28 @@ func listenLAN(srv *startos.Server, box http.Handler, tlsAddr, plainAddr string,
 		}
 	}
 	host, _, _ := net.SplitHostPort(ls.tls.Addr().String())
+	// mDNS on the interfaces the router listens on: a loopback router has
+	// no LAN to announce to, so tests and just run send nothing.
+	ifaces, err := mdns.InterfacesFor(host)
+	if err != nil {
+		srv.Logger().Warn("mdns: interfaces not listed; names are not published", "error", err)
+	}
+	if len(ifaces) > 0 {
+		var addr net.IP
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			addr = ip
+		}
+		if ls.mdns, err = mdns.New(mdns.Options{Interfaces: ifaces, Address: addr, Logger: srv.Logger().Named("mdns")}); err != nil {
+			srv.Logger().Warn("mdns: not answering; names resolve only through other DNS", "error", err)
+		}
+	}
 	o := startos.LANOptions{Box: box, BoxPlainPaths: []string{caPath}, HTTPSPort: portOf(ls.tls), HTTPPort: portOf(ls.plain), ForwardHost: host, ProbeAddr: loopback(ls.tls)}
+	if ls.mdns != nil {
+		o.Names = ls.mdns.SetNames
+	}
 	r, err := srv.StartLAN(o)
 	if err != nil {
+		ls.closeMDNS()
 		ls.tls.Close()
 		if ls.plain != nil {
 			ls.plain.Close()

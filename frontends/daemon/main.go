@@ -113,6 +113,7 @@ func run(cCtx *cli.Context) error {
 	if err := httpSrv.Shutdown(drainCtx); err != nil {
 		log.Warn("http drain incomplete", "error", err)
 	}
+	lanLns.closeMDNS()
 	if lanRouter != nil {
 		if err := lanRouter.Shutdown(drainCtx); err != nil {
 			log.Warn("LAN router drain incomplete", "error", err)
