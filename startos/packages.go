@@ -15,6 +15,7 @@ import (
 	"github.com/startos-go/startos/startos/install"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/net/lan"
 	"github.com/startos-go/startos/startos/service"
 	"github.com/startos-go/startos/startos/watchdog"
 )
@@ -39,7 +40,7 @@ func (s *Server) openServices(ctx context.Context) error {
 	s.installer, err = install.New(ctx, install.Options{
 		Store: s.db, Engine: engine, Services: s.services, DataDir: s.cfg.DataDir,
 		Logger: s.log.Named("install"), Notify: func(ctx context.Context, in model.NotificationInput) { s.Notify(ctx, in) },
-		Arch: Arch(),
+		Arch: Arch(), Preflight: lan.CheckPorts,
 	})
 	if err != nil {
 		return err

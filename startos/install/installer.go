@@ -54,6 +54,10 @@ type Options struct {
 	Logger   hclog.Logger
 	// Notify raises a notification; default notification.Create on Store.
 	Notify func(ctx context.Context, in model.NotificationInput)
+	// Preflight, when set, may refuse a package against the document (in
+	// the mutation that records the install, so two installs cannot both
+	// pass): the LAN's raw TCP port clash check.
+	Preflight func(d *model.Document, m *manifest.Manifest) error
 	// Arch is the StartOS architecture name (x86_64, aarch64, riscv64);
 	// default the one this binary runs on.
 	Arch string
@@ -73,17 +77,18 @@ type Options struct {
 // for concurrent use; one install, update or uninstall per package runs at a
 // time.
 type Installer struct {
-	store    *db.Store
-	engine   *container.Client
-	services Services
-	dataDir  string
-	log      hclog.Logger
-	notify   func(ctx context.Context, in model.NotificationInput)
-	arch     string
-	free     func(string) (uint64, error)
-	ram      func() (uint64, error)
-	ttl      time.Duration
-	httpTime time.Duration
+	store     *db.Store
+	engine    *container.Client
+	services  Services
+	dataDir   string
+	log       hclog.Logger
+	notify    func(ctx context.Context, in model.NotificationInput)
+	arch      string
+	free      func(string) (uint64, error)
+	ram       func() (uint64, error)
+	ttl       time.Duration
+	httpTime  time.Duration
+	preflight func(d *model.Document, m *manifest.Manifest) error
 
 	base   context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -119,7 +124,7 @@ func New(ctx context.Context, opts Options) (*Installer, error) {
 	in := &Installer{
 		store: opts.Store, engine: opts.Engine, services: opts.Services,
 		dataDir: opts.DataDir, log: opts.Logger, notify: opts.Notify,
-		arch: opts.Arch, free: opts.FreeBytes, ram: opts.TotalRAM,
+		arch: opts.Arch, free: opts.FreeBytes, ram: opts.TotalRAM, preflight: opts.Preflight,
 		ttl: opts.UploadTTL, httpTime: opts.HTTPTimeout,
 		uploads: map[string]time.Time{}, jobs: map[string]*job{},
 	}
