@@ -164,8 +164,10 @@ func New(o Options) *Router {
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},
-		Transport:     transport,
-		FlushInterval: -1, // stream: server-sent events and long polls pass at once
+		Transport: transport,
+		// The default flushes server-sent events and unknown-length
+		// streams at once and buffers the rest (-1 costs a write per chunk).
+		FlushInterval: 0,
 		ErrorHandler:  r.upstreamError,
 		ErrorLog:      o.Logger.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 	}
