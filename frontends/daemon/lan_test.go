@@ -394,6 +394,25 @@ func TestLANAccess(t *testing.T) {
 		t.Fatal("server.ca PEM does not decode")
 	}
 
+	// The watchdog's probe does a handshake and an echo through the router;
+	// it has run many times by now (the phone took seconds).
+	rep, err := rpc.Call[model.WatchdogReport](ctx, c, "server.watchdog", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range rep.Watchdog.Probes {
+		if p.Name == "lan.proxy" {
+			found = true
+			if p.State != model.ProbeOK || p.LastError != "" {
+				t.Errorf("lan.proxy probe: %+v", p)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no lan.proxy probe in %+v", rep.Watchdog.Probes)
+	}
+
 	t.Log("a stopped package: 502 with a page naming it and its status")
 	if _, err := rpc.Call[model.Empty](ctx, c, "package.stop", model.PackageIDParams{ID: b.Manifest.ID}); err != nil {
 		t.Fatal(err)

@@ -120,7 +120,7 @@ func TestConsoleDrivesARealPackage(t *testing.T) {
 	// The page: the health check as the daemon reports it, and the
 	// interface's local address as the library computes it.
 	waitScreenFor(t, tm, time.Minute, "Test Package 0.1.0 ("+id+")", "Status running", "✓ Web interface",
-		"https://main-"+id+"-")
+		"https://main-"+id+"-", "trust it once per device")
 
 	// Actions sorted by name: Fail, Say hello. Run hello; its result shows.
 	tm.Type("j")
