@@ -42,7 +42,7 @@ const (
 const defaultConfigFile = "/etc/startos/config.yaml"
 
 var configFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, lan-listen, lan-http-listen, log-level)", EnvVars: []string{"STARTD_CONFIG"}},
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
