@@ -4,6 +4,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 data_dir := justfile_directory() / ".data"
 listen := "127.0.0.1:5959"
+lan_listen := "127.0.0.1:5443"
+lan_http_listen := "127.0.0.1:5980"
 
 # List the recipes.
 default:
@@ -22,7 +24,8 @@ run: build
     mkdir -p {{data_dir}}/run
     @echo "startd: data in {{data_dir}}; try: ./bin/start-cli --socket {{data_dir}}/run/rpc.sock server time"
     @echo "        or: ./bin/start-cli --host http://{{listen}} echo hello"
-    ./bin/startd --data-dir {{data_dir}} --run-dir {{data_dir}}/run --listen {{listen}}
+    @echo "        LAN router (unprivileged, loopback): https://{{lan_listen}} and http://{{lan_http_listen}}; names and the CA: ./bin/start-cli --socket {{data_dir}}/run/rpc.sock server ca"
+    ./bin/startd --data-dir {{data_dir}} --run-dir {{data_dir}}/run --listen {{listen}} --lan-listen {{lan_listen}} --lan-http-listen {{lan_http_listen}}
 
 # Make sure a Docker Engine is installed and answering (installs docker.io as root).
 engine:

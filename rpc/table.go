@@ -39,6 +39,7 @@ type Backend interface {
 	Diagnose(ctx context.Context) (model.DiagnoseBundle, error)
 	Metrics(ctx context.Context) (model.Metrics, error)
 	FollowMetrics(ctx context.Context) (model.Metrics, *feed.Feed[model.Metrics], error)
+	CA(ctx context.Context) (model.CAInfo, error)
 
 	Dump(ctx context.Context, p model.DumpParams) (model.Dump, error)
 	Subscribe(ctx context.Context, p model.DBSubscribeParams) (model.DBSubscribeResult, *feed.Feed[model.Revision], error)
@@ -243,6 +244,8 @@ var Table = []*Method{
 		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, *feed.Feed[model.Metrics], error) {
 			return b.FollowMetrics(ctx)
 		}),
+	unary("server.ca", "The box's root CA certificate (PEM) and its SHA-256 fingerprint: install it on a device to trust the box's https LAN addresses.", public,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.CAInfo, error) { return b.CA(ctx) }),
 	unary("server.rebuild", "Drop every service's container and images and rebuild them from the archived packages.", mutates,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.RebuildAll(ctx) }),
 	unary("package.sideload", "Start a sideload: answers a one-shot upload id; POST the .s9pk to /rest/rpc/<id>.", mutates,

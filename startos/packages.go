@@ -15,6 +15,7 @@ import (
 	"github.com/startos-go/startos/startos/install"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/net/lan"
 	"github.com/startos-go/startos/startos/service"
 	"github.com/startos-go/startos/startos/watchdog"
 )
@@ -41,6 +42,7 @@ func (s *Server) openServices(ctx context.Context) error {
 		Store: s.db, Engine: engine, Services: s.services, DataDir: s.cfg.DataDir,
 		Logger: s.log.Named("install"), Notify: func(ctx context.Context, in model.NotificationInput) { s.Notify(ctx, in) },
 		Arch: Arch(), AllowLocalDownloads: s.cfg.AllowLocalDownloads, ReservedPorts: s.cfg.ReservedPorts,
+		Preflight: lan.CheckPorts,
 	})
 	if err != nil {
 		return err
@@ -202,10 +204,14 @@ func (s *Server) PackageInfo(_ context.Context, p model.PackageIDParams) (model.
 	for _, id := range sortedKeys(mf.Interfaces) {
 		in := mf.Interfaces[id]
 		ia := model.InterfaceAddress{ID: id, Name: in.Name, UI: in.UI, Addresses: []string{}}
-		// The port is published as the container serves it: StartOS would
-		// terminate TLS for an ssl port, which this daemon does not do yet.
-		for _, port := range sortedKeys(in.LanConfig) {
-			ia.Addresses = append(ia.Addresses, "http://127.0.0.1:"+port)
+		// Where the LAN router serves it (startos/net); the container's own
+		// port is on loopback only, at a port the engine chooses.
+		if a, ok := e.InterfaceAddresses[id]; ok {
+			for _, addr := range append([]string{a.HTTPS, a.HTTP}, a.TCP...) {
+				if addr != "" {
+					ia.Addresses = append(ia.Addresses, addr)
+				}
+			}
 		}
 		info.Interfaces = append(info.Interfaces, ia)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/startos-go/startos/startos/logging"
 	"github.com/startos-go/startos/startos/metrics"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/net/ca"
 	"github.com/startos-go/startos/startos/service"
 	"github.com/startos-go/startos/startos/watchdog"
 )
@@ -87,6 +88,8 @@ type Server struct {
 	installer  *install.Installer
 	lock       *dirLock
 	started    time.Time
+	ca         *ca.CA    // the box's root CA (net/ca)
+	lan        *lanState // the LAN router, once StartLAN has run
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data
@@ -133,6 +136,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.log = hclog.New(&hclog.LoggerOptions{Name: "startd", Level: cfg.LogLevel, Output: out})
 	}
+	if err := s.openCA(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.openState(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -163,6 +170,7 @@ func (s *Server) Close() error {
 	if s.lock == nil {
 		return nil
 	}
+	lanErr := s.closeLAN()
 	servicesErr := s.closeServices()
 	var wdErr error
 	if s.wd != nil {
@@ -174,7 +182,7 @@ func (s *Server) Close() error {
 	}
 	stateErr := s.closeState()
 	s.log.Info("library closed")
-	err := errors.Join(servicesErr, wdErr, metricsErr, stateErr, s.logs.Close(), s.lock.release())
+	err := errors.Join(lanErr, servicesErr, wdErr, metricsErr, stateErr, s.logs.Close(), s.lock.release())
 	s.lock = nil
 	return err
 }

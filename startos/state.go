@@ -37,6 +37,7 @@ func (s *Server) openState(ctx context.Context) error {
 			info.RAM = totalRAM()
 			info.StatusInfo.ShuttingDown = false
 			info.StatusInfo.Restarting = false
+			info.CAFingerprint = s.ca.Fingerprint()
 		},
 	})
 	if err != nil {

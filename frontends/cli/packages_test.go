@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,7 +63,7 @@ func TestPackageLifecycleThroughCLI(t *testing.T) {
 		t.Fatalf("package list:\n%s", out)
 	}
 	code, out, _ = cmd(t, append(sock, "--format", "json", "package", "info", id)...)
-	if code != 0 || !strings.Contains(out, fmt.Sprintf("http://127.0.0.1:%d", port)) {
+	if code != 0 || !strings.Contains(out, "https://main-"+id+"-") {
 		t.Fatalf("package info:\n%s", out)
 	}
 	deadline := time.Now().Add(30 * time.Second)

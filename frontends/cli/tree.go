@@ -42,6 +42,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeInstall(node, s)
 		case m.Name == "server.diagnose":
 			customizeDiagnose(node, s)
+		case m.Name == "server.ca":
+			customizeCA(node, s)
 		}
 	}
 	for _, c := range root.Subcommands {

@@ -26,6 +26,10 @@ type config struct {
 	// AllowLocalDownloads lets package.install fetch from loopback,
 	// link-local and private addresses.
 	AllowLocalDownloads bool `yaml:"allow-local-downloads"`
+	// LanListen is the LAN router's TLS address, LanHTTPListen its plain
+	// HTTP one; "" turns each off.
+	LanListen     *string `yaml:"lan-listen"`
+	LanHTTPListen *string `yaml:"lan-http-listen"`
 }
 
 var defaults = config{
@@ -35,14 +39,23 @@ var defaults = config{
 	LogLevel: "info",
 }
 
+// LAN defaults: every interface, the standard ports (root, or
+// CAP_NET_BIND_SERVICE, as the systemd unit grants).
+const (
+	defaultLanListen     = "0.0.0.0:443"
+	defaultLanHTTPListen = "0.0.0.0:80"
+)
+
 // defaultConfigFile is read when it exists and --config is not given.
 const defaultConfigFile = "/etc/startos/config.yaml"
 
 var configFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, log-level, allowed-hosts, allow-local-downloads)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, lan-listen, lan-http-listen, log-level, allowed-hosts, allow-local-downloads)", EnvVars: []string{"STARTD_CONFIG"}},
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
+	&cli.StringFlag{Name: "lan-listen", Usage: "LAN router HTTPS address (SNI routing to services, the box at <hostname>.local); \"\" turns it off (default " + defaultLanListen + ")", EnvVars: []string{"STARTD_LAN_LISTEN"}},
+	&cli.StringFlag{Name: "lan-http-listen", Usage: "LAN router plain HTTP address (redirects to https); \"\" turns it off (default " + defaultLanHTTPListen + ")", EnvVars: []string{"STARTD_LAN_HTTP_LISTEN"}},
 	&cli.StringSliceFlag{Name: "allowed-host", Usage: "a name the box is reached by, besides IP addresses, localhost and its hostname (repeatable; \".example.org\" allows subdomains); config key allowed-hosts", EnvVars: []string{"STARTD_ALLOWED_HOSTS"}},
 	&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (default " + defaults.LogLevel + ")", EnvVars: []string{"STARTD_LOG_LEVEL"}},
 	&cli.BoolFlag{Name: "allow-local-downloads", Usage: "let package.install fetch from loopback, link-local and private addresses (tests, a registry on the LAN)", EnvVars: []string{"STARTD_ALLOW_LOCAL_DOWNLOADS"}},
@@ -80,6 +93,12 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 			*dst = cCtx.String(name)
 		}
 	}
+	for name, dst := range map[string]**string{"lan-listen": &cfg.LanListen, "lan-http-listen": &cfg.LanHTTPListen} {
+		if cCtx.IsSet(name) {
+			v := cCtx.String(name)
+			*dst = &v
+		}
+	}
 	if cCtx.IsSet("allowed-host") {
 		cfg.AllowedHosts = cCtx.StringSlice("allowed-host") // replaces the file's list, like every other key
 	}
@@ -97,6 +116,18 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 // allowedHostPattern is a DNS name, optionally with a leading dot.
 var allowedHostPattern = regexp.MustCompile(`^\.?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
+// lanAddrs are the LAN router's addresses after defaults.
+func (c config) lanAddrs() (tlsAddr, plainAddr string) {
+	tlsAddr, plainAddr = defaultLanListen, defaultLanHTTPListen
+	if c.LanListen != nil {
+		tlsAddr = *c.LanListen
+	}
+	if c.LanHTTPListen != nil {
+		plainAddr = *c.LanHTTPListen
+	}
+	return tlsAddr, plainAddr
+}
+
 // merge copies the non-empty fields of src over dst.
 func merge(dst *config, src config) {
 	for _, p := range []struct{ d, s *string }{
@@ -110,4 +141,10 @@ func merge(dst *config, src config) {
 		dst.AllowedHosts = src.AllowedHosts
 	}
 	dst.AllowLocalDownloads = dst.AllowLocalDownloads || src.AllowLocalDownloads
+	if src.LanListen != nil {
+		dst.LanListen = src.LanListen
+	}
+	if src.LanHTTPListen != nil {
+		dst.LanHTTPListen = src.LanHTTPListen
+	}
 }

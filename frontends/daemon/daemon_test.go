@@ -45,7 +45,7 @@ func TestStartdServesLocksAndStops(t *testing.T) {
 	}
 
 	// A second daemon on the same data dir refuses and names the holder.
-	out, err := exec.Command(bin, "--data-dir", data, "--run-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--config", "").CombinedOutput()
+	out, err := exec.Command(bin, "--data-dir", data, "--run-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--config", "", "--lan-listen", "127.0.0.1:0", "--lan-http-listen", "").CombinedOutput()
 	if err == nil {
 		t.Fatal("second startd on the same data dir started")
 	}
@@ -158,4 +158,35 @@ func copyFlags(flags []cli.Flag) []cli.Flag {
 		}
 	}
 	return out
+}
+
+// TestLANConfig: the LAN addresses default to :443 and :80; the file may
+// turn one off with ""; a flag wins over the file.
+func TestLANConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "startd.yaml")
+	os.WriteFile(file, []byte("lan-listen: 10.0.0.1:8443\nlan-http-listen: \"\"\n"), 0o600)
+	for _, c := range []struct {
+		name             string
+		args             []string
+		wantTLS, wantRaw string
+	}{
+		{"defaults", []string{"--config", ""}, defaultLanListen, defaultLanHTTPListen},
+		{"file turns plain off", []string{"--config", file}, "10.0.0.1:8443", ""},
+		{"flag over file", []string{"--config", file, "--lan-listen", "127.0.0.1:0", "--lan-http-listen", "127.0.0.1:1"}, "127.0.0.1:0", "127.0.0.1:1"},
+	} {
+		var tlsAddr, plainAddr string
+		var err error
+		app := &cli.App{Flags: configFlags, Action: func(cCtx *cli.Context) error {
+			var cfg config
+			cfg, err = loadConfig(cCtx)
+			tlsAddr, plainAddr = cfg.lanAddrs()
+			return nil
+		}}
+		if rerr := app.Run(append([]string{"startd"}, c.args...)); rerr != nil || err != nil {
+			t.Fatal(rerr, err)
+		}
+		if tlsAddr != c.wantTLS || plainAddr != c.wantRaw {
+			t.Errorf("%s: %q %q, want %q %q", c.name, tlsAddr, plainAddr, c.wantTLS, c.wantRaw)
+		}
+	}
 }

@@ -39,7 +39,7 @@ func wedgedStartd(t *testing.T, env ...string) (*exec.Cmd, string, *os.File) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--data-dir", data, "--run-dir", filepath.Join(data, "run"), "--listen", addr,
-		"--config", "", "--log-level", "debug")
+		"--config", "", "--log-level", "debug", "--lan-listen", "127.0.0.1:0", "--lan-http-listen", "")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = w
 	if err := cmd.Start(); err != nil {

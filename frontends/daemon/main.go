@@ -55,10 +55,11 @@ func run(cCtx *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	lanTLS, lanPlain := cfg.lanAddrs()
 	srv, err := startos.Open(ctx, startos.Config{
 		DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level, HandleSignals: true,
 		BlockingLogControl:  os.Getenv("STARTD_FAULT_BLOCKING_LOG") == "1",
-		AllowLocalDownloads: cfg.AllowLocalDownloads, ReservedPorts: listenPorts(cfg.Listen),
+		AllowLocalDownloads: cfg.AllowLocalDownloads, ReservedPorts: listenPorts(cfg.Listen, lanTLS, lanPlain),
 	})
 	if err != nil {
 		return err
@@ -80,10 +81,17 @@ func run(cCtx *cli.Context) error {
 		tcp.Close()
 		return fmt.Errorf("listen on %s: %w", sockPath, err)
 	}
-	httpSrv := rpc.NewHTTPServer(rpcSrv.Handler(), log.Named("http"))
-	errc := make(chan error, 2)
+	handler := withStatic(srv, rpcSrv.Handler())
+	httpSrv := rpc.NewHTTPServer(handler, log.Named("http"))
+	errc := make(chan error, 4)
 	go func() { errc <- httpSrv.Serve(tcp) }()
 	go func() { errc <- rpcSrv.ServeSocket(sock) }()
+	lanRouter, lanLns, err := listenLAN(srv, handler, lanTLS, lanPlain, errc)
+	if err != nil {
+		// The box stays manageable from the machine itself; the owner is
+		// told why the LAN cannot reach it.
+		log.Error("LAN router not started", "error", err)
+	}
 
 	if err := addLoopbackProbe(srv, tcp.Addr().String()); err != nil {
 		return err
@@ -98,6 +106,7 @@ func run(cCtx *cli.Context) error {
 		fmt.Fprintf(os.Stderr, "startd: the box has no owner yet. Set it up from this machine (start-cli setup), or from another with the setup code %s (also in %s)\n",
 			code, filepath.Join(srv.RunDir(), startos.SetupCodeFile))
 	}
+	printLAN(srv, lanLns)
 
 	var serveErr error
 	select {
@@ -110,6 +119,12 @@ func run(cCtx *cli.Context) error {
 	defer cancel()
 	if err := httpSrv.Shutdown(drainCtx); err != nil {
 		log.Warn("http drain incomplete", "error", err)
+	}
+	lanLns.closeMDNS()
+	if lanRouter != nil {
+		if err := lanRouter.Shutdown(drainCtx); err != nil {
+			log.Warn("LAN router drain incomplete", "error", err)
+		}
 	}
 	if err := rpcSrv.Shutdown(drainCtx); err != nil {
 		log.Warn("stream drain incomplete", "error", err)
@@ -140,16 +155,18 @@ func addLoopbackProbe(srv *startos.Server, addr string) error {
 	return srv.AddProbe("rpc.loopback", watchdog.Fatal, rpc.EchoProbe(addr))
 }
 
-// listenPorts is the port of the daemon's listen address, which packages
-// may not publish.
-func listenPorts(addr string) []uint16 {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil
+// listenPorts are the ports of the daemon's listen addresses (RPC and LAN),
+// which packages may not take for a raw TCP forward.
+func listenPorts(addrs ...string) []uint16 {
+	var out []uint16
+	for _, addr := range addrs {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.ParseUint(port, 10, 16); err == nil && n != 0 {
+			out = append(out, uint16(n))
+		}
 	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || n == 0 {
-		return nil
-	}
-	return []uint16{uint16(n)}
+	return out
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,7 +93,7 @@ func waitScreenFor(t *testing.T, tm *teatest.TestModel, d time.Duration, wants .
 func TestConsoleDrivesARealPackage(t *testing.T) {
 	start := time.Now()
 	eng := testpkg.Engine(t) // skips without an engine, fails in CI
-	id, file, port := testPackage(t, eng)
+	id, file, _ := testPackage(t, eng)
 	t.Logf("%s: package built", time.Since(start).Round(time.Millisecond))
 	d := startDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -121,7 +120,7 @@ func TestConsoleDrivesARealPackage(t *testing.T) {
 	// The page: the health check as the daemon reports it, and the
 	// interface's local address as the library computes it.
 	waitScreenFor(t, tm, time.Minute, "Test Package 0.1.0 ("+id+")", "Status running", "✓ Web interface",
-		fmt.Sprintf("http://127.0.0.1:%d", port))
+		"https://main-"+id+"-", "trust it once per device")
 
 	// Actions sorted by name: Fail, Say hello. Run hello; its result shows.
 	tm.Type("j")

@@ -85,7 +85,7 @@ func TestInTmux(t *testing.T) {
 		t.Skip("tmux is not installed (just test installs it)")
 	}
 	eng := testpkg.Engine(t) // skips without an engine, fails in CI
-	id, file, port := testPackage(t, eng)
+	id, file, _ := testPackage(t, eng)
 	bins := t.TempDir()
 	tui := goBuild(t, bins, "start-tui", ".")
 	startdBin := goBuild(t, bins, "startd", "../daemon")
@@ -121,7 +121,7 @@ func TestInTmux(t *testing.T) {
 	s.waitScreenFor(90*time.Second, "[2 Services (1)]", "Test Package", "running", "healthy 1/1")
 	// Its page: the health check with its message, the local address.
 	s.keys("Enter")
-	s.waitScreen("Test Package 0.1.0 ("+id+")", "Status running", "✓ Web interface", fmt.Sprintf("http://127.0.0.1:%d", port))
+	s.waitScreen("Test Package 0.1.0 ("+id+")", "Status running", "✓ Web interface", "https://main-"+id+"-")
 	// t stops it: the box's desired state changes and the screen follows.
 	s.keys("t")
 	deadline := time.Now().Add(30 * time.Second)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/startos-go/startos/internal/bench/dbbench"
 	"github.com/startos-go/startos/internal/bench/installbench"
+	"github.com/startos-go/startos/internal/bench/lanbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
 	"github.com/startos-go/startos/internal/bench/s9pkbench"
@@ -32,6 +33,7 @@ var suites = []suite{
 	{"s9pk", s9pkbench.Run},
 	{"install", installbench.Run},
 	{"services", servicebench.Run},
+	{"lan", lanbench.Run},
 }
 
 func main() {

@@ -31,11 +31,14 @@ func BuildStartd(t testing.TB) string {
 
 var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
 
-// RunStartd starts bin on dataDir with an ephemeral port and waits for its
-// ready line; the test's cleanup kills it if it still runs.
-func RunStartd(t testing.TB, bin, dataDir string) *Process {
+// RunStartd starts bin on dataDir with an ephemeral port (and the LAN
+// router on loopback only) and waits for its ready line; extra flags follow
+// and override. The test's cleanup kills it if it still runs.
+func RunStartd(t testing.TB, bin, dataDir string, extra ...string) *Process {
 	t.Helper()
-	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "")
+	args := []string{"--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "",
+		"--lan-listen", "127.0.0.1:0", "--lan-http-listen", ""}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ package testdaemon
 import (
 	"context"
 	"io"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -20,11 +21,14 @@ var CheapPassword = auth.Params{Memory: 1024, Time: 1, Threads: 1}
 
 // Daemon is one in-process daemon.
 type Daemon struct {
-	Dir    string          // the data directory
-	Lib    *startos.Server // the library
-	Srv    *rpc.Server
-	Sock   string // unix socket path
-	HTTP   string // http://127.0.0.1:port
+	Dir  string          // the data directory
+	Lib  *startos.Server // the library
+	Srv  *rpc.Server
+	Sock string // unix socket path
+	HTTP string // http://127.0.0.1:port
+	// LAN is the LAN router's TLS address on loopback (127.0.0.1:port);
+	// package interfaces get addresses on it.
+	LAN    string
 	Cookie string // path of the local auth cookie file
 
 	hs *httptest.Server
@@ -52,6 +56,16 @@ func Start(t testing.TB, dir string) *Daemon {
 	go d.Srv.ServeSocket(l) // ends at Shutdown, which waits for it
 	d.hs = httptest.NewServer(d.Srv.Handler())
 	d.HTTP = d.hs.URL
+	lanLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.LAN = lanLn.Addr().String()
+	lan, err := lib.StartLAN(startos.LANOptions{Box: d.Srv.Handler(), HTTPSPort: lanLn.Addr().(*net.TCPAddr).Port, ForwardHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go lan.ServeTLS(lanLn) // ends when the library closes the router
 	t.Cleanup(d.Stop)
 	return d
 }

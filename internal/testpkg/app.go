@@ -2,7 +2,8 @@ package testpkg
 
 // appSource is the test service: one static binary with subcommands.
 //
-//	serve    the main process: HTTP on :8080 (/health), prints StartupLine
+//	serve    the main process: HTTP on :8080 (/health, /ws a one-message
+//	         WebSocket echo), a TCP echo on :9000, prints StartupLine
 //	health   health check: GET /health; exit 1 with a message on stderr when
 //	         /data/fail-health exists (its content is the message)
 //	action   reads JSON input on stdin, answers a StartOS action result
@@ -14,9 +15,13 @@ package testpkg
 const appSource = `package main
 
 import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -89,7 +94,11 @@ func main() {
 
 func serve() {
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from testpkg\n") })
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from testpkg\nhost="+r.Host+" xff="+r.Header.Get("X-Forwarded-For")+" proto="+r.Header.Get("X-Forwarded-Proto")+"\n")
+	})
+	http.HandleFunc("/ws", wsEcho)
+	go tcpEcho()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	go func() {
@@ -102,5 +111,56 @@ func serve() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// tcpEcho echoes every line on :9000.
+func tcpEcho() {
+	l, err := net.Listen("tcp", ":9000")
+	if err != nil {
+		return
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() { io.Copy(c, c); c.Close() }()
+	}
+}
+
+// wsEcho is a minimal RFC 6455 server: the handshake, then one short
+// client text frame answered with "echo " and its payload.
+func wsEcho(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if key == "" {
+		http.Error(w, "not a websocket request", 400)
+		return
+	}
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	conn, rw, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", base64.StdEncoding.EncodeToString(sum[:]))
+	rw.Flush()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(rw)
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil || h[1]&0x7f > 125 {
+		return
+	}
+	n := int(h[1] & 0x7f)
+	var mask [4]byte
+	io.ReadFull(br, mask[:])
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return
+	}
+	for i := range payload {
+		payload[i] ^= mask[i%4]
+	}
+	out := append([]byte("echo "), payload...)
+	conn.Write(append([]byte{0x81, byte(len(out))}, out...))
 }
 `

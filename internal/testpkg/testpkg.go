@@ -59,6 +59,9 @@ type Options struct {
 	RAM uint64
 	// Assets maps file names to contents of the assets volume "static".
 	Assets map[string]string
+	// TCPPort, when set, adds interface "peer": a raw TCP echo (container
+	// port 9000) that the LAN router forwards on this box port.
+	TCPPort uint16
 	// Extra is appended to the manifest YAML (more top-level keys).
 	Extra string
 	// Volumes adds volumes: id -> a YAML flow mapping such as
@@ -147,6 +150,17 @@ interfaces:
 {{- end}}
     ui: true
     protocols: [tcp, http]
+{{- if .TCPPort}}
+  peer:
+    name: Peer port
+    description: A raw TCP echo.
+    lan-config:
+      {{.TCPPort}}:
+        ssl: false
+        internal: 9000
+    ui: false
+    protocols: [tcp]
+{{- end}}
 backup:
   create:
     type: docker

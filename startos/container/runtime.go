@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ type Mount struct {
 // PortBinding publishes a container's TCP port on the host.
 type PortBinding struct {
 	HostIP        string // default 127.0.0.1: never all interfaces by accident
-	HostPort      uint16
+	HostPort      uint16 // 0: the engine chooses a free port (read it back from ContainerState.Ports)
 	ContainerPort uint16
 }
 
@@ -116,8 +117,12 @@ func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
 		hc.PortBindings = nat.PortMap{}
 	}
 	for _, p := range s.Ports {
-		if p.ContainerPort == 0 || p.HostPort == 0 {
-			return "", fmt.Errorf("create container %q: port binding %d->%d: ports must be 1-65535: %w", s.Name, p.HostPort, p.ContainerPort, errdefs.ErrInvalidRequest)
+		if p.ContainerPort == 0 {
+			return "", fmt.Errorf("create container %q: port binding %d->%d: the container port must be 1-65535: %w", s.Name, p.HostPort, p.ContainerPort, errdefs.ErrInvalidRequest)
+		}
+		hostPort := ""
+		if p.HostPort != 0 {
+			hostPort = strconv.Itoa(int(p.HostPort))
 		}
 		ip := p.HostIP
 		if ip == "" {
@@ -125,7 +130,7 @@ func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
 		}
 		port := nat.Port(strconv.Itoa(int(p.ContainerPort)) + "/tcp")
 		cfg.ExposedPorts[port] = struct{}{}
-		hc.PortBindings[port] = append(hc.PortBindings[port], nat.PortBinding{HostIP: ip, HostPort: strconv.Itoa(int(p.HostPort))})
+		hc.PortBindings[port] = append(hc.PortBindings[port], nat.PortBinding{HostIP: ip, HostPort: hostPort})
 	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
@@ -198,6 +203,9 @@ type ContainerState struct {
 	Error      string // the engine's error starting it, if any
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Ports maps each published container TCP port to its host address
+	// (ip:port) while the container runs; the engine assigns them at start.
+	Ports map[uint16]string
 }
 
 // InspectContainer describes a container by id or name; ErrNotFound when
@@ -220,6 +228,22 @@ func (c *Client) InspectContainer(ctx context.Context, id string) (ContainerStat
 		st.Status, st.Running, st.ExitCode, st.OOMKilled, st.Error = string(s.Status), s.Running, s.ExitCode, s.OOMKilled, s.Error
 		st.StartedAt = parseEngineTime(s.StartedAt)
 		st.FinishedAt = parseEngineTime(s.FinishedAt)
+	}
+	if r.NetworkSettings != nil {
+		for port, bindings := range r.NetworkSettings.Ports {
+			if port.Proto() != "tcp" || len(bindings) == 0 {
+				continue
+			}
+			if st.Ports == nil {
+				st.Ports = map[uint16]string{}
+			}
+			b := bindings[0]
+			ip := b.HostIP
+			if ip == "" || ip == "0.0.0.0" {
+				ip = "127.0.0.1"
+			}
+			st.Ports[uint16(port.Int())] = net.JoinHostPort(ip, b.HostPort)
+		}
 	}
 	return st, nil
 }

@@ -168,7 +168,7 @@ func TestCreateRefusesBadSpec(t *testing.T) {
 	if _, err := c.CreateContainer(ctx, container.Spec{Name: "x"}); !errors.Is(err, errdefs.ErrInvalidRequest) {
 		t.Errorf("no image: %v", err)
 	}
-	if _, err := c.CreateContainer(ctx, container.Spec{Name: "x", Image: "scratch", Ports: []container.PortBinding{{HostPort: 0, ContainerPort: 80}}}); !errors.Is(err, errdefs.ErrInvalidRequest) {
+	if _, err := c.CreateContainer(ctx, container.Spec{Name: "x", Image: "scratch", Ports: []container.PortBinding{{HostPort: 80, ContainerPort: 0}}}); !errors.Is(err, errdefs.ErrInvalidRequest) {
 		t.Errorf("port 0: %v", err)
 	}
 	if _, err := c.Exec(ctx, "x", container.ExecOptions{}); !errors.Is(err, errdefs.ErrInvalidRequest) {

@@ -194,6 +194,11 @@ func (o *op) createEntry(ctx context.Context) error {
 	var old []byte
 	_, err := o.in.store.Mutate(ctx, func(d *model.Document) error {
 		old = nil
+		if pf := o.in.preflight; pf != nil {
+			if err := pf(d, o.m); err != nil {
+				return err
+			}
+		}
 		if d.Public.PackageData == nil {
 			d.Public.PackageData = map[string]model.PackageDataEntry{}
 		}

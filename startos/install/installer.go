@@ -54,6 +54,10 @@ type Options struct {
 	Logger   hclog.Logger
 	// Notify raises a notification; default notification.Create on Store.
 	Notify func(ctx context.Context, in model.NotificationInput)
+	// Preflight, when set, may refuse a package against the document (in
+	// the mutation that records the install, so two installs cannot both
+	// pass): the LAN's raw TCP port clash check.
+	Preflight func(d *model.Document, m *manifest.Manifest) error
 	// Arch is the StartOS architecture name (x86_64, aarch64, riscv64);
 	// default the one this binary runs on.
 	Arch string
@@ -97,7 +101,8 @@ type Installer struct {
 	dialCheck  func(address string) error
 	reserved   []uint16
 	// rename is os.Rename; tests make it fail.
-	rename func(oldpath, newpath string) error
+	rename    func(oldpath, newpath string) error
+	preflight func(d *model.Document, m *manifest.Manifest) error
 
 	base   context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -133,7 +138,7 @@ func New(ctx context.Context, opts Options) (*Installer, error) {
 	in := &Installer{
 		store: opts.Store, engine: opts.Engine, services: opts.Services,
 		dataDir: opts.DataDir, log: opts.Logger, notify: opts.Notify,
-		arch: opts.Arch, free: opts.FreeBytes, ram: opts.TotalRAM,
+		arch: opts.Arch, free: opts.FreeBytes, ram: opts.TotalRAM, preflight: opts.Preflight,
 		ttl: opts.UploadTTL, httpTime: opts.HTTPTimeout,
 		allowLocal: opts.AllowLocalDownloads, reserved: opts.ReservedPorts,
 		uploads: map[string]upload{}, jobs: map[string]*job{},

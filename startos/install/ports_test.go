@@ -12,29 +12,32 @@ import (
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/net/lan"
 )
 
-// Port rules, through a real sideload: privileged ports, the daemon's own
-// port and a port another package publishes are refused at the install's
-// preflight, and nothing is left behind.
+// Port rules, through a real sideload: a raw TCP forward on a privileged
+// port, the daemon's own port or a port another package forwards is refused
+// at the install's preflight, and nothing is left behind; HTTP ports may
+// repeat between packages (the LAN router serves them by name).
 func TestPortRefusals(t *testing.T) {
 	daemonPort := testpkg.FreePort(t)
-	e := newEnv(t, func(o *Options) { o.ReservedPorts = []uint16{daemonPort} })
+	e := newEnv(t, func(o *Options) { o.ReservedPorts, o.Preflight = []uint16{daemonPort}, lan.CheckPorts })
 	taken := testpkg.FreePort(t)
 	first := testID()
-	e.mustSideload(e.pkg(testpkg.Options{ID: first, Version: "0.1.0", Port: taken}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: first, Version: "0.1.0", Port: 443, TCPPort: taken}))
+	e.mustSideload(e.pkg(testpkg.Options{ID: testID(), Version: "0.1.0", Port: 443}))
 	for _, tc := range []struct {
 		name     string
 		port     uint16
 		contains string
 	}{
-		{"privileged", 80, "port 80 is privileged"},
-		{"the daemon's", daemonPort, "port " + strconv.Itoa(int(daemonPort)) + " is the daemon's own"},
-		{"another package's", taken, "port " + strconv.Itoa(int(taken)) + " is published by " + first},
+		{"privileged", 80, "TCP port 80 is privileged"},
+		{"the daemon's", daemonPort, "TCP port " + strconv.Itoa(int(daemonPort)) + " is the daemon's own"},
+		{"another package's", taken, "TCP port " + strconv.Itoa(int(taken)) + ", which package " + first},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := testID()
-			err := e.sideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0", Port: tc.port}))
+			err := e.sideload(e.pkg(testpkg.Options{ID: id, Version: "0.1.0", TCPPort: tc.port}))
 			if !errors.Is(err, errdefs.ErrInvalidRequest) || !strings.Contains(err.Error(), tc.contains) {
 				t.Fatalf("got %v, want it to say %q", err, tc.contains)
 			}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -502,4 +503,11 @@ var Arches = []string{"x86_64", "aarch64", "riscv64"}
 // keys, derived fields filled in.
 func (m *Manifest) MarshalArchived() ([]byte, error) {
 	return json.MarshalIndent(m, "", "  ")
+}
+
+// IsHTTP reports whether an interface speaks HTTP (the default when it names
+// no protocols), so the LAN router serves it by name; otherwise its lan-config
+// ports are raw TCP forwards on the box.
+func (i *Interface) IsHTTP() bool {
+	return len(i.Protocols) == 0 || slices.Contains(i.Protocols, "http") || slices.Contains(i.Protocols, "https")
 }

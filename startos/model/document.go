@@ -39,6 +39,9 @@ type ServerInfo struct {
 	Governor                *string          `json:"governor"`
 	Language                *string          `json:"language"`
 	Keyboard                *string          `json:"keyboard"`
+	// CAFingerprint is the SHA-256 of the box's root CA certificate
+	// (colon-separated hex); the certificate is at /static/local-root-ca.crt.
+	CAFingerprint string `json:"caFingerprint"`
 }
 
 // ServerStatusInfo is what the box as a whole is busy with.
@@ -77,6 +80,19 @@ type PackageDataEntry struct {
 	Icon                string                       `json:"icon"`
 	LastBackup          *time.Time                   `json:"lastBackup"`
 	CurrentDependencies map[string]CurrentDependency `json:"currentDependencies"`
+	// InterfaceAddresses is where each interface answers on the LAN, keyed
+	// by interface id (StartOS's interface-addresses).
+	InterfaceAddresses map[string]InterfaceAddresses `json:"interfaceAddresses,omitempty"`
+}
+
+// InterfaceAddresses is one interface's LAN addresses: its .local name, the
+// https URL (TLS from the box's CA), the plain http URL when the package
+// offers one, and raw TCP host:ports.
+type InterfaceAddresses struct {
+	LanAddress string   `json:"lanAddress"`
+	HTTPS      string   `json:"https,omitempty"`
+	HTTP       string   `json:"http,omitempty"`
+	TCP        []string `json:"tcp,omitempty"`
 }
 
 // StateInfo is StartOS's state-tagged union flattened: installing and

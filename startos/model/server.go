@@ -51,3 +51,10 @@ type HardwareInfo struct {
 	Arch string `json:"arch"`
 	RAM  uint64 `json:"ram"` // bytes
 }
+
+// CAInfo is the box's root CA: the certificate a device installs to trust
+// the box's LAN addresses, and its SHA-256 fingerprint to compare.
+type CAInfo struct {
+	PEM         string `json:"pem"`
+	Fingerprint string `json:"fingerprint"`
+}

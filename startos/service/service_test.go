@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,9 +119,19 @@ func healthy(en model.PackageDataEntry) bool {
 	return en.StatusInfo.Started != nil && en.StatusInfo.Health["web"].Result == model.HealthSuccess
 }
 
-func httpGet(t *testing.T, port uint16) (string, error) {
+// httpGet fetches / from the package's web port where the engine published
+// it on loopback (a port it chose).
+func httpGet(t *testing.T, e *env, id string) (string, error) {
+	st, err := e.engine.InspectContainer(context.Background(), ContainerName(id))
+	if err != nil {
+		return "", err
+	}
+	addr, ok := st.Ports[8080]
+	if !ok || !strings.HasPrefix(addr, "127.0.0.1:") {
+		return "", fmt.Errorf("port 8080 published at %q, want an ephemeral port on 127.0.0.1 (ports %v)", addr, st.Ports)
+	}
 	c := http.Client{Timeout: 3 * time.Second}
-	r, err := c.Get("http://127.0.0.1:" + strconv.Itoa(int(port)) + "/")
+	r, err := c.Get("http://" + addr + "/")
 	if err != nil {
 		return "", err
 	}
@@ -146,7 +156,7 @@ func TestLifecycle(t *testing.T) {
 	if h := en.StatusInfo.Health["web"]; h.Name != "Web interface" || h.Message != "The web interface is ready" {
 		t.Errorf("health = %+v", h)
 	}
-	if body, err := httpGet(t, port); err != nil || !strings.Contains(body, "hello from testpkg") {
+	if body, err := httpGet(t, e, id); err != nil || !strings.Contains(body, "hello from testpkg") {
 		t.Errorf("GET on the published port: %q %v", body, err)
 	}
 	if en.StatusInfo.Error != nil {
@@ -490,7 +500,7 @@ func TestBootReconcile(t *testing.T) {
 	if after.ID == before.ID || after.ID == "" {
 		t.Errorf("rebuild kept container %s", before.ID)
 	}
-	if body, err := httpGet(t, port); err != nil || !strings.Contains(body, "hello") {
+	if body, err := httpGet(t, e, id); err != nil || !strings.Contains(body, "hello") {
 		t.Errorf("GET after rebuild: %q %v", body, err)
 	}
 	if err := e.m.Release(ctx, id); err != nil {

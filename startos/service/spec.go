@@ -134,11 +134,12 @@ func mounts(dataDir, id string, mf *manifest.Manifest, want map[string]string) (
 	return out, nil
 }
 
-// ports publishes every lan-config port: host port = the key, container port
-// = internal. Privileged host ports are refused here too (the installer
-// refuses them first, with the other port rules).
+// ports publishes the internal port of every lan-config entry on hostIP with
+// a host port the engine chooses: the LAN router (startos/net) finds it by
+// inspect, so packages never clash over host ports.
 func ports(hostIP string, mf *manifest.Manifest) ([]container.PortBinding, error) {
 	var out []container.PortBinding
+	published := map[manifest.Port]bool{}
 	for _, ifID := range sortedKeys(mf.Interfaces) {
 		iface := mf.Interfaces[ifID]
 		if iface == nil {
@@ -147,10 +148,13 @@ func ports(hostIP string, mf *manifest.Manifest) ([]container.PortBinding, error
 		for _, ext := range sortedKeys(iface.LanConfig) {
 			lc := iface.LanConfig[ext]
 			n, err := strconv.ParseUint(ext, 10, 16)
-			if err != nil || n < 1024 || lc == nil || lc.Internal == 0 {
-				return nil, fmt.Errorf("package %s: interface %q: lan port %q: want an unprivileged port number (1024-65535) mapped to an internal port: %w", mf.ID, ifID, ext, errdefs.ErrInvalidRequest)
+			if err != nil || n == 0 || lc == nil || lc.Internal == 0 {
+				return nil, fmt.Errorf("package %s: interface %q: lan port %q: want a port number mapped to an internal port: %w", mf.ID, ifID, ext, errdefs.ErrInvalidRequest)
 			}
-			out = append(out, container.PortBinding{HostIP: hostIP, HostPort: uint16(n), ContainerPort: uint16(lc.Internal)})
+			if !published[lc.Internal] {
+				published[lc.Internal] = true
+				out = append(out, container.PortBinding{HostIP: hostIP, ContainerPort: uint16(lc.Internal)})
+			}
 		}
 	}
 	return out, nil

@@ -439,8 +439,15 @@ func (m *Model) infoLines(mf *live.Manifest) []string {
 	}
 	if len(info.Interfaces) > 0 {
 		lines = append(lines, "", stHeader.Render(" Interfaces"))
+		secure := false
 		for _, in := range info.Interfaces {
 			lines = append(lines, "   "+interfaceLine(in))
+			for _, a := range in.Addresses {
+				secure = secure || strings.HasPrefix(a, "https://")
+			}
+		}
+		if secure {
+			lines = append(lines, "   "+stDim.Render("https is signed by this box's CA: trust it once per device (start-cli server ca)"))
 		}
 	}
 	return lines
