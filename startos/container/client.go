@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -37,6 +38,11 @@ type Client struct {
 	host     string
 	call     time.Duration
 	transfer time.Duration
+
+	// negotiated is set once the API version is settled; negotiating holds
+	// a token while one caller settles it (see ready).
+	negotiated  atomic.Bool
+	negotiating chan struct{}
 }
 
 // Connect opens a client and pings the engine, negotiating the API version
@@ -57,7 +63,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 // start while the engine is still down; the first call negotiates the API
 // version.
 func New(opts Options) (*Client, error) {
-	c := &Client{host: opts.Host, call: opts.CallTimeout, transfer: opts.TransferTimeout}
+	c := &Client{host: opts.Host, call: opts.CallTimeout, transfer: opts.TransferTimeout, negotiating: make(chan struct{}, 1)}
 	if c.host == "" {
 		c.host = os.Getenv("DOCKER_HOST")
 	}
@@ -97,16 +103,46 @@ type Info struct {
 
 // Ping checks the engine answers.
 func (c *Client) Ping(ctx context.Context) (Info, error) {
+	if err := c.ready(ctx); err != nil {
+		return Info{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.call)
 	defer cancel()
 	p, err := c.api.Ping(ctx)
 	if err != nil {
 		return Info{}, c.wrap("ping", err)
 	}
-	// Settle the API version now rather than on the next call, and again
-	// after an engine upgrade.
-	c.api.NegotiateAPIVersionPing(p)
 	return Info{APIVersion: p.APIVersion, OSType: p.OSType}, nil
+}
+
+// ready settles the API version before the first call. The Docker client
+// would negotiate it lazily inside the first calls, but it reads the
+// version unguarded, so concurrent first calls (the event stream, the
+// actors, the sweeper at daemon start) race; here one caller pings and
+// negotiates while the others wait (with their deadlines). The version is
+// kept for the life of the client.
+func (c *Client) ready(ctx context.Context) error {
+	if c.negotiated.Load() {
+		return nil
+	}
+	select {
+	case c.negotiating <- struct{}{}:
+		defer func() { <-c.negotiating }()
+	case <-ctx.Done():
+		return c.wrap("ping", ctx.Err())
+	}
+	if c.negotiated.Load() {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.call)
+	defer cancel()
+	p, err := c.api.Ping(pctx)
+	if err != nil {
+		return c.wrap("ping", err)
+	}
+	c.api.NegotiateAPIVersionPing(p)
+	c.negotiated.Store(true)
+	return nil
 }
 
 // callCtx returns ctx bounded by the short-call deadline.
@@ -147,6 +183,9 @@ type EngineConfig struct {
 
 // Config asks the engine for its configuration.
 func (c *Client) Config(ctx context.Context) (EngineConfig, error) {
+	if err := c.ready(ctx); err != nil {
+		return EngineConfig{}, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	info, err := c.api.Info(ctx)

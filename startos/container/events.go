@@ -22,6 +22,12 @@ type Event struct {
 // when the stream ends; the caller resubscribes from the last event's time.
 // A caller should give ctx a deadline and resubscribe when it passes.
 func (c *Client) Events(ctx context.Context, label string, since time.Time) (<-chan Event, <-chan error) {
+	if err := c.ready(ctx); err != nil {
+		out, done := make(chan Event), make(chan error, 1)
+		close(out)
+		done <- err
+		return out, done
+	}
 	opts := events.ListOptions{Filters: filters.NewArgs(filters.Arg("type", "container"), filters.Arg("label", label))}
 	if !since.IsZero() {
 		opts.Since = engineTimestamp(since)

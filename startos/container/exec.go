@@ -47,6 +47,9 @@ type ExecOptions struct {
 // process it started): the engine has no API to stop an exec'd process, so
 // KillExec finds it on the host. The error says whether that worked.
 func (c *Client) Exec(ctx context.Context, id string, o ExecOptions) (Result, error) {
+	if err := c.ready(ctx); err != nil {
+		return Result{}, err
+	}
 	if len(o.Cmd) == 0 {
 		return Result{}, fmt.Errorf("exec in %s: no command: %w", id, errdefs.ErrInvalidRequest)
 	}
@@ -97,6 +100,9 @@ func (c *Client) stopTimedOut(ctx context.Context, execID string, runErr error) 
 
 // ExecRunning reports whether the process of exec execID still runs.
 func (c *Client) ExecRunning(ctx context.Context, execID string) (bool, error) {
+	if err := c.ready(ctx); err != nil {
+		return false, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	ins, err := c.api.ContainerExecInspect(ctx, execID)
@@ -112,6 +118,9 @@ func (c *Client) ExecRunning(ctx context.Context, execID string) (bool, error) {
 // to be in the exec's container, so a reused pid is never hit); that needs
 // an engine on this machine and the right to signal its processes (root).
 func (c *Client) KillExec(ctx context.Context, execID string) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	ins, err := c.api.ContainerExecInspect(ctx, execID)
@@ -231,6 +240,9 @@ type RunOptions struct {
 // Run runs a one-off container to completion and removes it, whatever
 // happens. A run past its deadline kills the container and is ErrTimeout.
 func (c *Client) Run(ctx context.Context, o RunOptions) (res Result, err error) {
+	if err := c.ready(ctx); err != nil {
+		return Result{}, err
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = c.call
 	}

@@ -28,6 +28,9 @@ type Image struct {
 
 // Inspect describes an image by id or reference.
 func (c *Client) Inspect(ctx context.Context, ref string) (Image, error) {
+	if err := c.ready(ctx); err != nil {
+		return Image{}, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	r, err := c.api.ImageInspect(ctx, ref)
@@ -43,6 +46,9 @@ func (c *Client) Inspect(ctx context.Context, ref string) (Image, error) {
 
 // Tag gives the image src the reference dst.
 func (c *Client) Tag(ctx context.Context, src, dst string) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	if err := c.api.ImageTag(ctx, src, dst); err != nil {
@@ -54,6 +60,9 @@ func (c *Client) Tag(ctx context.Context, src, dst string) error {
 // Remove deletes an image reference (and the image, when it was the last).
 // force also removes an image other references or stopped containers use.
 func (c *Client) Remove(ctx context.Context, ref string, force bool) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	if _, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{Force: force, PruneChildren: true}); err != nil {
@@ -81,6 +90,9 @@ type BuildOptions struct {
 // registry for FROM scratch images. The build's output lines go to progress
 // (when not nil). It returns the image id.
 func (c *Client) Build(ctx context.Context, opts BuildOptions, progress io.Writer) (string, error) {
+	if err := c.ready(ctx); err != nil {
+		return "", err
+	}
 	dockerfile := opts.Dockerfile
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
@@ -215,6 +227,9 @@ func readMessages(r io.Reader, out io.Writer) (auxID string, err error) {
 // Save streams a docker save archive of one image. The stream ends with an
 // error if the transfer deadline passes; Close releases it.
 func (c *Client) Save(ctx context.Context, ref string) (io.ReadCloser, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, err
+	}
 	ctx, cancel := c.transferCtx(ctx)
 	rc, err := c.api.ImageSave(ctx, []string{ref})
 	if err != nil {
@@ -259,6 +274,9 @@ func (c *Client) SaveTo(ctx context.Context, ref string, w io.Writer) (int64, er
 // Load loads a docker save archive and returns the references (or ids) it
 // created.
 func (c *Client) Load(ctx context.Context, r io.Reader) ([]string, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, err
+	}
 	ctx, cancel := c.transferCtx(ctx)
 	defer cancel()
 	resp, err := c.api.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))

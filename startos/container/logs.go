@@ -39,6 +39,9 @@ const maxFrame = 1 << 20
 // the call is bounded by the transfer timeout; with it, by ctx. An error
 // from fn stops the stream and is returned.
 func (c *Client) Logs(ctx context.Context, id string, o LogsOptions, fn func(LogLine) error) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	var cancel context.CancelFunc
 	if o.Follow {
 		ctx, cancel = context.WithCancel(ctx)

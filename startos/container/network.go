@@ -13,6 +13,9 @@ import (
 // EnsureNetwork creates a bridge network named name with labels, unless one
 // of that name exists, and returns its id.
 func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[string]string) (string, error) {
+	if err := c.ready(ctx); err != nil {
+		return "", err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	n, err := c.api.NetworkInspect(ctx, name, network.InspectOptions{})
@@ -31,6 +34,9 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[stri
 
 // NetworkExists reports whether a network named name exists.
 func (c *Client) NetworkExists(ctx context.Context, name string) (bool, error) {
+	if err := c.ready(ctx); err != nil {
+		return false, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	_, err := c.api.NetworkInspect(ctx, name, network.InspectOptions{})
@@ -45,6 +51,9 @@ func (c *Client) NetworkExists(ctx context.Context, name string) (bool, error) {
 
 // RemoveNetwork removes a network; one that does not exist is not an error.
 func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	if err := c.api.NetworkRemove(ctx, name); err != nil {
@@ -65,6 +74,9 @@ type NetworkState struct {
 
 // ListNetworks returns every network carrying label (key, or key=value).
 func (c *Client) ListNetworks(ctx context.Context, label string) ([]NetworkState, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	list, err := c.api.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})

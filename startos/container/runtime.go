@@ -56,6 +56,9 @@ type Spec struct {
 // CreateContainer creates a container and returns its id. Warnings from the
 // engine are returned in the error only when creation fails.
 func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
+	if err := c.ready(ctx); err != nil {
+		return "", err
+	}
 	if s.Image == "" {
 		return "", fmt.Errorf("create container %q: no image: %w", s.Name, errdefs.ErrInvalidRequest)
 	}
@@ -115,6 +118,9 @@ func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
 
 // StartContainer starts a created or stopped container.
 func (c *Client) StartContainer(ctx context.Context, id string) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	if err := c.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
@@ -127,6 +133,9 @@ func (c *Client) StartContainer(ctx context.Context, id string) error {
 // the container has stopped. The call's deadline is timeout plus the short
 // call timeout, so a wedged engine cannot hold the caller forever.
 func (c *Client) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	secs := int((timeout + time.Second - 1) / time.Second)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+c.call)
 	defer cancel()
@@ -139,6 +148,9 @@ func (c *Client) StopContainer(ctx context.Context, id string, timeout time.Dura
 // KillContainer sends signal (default SIGKILL) to the container's main
 // process.
 func (c *Client) KillContainer(ctx context.Context, id, signal string) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	if signal == "" {
 		signal = "SIGKILL"
 	}
@@ -153,6 +165,9 @@ func (c *Client) KillContainer(ctx context.Context, id, signal string) error {
 // RemoveContainer removes a container, killing it first when force is set.
 // A container that does not exist is ErrNotFound.
 func (c *Client) RemoveContainer(ctx context.Context, id string, force bool) error {
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	if err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: force}); err != nil {
@@ -180,6 +195,9 @@ type ContainerState struct {
 // InspectContainer describes a container by id or name; ErrNotFound when
 // there is none.
 func (c *Client) InspectContainer(ctx context.Context, id string) (ContainerState, error) {
+	if err := c.ready(ctx); err != nil {
+		return ContainerState{}, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	r, err := c.api.ContainerInspect(ctx, id)
@@ -213,6 +231,9 @@ func parseEngineTime(s string) time.Time {
 // ListContainers returns every container (running or not) carrying label
 // (key, or key=value).
 func (c *Client) ListContainers(ctx context.Context, label string) ([]ContainerState, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label))})
@@ -233,6 +254,9 @@ func (c *Client) ListContainers(ctx context.Context, label string) ([]ContainerS
 // ProcessCount is how many processes run in container id (the engine's
 // top, which runs ps on the engine's machine).
 func (c *Client) ProcessCount(ctx context.Context, id string) (int, error) {
+	if err := c.ready(ctx); err != nil {
+		return 0, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	top, err := c.api.ContainerTop(ctx, id, nil)

@@ -20,6 +20,9 @@ type Stats struct {
 // Stats samples a running container once. The engine takes two readings
 // about a second apart so the CPU figure is a rate.
 func (c *Client) Stats(ctx context.Context, id string) (Stats, error) {
+	if err := c.ready(ctx); err != nil {
+		return Stats{}, err
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	r, err := c.api.ContainerStats(ctx, id, false)
