@@ -36,7 +36,9 @@ func (in *Installer) recover(ctx context.Context) error {
 				continue
 			}
 			in.log.Warn("undoing an install cut short", "package", id)
-			in.services.Release(ctx, id)
+			if err := in.services.Release(ctx, id); err != nil {
+				in.log.Warn("releasing after an install cut short", "package", id, "error", err)
+			}
 			in.undoInstall(ctx, jr)
 		case kindUpdate:
 			if exists && e.StateInfo.State == model.PackageInstalled && bytes.Equal(bytes.TrimSpace(e.StateInfo.Manifest), bytes.TrimSpace(jr.NewManifest)) {

@@ -380,6 +380,9 @@ func (m *Manager) watchEvents(ctx context.Context) {
 			delay = 100 * time.Millisecond
 		}
 		m.log.Debug("engine event stream ended; resubscribing", "error", err)
+		// Events may have been missed, and an engine that went away must
+		// show in every service at once.
+		m.kickAll()
 		if !windowEnded && m.waitEngine(ctx) {
 			// The stream broke (an engine restart or upgrade): say when
 			// the engine is back, as this is where services are
