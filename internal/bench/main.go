@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/startos-go/startos/internal/bench/dbbench"
+	"github.com/startos-go/startos/internal/bench/goal"
 	"github.com/startos-go/startos/internal/bench/installbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
@@ -54,6 +55,7 @@ func main() {
 		}
 		fmt.Printf("   (%s in %s)\n", s.name, time.Since(start).Round(time.Millisecond))
 	}
+	goal.Table(os.Stdout)
 	if failed {
 		os.Exit(1)
 	}

@@ -267,6 +267,25 @@ type Session struct {
 	UserAgent  string    `json:"userAgent,omitempty"`
 }
 
+// Normalize is Document.Normalize for one entry; it reports whether it
+// changed anything.
+func (e *PackageDataEntry) Normalize() bool {
+	changed := false
+	if e.StatusInfo.Health == nil {
+		e.StatusInfo.Health = map[string]HealthCheckResult{}
+		changed = true
+	}
+	if e.CurrentDependencies == nil {
+		e.CurrentDependencies = map[string]CurrentDependency{}
+		changed = true
+	}
+	if e.StatusInfo.Desired.Main == "" {
+		e.StatusInfo.Desired.Main = DesiredStopped
+		changed = true
+	}
+	return changed
+}
+
 // Normalize replaces nil collections with empty ones, so the document always
 // has the same shape ({} rather than null) and diffs stay small.
 func (d *Document) Normalize() {
@@ -275,20 +294,7 @@ func (d *Document) Normalize() {
 		p.PackageData = map[string]PackageDataEntry{}
 	}
 	for id, e := range p.PackageData {
-		changed := false
-		if e.StatusInfo.Health == nil {
-			e.StatusInfo.Health = map[string]HealthCheckResult{}
-			changed = true
-		}
-		if e.CurrentDependencies == nil {
-			e.CurrentDependencies = map[string]CurrentDependency{}
-			changed = true
-		}
-		if e.StatusInfo.Desired.Main == "" {
-			e.StatusInfo.Desired.Main = DesiredStopped
-			changed = true
-		}
-		if changed {
+		if e.Normalize() {
 			p.PackageData[id] = e
 		}
 	}

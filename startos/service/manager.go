@@ -239,18 +239,13 @@ func parseManifest(id string, raw []byte) (*manifest.Manifest, error) {
 
 // mutateEntry changes package id's entry, if it still exists.
 func (m *Manager) mutateEntry(ctx context.Context, id string, fn func(e *model.PackageDataEntry)) error {
-	_, err := m.store.Mutate(ctx, func(d *model.Document) error {
-		e, ok := d.Public.PackageData[id]
-		if !ok {
-			return nil
-		}
-		fn(&e)
-		if e.StatusInfo.Health == nil {
-			e.StatusInfo.Health = map[string]model.HealthCheckResult{}
-		}
-		d.Public.PackageData[id] = e
+	_, err := m.store.MutatePackage(ctx, id, func(e *model.PackageDataEntry) error {
+		fn(e)
 		return nil
 	})
+	if errors.Is(err, db.ErrNoPackage) {
+		return nil
+	}
 	return err
 }
 
