@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/startos-go/startos/startos/feed"
+	"github.com/startos-go/startos/startos/static"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -58,7 +59,9 @@ type Backend interface {
 	LocalCookieValid(cookie string) bool
 	WatchSessionEnds(fn func(ids []string)) (stop func())
 
-	// Packages.
+	// Packages. StaticFile finds an icon, licence or instructions by the
+	// part of its URL after static.URLPrefix.
+	StaticFile(rel string) (static.File, error)
 	Sideload(ctx context.Context) (model.SideloadResult, error)
 	ReceiveUpload(ctx context.Context, id string, body io.Reader, size int64) error
 	InstallURL(ctx context.Context, p model.InstallParams) (model.Empty, error)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/service"
+	"github.com/startos-go/startos/startos/static"
 	"github.com/startos-go/startos/startos/watchdog"
 )
 
@@ -254,4 +256,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// StaticFile finds a package's icon, licence or instructions by the part of
+// its URL after static.URLPrefix (see package static).
+func (s *Server) StaticFile(rel string) (static.File, error) {
+	return static.New(filepath.Join(s.cfg.DataDir, install.StaticDir)).Open(rel)
 }

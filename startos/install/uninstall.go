@@ -138,6 +138,9 @@ func (in *Installer) finishUninstall(ctx context.Context, jr *journal) error {
 		}
 	}
 	os.RemoveAll(in.updateDir(id))
+	if err := in.static().RemovePackage(id); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		// Keep the entry in removing and the journal: the next start retries.
 		return fmt.Errorf("uninstalling %s: %s: %w", id, strings.Join(problems, "; "), errdefs.ErrFilesystem)

@@ -69,14 +69,25 @@ const (
 
 // PackageDataEntry is one installed (or installing) package.
 type PackageDataEntry struct {
-	StateInfo           StateInfo                    `json:"stateInfo"`
-	S9pk                string                       `json:"s9pk"`
-	StatusInfo          PackageStatusInfo            `json:"statusInfo"`
-	Registry            *string                      `json:"registry"`
-	DeveloperKey        string                       `json:"developerKey"`
+	StateInfo    StateInfo         `json:"stateInfo"`
+	S9pk         string            `json:"s9pk"`
+	StatusInfo   PackageStatusInfo `json:"statusInfo"`
+	Registry     *string           `json:"registry"`
+	DeveloperKey string            `json:"developerKey"`
+	// Icon is the icon's URL (see StaticFiles), not its bytes.
 	Icon                string                       `json:"icon"`
+	StaticFiles         *StaticFiles                 `json:"staticFiles,omitempty"`
 	LastBackup          *time.Time                   `json:"lastBackup"`
 	CurrentDependencies map[string]CurrentDependency `json:"currentDependencies"`
+}
+
+// StaticFiles are the URLs of a package's icon, licence and instructions,
+// as StartOS 0.3's static-files: served by content hash under
+// /public/package-data/<id>/, with caching that never revalidates.
+type StaticFiles struct {
+	Icon         string `json:"icon"`
+	License      string `json:"license"`
+	Instructions string `json:"instructions"`
 }
 
 // StateInfo is StartOS's state-tagged union flattened: installing and
