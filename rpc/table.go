@@ -18,8 +18,8 @@ import (
 	"strings"
 
 	"github.com/startos-go/startos/startos/feed"
-	"github.com/startos-go/startos/startos/static"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/static"
 )
 
 // Backend is what the RPC surface needs from the library. *startos.Server
