@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/startos-go/startos/internal/bench/dbbench"
+	"github.com/startos-go/startos/internal/bench/footbench"
 	"github.com/startos-go/startos/internal/bench/goal"
 	"github.com/startos-go/startos/internal/bench/installbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
@@ -33,6 +34,7 @@ var suites = []suite{
 	{"s9pk", s9pkbench.Run},
 	{"install", installbench.Run},
 	{"services", servicebench.Run},
+	{"footprint", footbench.Run},
 }
 
 func main() {
