@@ -35,6 +35,8 @@ var suites = []suite{
 	{"install", installbench.Run},
 	{"services", servicebench.Run},
 	{"footprint", footbench.Run},
+	// Only when named: a part of "services".
+	{"list", servicebench.RunList},
 }
 
 func main() {
@@ -46,7 +48,7 @@ func main() {
 	}
 	failed := false
 	for _, s := range suites {
-		if len(only) > 0 && !only[s.name] {
+		if len(only) == 0 && s.name == "list" || len(only) > 0 && !only[s.name] {
 			continue
 		}
 		fmt.Printf("== %s\n", s.name)

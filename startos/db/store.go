@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -308,7 +309,18 @@ func (v View) Package(id string) (model.PackageDataEntry, bool) {
 	if !ok {
 		return model.PackageDataEntry{}, false
 	}
-	return cloneValue(e), true
+	return e.Clone(), true
+}
+
+// Packages yields a copy of every package's entry, in id order.
+func (v View) Packages() iter.Seq2[string, model.PackageDataEntry] {
+	return func(yield func(string, model.PackageDataEntry) bool) {
+		for _, id := range v.PackageIDs() {
+			if !yield(id, v.snap.doc.Public.PackageData[id].Clone()) {
+				return
+			}
+		}
+	}
 }
 
 // ServerInfo is a copy of public.serverInfo.

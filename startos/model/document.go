@@ -323,3 +323,74 @@ func (d *Document) Normalize() {
 		v.PackageStores = map[string]json.RawMessage{}
 	}
 }
+
+// Clone is a deep copy of e, for readers of a shared revision. Like the
+// state store's copies, it shares json.RawMessage bytes (replaced, never
+// edited in place), clipped so an append reallocates. A test in
+// startos/db checks that it reaches every field.
+func (e PackageDataEntry) Clone() PackageDataEntry {
+	c := e
+	c.StateInfo.Manifest = clipRaw(e.StateInfo.Manifest)
+	if ii := e.StateInfo.InstallingInfo; ii != nil {
+		n := *ii
+		n.NewManifest = clipRaw(ii.NewManifest)
+		n.Progress = ii.Progress.clone()
+		c.StateInfo.InstallingInfo = &n
+	}
+	c.StatusInfo.Health = cloneMap(e.StatusInfo.Health)
+	c.StatusInfo.Error = clonePtr(e.StatusInfo.Error)
+	c.StatusInfo.Started = clonePtr(e.StatusInfo.Started)
+	c.StatusInfo.Desired.RestartAgain = clonePtr(e.StatusInfo.Desired.RestartAgain)
+	c.Registry = clonePtr(e.Registry)
+	c.StaticFiles = clonePtr(e.StaticFiles)
+	c.LastBackup = clonePtr(e.LastBackup)
+	if e.CurrentDependencies != nil {
+		c.CurrentDependencies = make(map[string]CurrentDependency, len(e.CurrentDependencies))
+		for k, d := range e.CurrentDependencies {
+			if d.HealthChecks != nil {
+				d.HealthChecks = append([]string{}, d.HealthChecks...)
+			}
+			c.CurrentDependencies[k] = d
+		}
+	}
+	return c
+}
+
+func (p FullProgress) clone() FullProgress {
+	c := p
+	c.Overall.Total = clonePtr(p.Overall.Total)
+	if p.Phases != nil {
+		c.Phases = make([]NamedProgress, len(p.Phases))
+		for i, ph := range p.Phases {
+			ph.Progress.Total = clonePtr(ph.Progress.Total)
+			c.Phases[i] = ph
+		}
+	}
+	return c
+}
+
+func clipRaw(r json.RawMessage) json.RawMessage {
+	if r == nil {
+		return nil
+	}
+	return r[:len(r):len(r)]
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	c := make(map[K]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
