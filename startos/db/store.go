@@ -77,9 +77,10 @@ type Store struct {
 
 	cur atomic.Pointer[snapshot]
 
-	reqs chan *request
-	quit chan struct{} // closed by Close
-	done chan struct{} // closed when the committer has stopped
+	reqs     chan *request
+	commitMu sync.Mutex    // held by whoever commits: the committer or a lone caller
+	quit     chan struct{} // closed by Close
+	done     chan struct{} // closed when the committer has stopped
 
 	closeOnce sync.Once
 	closeErr  error
@@ -91,6 +92,7 @@ type Store struct {
 	recent []model.Revision // newest revisions, oldest first, for resuming
 	closed bool
 
+	queued     atomic.Uint64 // mutations handed to the committer; for tests
 	commits    atomic.Uint64
 	mutations  atomic.Uint64
 	applyNanos atomic.Int64
@@ -256,6 +258,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
+		// A caller committing on its own goroutine finishes first.
+		s.commitMu.Lock()
+		defer s.commitMu.Unlock()
 		s.subMu.Lock()
 		subs := s.subs
 		s.subs, s.closed = nil, true

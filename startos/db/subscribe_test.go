@@ -256,7 +256,7 @@ func TestFailureInsideGroup(t *testing.T) {
 			})
 		})
 	}
-	for len(s.reqs) < len(results) {
+	for s.queued.Load() < uint64(len(results)) {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
