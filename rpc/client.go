@@ -129,6 +129,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 func newStreamClient(fr framer, onEnd func()) *Client {
 	st := newObjectStream(fr, false)
 	cl := &clientHandler{subs: map[string]*feed.Feed[json.RawMessage]{}, early: map[string][]json.RawMessage{}}
+	st.results = &cl.results
 	conn := jsonrpc2.NewConn(context.Background(), st, cl, jsonrpc2.OnRecv(cl.onRecv), jsonrpc2.SetLogger(debugLogger{hclog.NewNullLogger()}))
 	c := &Client{conn: conn, st: st, cl: cl, ended: make(chan struct{})}
 	go func() {
@@ -193,8 +194,12 @@ func (c *Client) Invoke(ctx context.Context, method string, params any) (*Respon
 	var raw json.RawMessage
 	err := c.conn.Call(ctx, method, params, &raw, jsonrpc2.PickID(id))
 	meta, hasMeta := c.cl.metas.LoadAndDelete(id)
+	lifted, wasLifted := c.cl.results.LoadAndDelete(id)
 	if err != nil {
 		return nil, wireError(err)
+	}
+	if wasLifted {
+		raw = lifted.(json.RawMessage)
 	}
 	resp := &Response{Result: raw}
 	if hasMeta {
@@ -271,7 +276,8 @@ func (c *Client) invokeHTTP(ctx context.Context, method string, params any) (*Re
 // subscriptions. It runs in jsonrpc2's read loop, so it never blocks: each
 // subscription has a bounded feed.
 type clientHandler struct {
-	metas sync.Map // jsonrpc2.ID -> responseMeta
+	metas   sync.Map // jsonrpc2.ID -> responseMeta
+	results sync.Map // jsonrpc2.ID -> json.RawMessage, lifted out of the frame by the stream
 
 	mu    sync.Mutex
 	subs  map[string]*feed.Feed[json.RawMessage] // guarded by mu

@@ -134,14 +134,27 @@ func (c *streamConn) reply(conn *jsonrpc2.Conn, id jsonrpc2.ID, result any, revi
 		c.replyError(conn, id, merr)
 		return
 	}
-	raw := json.RawMessage(b)
-	resp := &jsonrpc2.Response{ID: id, Result: &raw}
+	// The result is encoded once: the envelope is written around it by
+	// hand, byte for byte what jsonrpc2.Response encodes to, instead of
+	// letting encoding/json re-validate the result at each of jsonrpc2's
+	// layers (three more passes over it).
+	idb, err := json.Marshal(id)
+	if err != nil {
+		c.replyError(conn, id, newError(CodeInternalError, "Internal Error", "encode id: "+err.Error()))
+		return
+	}
+	out := make([]byte, 0, len(b)+len(idb)+64)
+	out = append(out, `{"id":`...)
+	out = append(out, idb...)
+	out = append(out, `,"result":`...)
+	out = append(out, b...)
 	if revision > 0 {
 		meta, _ := json.Marshal(responseMeta{Revision: revision})
-		m := json.RawMessage(meta)
-		resp.Meta = &m
+		out = append(out, `,"meta":`...)
+		out = append(out, meta...)
 	}
-	conn.SendResponse(c.ctx, resp)
+	out = append(out, `,"jsonrpc":"2.0"}`...)
+	c.stream.enqueueReply(out)
 }
 
 func (c *streamConn) replyError(conn *jsonrpc2.Conn, id jsonrpc2.ID, e *Error) {

@@ -15,6 +15,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+
+	"github.com/startos-go/startos/startos/static"
 )
 
 // ServerOptions configure a Server.
@@ -86,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/rpc/", s.serveHTTP)
 	mux.HandleFunc("/ws/rpc", s.serveWebSocket)
 	mux.HandleFunc("/rest/rpc/", s.serveUpload)
+	mux.HandleFunc(static.URLPrefix, s.serveStatic)
 	return s.guard(mux)
 }
 

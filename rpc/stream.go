@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/sourcegraph/jsonrpc2"
 )
 
 // WriteTimeout bounds every write to a stream peer. A peer that does not take
@@ -118,6 +119,9 @@ type objectStream struct {
 	once    sync.Once
 	writer  sync.WaitGroup
 	pending atomic.Int64 // queued or being written
+	// results, on a client, receives each response's result by id (see
+	// liftResult); nil on a server.
+	results *sync.Map
 }
 
 const (
@@ -175,6 +179,11 @@ func (s *objectStream) ReadObject(v any) error {
 			return err
 		}
 		if !s.server {
+			if s.results != nil {
+				if small, ok := s.liftResult(b); ok {
+					b = small
+				}
+			}
 			return json.Unmarshal(b, v)
 		}
 		if bad := checkStreamFrame(b); bad != nil {
@@ -189,19 +198,59 @@ func (s *objectStream) ReadObject(v any) error {
 	}
 }
 
+// liftResult takes a response's result out of its frame into s.results and
+// returns the frame with a null result in its place. jsonrpc2 decodes every
+// result into a generic tree only to learn that it is there, then decodes it
+// twice more; lifted, it is decoded once, into the caller's type (see
+// Client.Invoke).
+func (s *objectStream) liftResult(b []byte) ([]byte, bool) {
+	var head struct {
+		ID     *jsonrpc2.ID    `json:"id"`
+		Method json.RawMessage `json:"method"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+		Meta   json.RawMessage `json:"meta"`
+	}
+	if json.Unmarshal(b, &head) != nil || head.ID == nil || head.Method != nil || head.Error != nil ||
+		len(head.Result) == 0 || string(head.Result) == "null" {
+		return nil, false
+	}
+	idb, err := json.Marshal(head.ID)
+	if err != nil {
+		return nil, false
+	}
+	small := make([]byte, 0, len(idb)+len(head.Meta)+48)
+	small = append(small, `{"id":`...)
+	small = append(small, idb...)
+	small = append(small, `,"result":null`...)
+	if head.Meta != nil {
+		small = append(small, `,"meta":`...)
+		small = append(small, head.Meta...)
+	}
+	small = append(small, `,"jsonrpc":"2.0"}`...)
+	s.results.Store(*head.ID, head.Result)
+	return small, true
+}
+
 // checkStreamFrame validates a frame for the stream transports; nil means ok.
 func checkStreamFrame(b []byte) *wireResponse {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0:
 		return errorResponse(nil, errEmptyRequest())
-	case !json.Valid(b):
-		return errorResponse(nil, errNotJSON())
 	case b[0] == '[':
+		if !json.Valid(b) {
+			return errorResponse(nil, errNotJSON())
+		}
 		return errorResponse(nil, newError(CodeInvalidRequest, "Invalid Request", "batches are supported over HTTP POST only; send one request per message"))
 	}
+	// parseRequest's decoding checks the syntax too; a separate scan of the
+	// whole frame is only needed to name a failure.
 	_, id, perr := parseRequest(b)
 	if perr != nil {
+		if !json.Valid(b) {
+			return errorResponse(nil, errNotJSON())
+		}
 		return errorResponse(id, perr)
 	}
 	if string(id) == "null" {

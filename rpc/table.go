@@ -19,6 +19,7 @@ import (
 
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/static"
 )
 
 // Backend is what the RPC surface needs from the library. *startos.Server
@@ -59,7 +60,9 @@ type Backend interface {
 	LocalCookieValid(cookie string) bool
 	WatchSessionEnds(fn func(ids []string)) (stop func())
 
-	// Packages.
+	// Packages. StaticFile finds an icon, licence or instructions by the
+	// part of its URL after static.URLPrefix.
+	StaticFile(rel string) (static.File, error)
 	Sideload(ctx context.Context, p model.SideloadParams) (model.SideloadResult, error)
 	ReceiveUpload(ctx context.Context, id string, body io.Reader, size int64) error
 	InstallURL(ctx context.Context, p model.InstallParams) (model.Empty, error)

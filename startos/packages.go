@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/startos-go/startos/startos/container"
@@ -17,6 +19,7 @@ import (
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/net/lan"
 	"github.com/startos-go/startos/startos/service"
+	"github.com/startos-go/startos/startos/static"
 	"github.com/startos-go/startos/startos/watchdog"
 )
 
@@ -175,12 +178,13 @@ func (s *Server) RunAction(ctx context.Context, p model.ActionParams) (model.Act
 // Packages lists installed and installing packages with the status a person
 // sees.
 func (s *Server) Packages(context.Context) ([]model.PackageSummary, error) {
-	_, doc := s.db.Read()
-	out := make([]model.PackageSummary, 0, len(doc.Public.PackageData))
-	for id, e := range doc.Public.PackageData {
+	var out []model.PackageSummary
+	for id, e := range s.db.View().Packages() {
 		out = append(out, summarize(id, &e))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if out == nil {
+		out = []model.PackageSummary{}
+	}
 	return out, nil
 }
 
@@ -241,16 +245,61 @@ func summarize(id string, e *model.PackageDataEntry) model.PackageSummary {
 	if len(raw) == 0 && e.StateInfo.InstallingInfo != nil {
 		raw = e.StateInfo.InstallingInfo.NewManifest
 	}
-	// Only two fields: a full parse and validation of every manifest would
-	// make listing cost milliseconds.
-	var head struct {
-		Title   string `json:"title"`
-		Version string `json:"version"`
-	}
-	if json.Unmarshal(raw, &head) == nil {
-		sum.Title, sum.Version = head.Title, head.Version
-	}
+	h := heads.get(raw)
+	sum.Title, sum.Version = h.Title, h.Version
 	return sum
+}
+
+// manifestHead is what a listing shows of a manifest. Only two fields: a
+// full parse and validation of every manifest would make listing cost
+// milliseconds.
+type manifestHead struct {
+	Title   string `json:"title"`
+	Version string `json:"version"`
+}
+
+// headCache remembers the head of each manifest it has read, keyed by the
+// manifest's bytes in memory: the state document shares a manifest's bytes
+// between revisions and never edits them in place, so the same bytes are
+// the same manifest, and a listing parses a manifest once, not on every
+// call.
+type headCache struct {
+	mu sync.Mutex
+	m  map[headKey]manifestHead
+}
+
+type headKey struct {
+	p *byte
+	n int
+}
+
+// maxHeads bounds the cache; it starts over when full (installs and updates
+// bring new manifests; the old ones are not needed again).
+const maxHeads = 1024
+
+var heads = &headCache{m: map[headKey]manifestHead{}}
+
+func (c *headCache) get(raw json.RawMessage) manifestHead {
+	if len(raw) == 0 {
+		return manifestHead{}
+	}
+	k := headKey{p: &raw[0], n: len(raw)}
+	c.mu.Lock()
+	h, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return h
+	}
+	if json.Unmarshal(raw, &h) != nil {
+		h = manifestHead{}
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxHeads {
+		clear(c.m)
+	}
+	c.m[k] = h
+	c.mu.Unlock()
+	return h
 }
 
 // entryManifest decodes the installed manifest of an entry; nil while it has
@@ -273,4 +322,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// StaticFile finds a package's icon, licence or instructions by the part of
+// its URL after static.URLPrefix (see package static).
+func (s *Server) StaticFile(rel string) (static.File, error) {
+	return static.New(filepath.Join(s.cfg.DataDir, install.StaticDir)).Open(rel)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/startos-go/startos/internal/bench/dbbench"
+	"github.com/startos-go/startos/internal/bench/footbench"
+	"github.com/startos-go/startos/internal/bench/goal"
 	"github.com/startos-go/startos/internal/bench/installbench"
 	"github.com/startos-go/startos/internal/bench/lanbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
@@ -34,6 +36,19 @@ var suites = []suite{
 	{"install", installbench.Run},
 	{"services", servicebench.Run},
 	{"lan", lanbench.Run},
+	{"footprint", footbench.Run},
+	{"scale", scaleNotMeasured},
+	// Only when named: a part of "services".
+	{"list", servicebench.RunList},
+}
+
+// scaleNotMeasured keeps issue 17's 100-package rows in the goals table
+// until the bench that installs 100 packages exists: they are short, not
+// absent.
+func scaleNotMeasured(_ context.Context, w io.Writer) error {
+	goal.Report(w, goal.Figure{Measure: "100 packages: boot reconcile to all running vs docker start of the 100", Value: "not measured", Goal: "<= 1.2x"})
+	goal.Report(w, goal.Figure{Measure: "100 packages: idle CPU of startd, RSS", Value: "not measured", Goal: "<= 0.5%, <= 60 MiB"})
+	return nil
 }
 
 func main() {
@@ -45,7 +60,7 @@ func main() {
 	}
 	failed := false
 	for _, s := range suites {
-		if len(only) > 0 && !only[s.name] {
+		if len(only) == 0 && s.name == "list" || len(only) > 0 && !only[s.name] {
 			continue
 		}
 		fmt.Printf("== %s\n", s.name)
@@ -56,6 +71,7 @@ func main() {
 		}
 		fmt.Printf("   (%s in %s)\n", s.name, time.Since(start).Round(time.Millisecond))
 	}
+	goal.Table(os.Stdout)
 	if failed {
 		os.Exit(1)
 	}

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"encoding/json"
 	"reflect"
 	"sync"
 	"time"
@@ -13,9 +14,22 @@ import (
 // maps, slices, pointers and interfaces are copied, everything else (strings,
 // numbers, time.Time) is a value. Model types only hold exported data, the
 // same data encoding/json would carry.
+//
+// json.RawMessage is the exception: its bytes (manifests, the UI object,
+// notification data: the bulk of a document) are shared, so a copy costs
+// the number of maps and structs in the document, not its size. A
+// RawMessage in the document is therefore replaced, never edited in place;
+// the copy's capacity is clipped so an append reallocates.
 func cloneDocument(d *model.Document) *model.Document {
 	c := new(model.Document)
 	deepCopy(reflect.ValueOf(c).Elem(), reflect.ValueOf(d).Elem())
+	return c
+}
+
+// cloneValue is cloneDocument for any part of the document.
+func cloneValue[T any](v T) T {
+	var c T
+	deepCopy(reflect.ValueOf(&c).Elem(), reflect.ValueOf(&v).Elem())
 	return c
 }
 
@@ -48,6 +62,11 @@ func deepCopy(dst, src reflect.Value) {
 		dst.Set(m)
 	case reflect.Slice:
 		if src.IsNil() {
+			return
+		}
+		if src.Type() == rawMessageType {
+			n := src.Len()
+			dst.Set(src.Slice3(0, n, n))
 			return
 		}
 		s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
@@ -83,8 +102,9 @@ func deepCopy(dst, src reflect.Value) {
 }
 
 var (
-	timeType   = reflect.TypeFor[time.Time]()
-	plainCache sync.Map // reflect.Type -> bool
+	timeType       = reflect.TypeFor[time.Time]()
+	rawMessageType = reflect.TypeFor[json.RawMessage]()
+	plainCache     sync.Map // reflect.Type -> bool
 )
 
 // isPlain reports whether copying a value of t by assignment copies all of

@@ -4,15 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/model"
-	"github.com/startos-go/startos/startos/patch"
 )
 
 // A request is one queued Mutate. Whoever moves state away from pending owns
@@ -20,6 +22,7 @@ import (
 // cancelling it (and then the committer skips it).
 type request struct {
 	fn     func(*model.Document) error
+	pkg    *packageMutation // instead of fn: a change to one package's entry
 	state  atomic.Int32
 	result chan result // buffered, receives once
 }
@@ -48,8 +51,9 @@ var errNilMutation = fmt.Errorf("db: mutation function is nil: %w", errdefs.ErrI
 // Concurrent Mutates are committed together, one fsync for the group, in
 // the order they were queued; each fn sees the changes of the ones before it.
 //
-// fn runs on the committer goroutine: it must be quick, do no I/O, not call
-// the Store, and not keep the document after it returns. When ctx ends
+// fn runs while no other mutation runs (on the committer goroutine, or on
+// the caller's when nothing else is queued): it must be quick, do no I/O,
+// not call the Store, and not keep the document after it returns. When ctx ends
 // before the committer has taken the mutation, it is not applied and Mutate
 // returns ctx's error; once taken, Mutate waits for the commit.
 func (s *Store) Mutate(ctx context.Context, fn func(*model.Document) error) (model.Revision, error) {
@@ -61,9 +65,55 @@ func (s *Store) Mutate(ctx context.Context, fn func(*model.Document) error) (mod
 	if err := ctx.Err(); err != nil {
 		return model.Revision{}, fmt.Errorf("db: mutation not applied: %w", err)
 	}
-	r := &request{fn: fn, result: make(chan result, 1)}
+	return s.enqueue(ctx, &request{fn: fn, result: make(chan result, 1)})
+}
+
+// ErrNoPackage is MutatePackage's answer for an id that is not in
+// public.packageData.
+var ErrNoPackage = fmt.Errorf("db: no such package: %w", errdefs.ErrNotFound)
+
+type packageMutation struct {
+	id string
+	fn func(*model.PackageDataEntry) error
+}
+
+// MutatePackage is Mutate for one package's entry (public.packageData[id]):
+// fn changes a copy of the entry, and the mutation costs what the entry
+// costs, however large the rest of the document is. The document around the
+// new entry is shared with the revision before it. Install progress, health
+// results and status use it. When id has no entry, fn is not called and
+// MutatePackage returns an error wrapping ErrNoPackage. The rules of Mutate
+// apply otherwise.
+func (s *Store) MutatePackage(ctx context.Context, id string, fn func(*model.PackageDataEntry) error) (model.Revision, error) {
+	if fn == nil {
+		return model.Revision{}, errNilMutation
+	}
+	if err := ctx.Err(); err != nil {
+		return model.Revision{}, fmt.Errorf("db: mutation not applied: %w", err)
+	}
+	return s.enqueue(ctx, &request{pkg: &packageMutation{id: id, fn: fn}, result: make(chan result, 1)})
+}
+
+func (s *Store) enqueue(ctx context.Context, r *request) (model.Revision, error) {
+	// When nothing is queued and no commit runs, the caller commits on its
+	// own goroutine: two goroutine handoffs fewer, which is most of a lone
+	// writer's overhead over a raw bbolt update. Writers that queue up
+	// meanwhile join its group, or the committer's next.
+	if len(s.reqs) == 0 && s.commitMu.TryLock() {
+		select {
+		case <-s.quit:
+			s.commitMu.Unlock()
+			return model.Revision{}, errClosed
+		default:
+		}
+		s.commit(s.gather(r))
+		s.commitMu.Unlock()
+		res := <-r.result
+		return res.rev, res.err
+	}
 	select {
 	case s.reqs <- r:
+		s.queued.Add(1)
 	case <-ctx.Done():
 		return model.Revision{}, fmt.Errorf("db: mutation not applied: %w", ctx.Err())
 	case <-s.quit:
@@ -94,22 +144,28 @@ func (s *Store) run() {
 		case <-s.quit:
 			return
 		case r := <-s.reqs:
-			batch := []*request{r}
+			s.commitMu.Lock()
 			// Writers answered by the last commit are re-queueing now; one
 			// yield lets them join this group instead of the next.
 			runtime.Gosched()
-		gather:
-			for len(batch) < maxBatch {
-				select {
-				case r := <-s.reqs:
-					batch = append(batch, r)
-				default:
-					break gather
-				}
-			}
-			s.commit(batch)
+			s.commit(s.gather(r))
+			s.commitMu.Unlock()
 		}
 	}
+}
+
+// gather is first and what is queued behind it, up to maxBatch.
+func (s *Store) gather(first *request) []*request {
+	batch := []*request{first}
+	for len(batch) < maxBatch {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // step is one claimed request's outcome within a batch.
@@ -129,7 +185,16 @@ func (s *Store) commit(batch []*request) {
 		if !r.state.CompareAndSwap(pending, claimed) {
 			continue
 		}
-		next, p, err := s.mutateOne(state, r.fn)
+		var next *snapshot
+		var p model.Patch
+		var err error
+		began := time.Now()
+		if r.pkg != nil {
+			next, p, err = s.mutatePackage(state, r.pkg)
+		} else {
+			next, p, err = s.mutateOne(state, r.fn)
+		}
+		s.applyNanos.Add(int64(time.Since(began)))
 		st := step{req: r, err: err}
 		switch {
 		case err != nil:
@@ -146,9 +211,20 @@ func (s *Store) commit(batch []*request) {
 
 	if len(revs) > 0 {
 		compact := state.rev-s.snapRev >= s.compactEvery
-		err := s.bolt.Update(func(tx *bolt.Tx) error {
-			return write(tx, revs, compact, state.raw, s.snapRev)
-		})
+		var snapRaw []byte
+		var err error
+		if compact {
+			// Once per CompactEvery revisions: the only whole-document
+			// encoding on the write path.
+			if snapRaw, err = json.Marshal(state.doc); err != nil {
+				err = fmt.Errorf("encoding the snapshot: %w", err)
+			}
+		}
+		if err == nil {
+			err = s.bolt.Update(func(tx *bolt.Tx) error {
+				return write(tx, revs, compact, snapRaw, s.snapRev)
+			})
+		}
 		s.commits.Add(1)
 		if err != nil {
 			err = fmt.Errorf("db: committing revisions %d..%d: %w: %w", revs[0].ID, state.rev, err, errdefs.ErrFilesystem)
@@ -178,35 +254,59 @@ func (s *Store) answer(steps []step) {
 }
 
 // mutateOne runs fn on a copy of state's document and returns the new
-// snapshot (rev not yet set) and the patch from state to it.
+// snapshot (rev not yet set) and the patch from state to it. The copy shares
+// the bulk of the document (see cloneDocument) and the patch comes from a
+// walk that skips what is shared, so the cost follows the document's shape
+// and the change, not its size in bytes.
 func (s *Store) mutateOne(state *snapshot, fn func(*model.Document) error) (*snapshot, model.Patch, error) {
 	doc := cloneDocument(state.doc)
 	if err := s.call(fn, doc); err != nil {
 		return nil, nil, err
 	}
 	doc.Normalize()
-	raw, err := json.Marshal(doc)
+	p, err := diffDocuments(state.doc, doc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("db: the mutated document does not encode: %w: %w", err, errdefs.ErrInvalidRequest)
 	}
-	tree, err := patch.Decode(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("db: decoding the mutated document: %w", err)
+	return &snapshot{doc: doc}, p, nil
+}
+
+// mutatePackage is mutateOne for one entry: the copy, the diff and the new
+// document's own parts (its struct and the packageData map) are all it costs.
+func (s *Store) mutatePackage(state *snapshot, m *packageMutation) (*snapshot, model.Patch, error) {
+	old, ok := state.doc.Public.PackageData[m.id]
+	if !ok {
+		return nil, nil, fmt.Errorf("package %q: %w", m.id, ErrNoPackage)
 	}
-	p, err := patch.Diff(state.tree, tree)
-	if err != nil {
+	e := cloneValue(old)
+	if err := call(s, func() error { return m.fn(&e) }); err != nil {
 		return nil, nil, err
 	}
-	return &snapshot{doc: doc, raw: raw, tree: tree}, p, nil
+	e.Normalize()
+	d := &differ{path: []string{"public", "packageData", m.id}, ops: model.Patch{}}
+	if err := d.diff(reflect.ValueOf(old), reflect.ValueOf(e)); err != nil {
+		return nil, nil, fmt.Errorf("db: the mutated package %q does not encode: %w: %w", m.id, err, errdefs.ErrInvalidRequest)
+	}
+	if len(d.ops) == 0 {
+		return state, d.ops, nil
+	}
+	doc := *state.doc
+	doc.Public.PackageData = maps.Clone(state.doc.Public.PackageData)
+	doc.Public.PackageData[m.id] = e
+	return &snapshot{doc: &doc}, d.ops, nil
 }
 
 // call runs fn, turning a panic into an error.
-func (s *Store) call(fn func(*model.Document) error, doc *model.Document) (err error) {
+func (s *Store) call(fn func(*model.Document) error, doc *model.Document) error {
+	return call(s, func() error { return fn(doc) })
+}
+
+func call(s *Store, fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("mutation panicked; nothing was changed", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = fmt.Errorf("db: mutation panicked (nothing was changed): %v: %w", r, errdefs.ErrUnknown)
 		}
 	}()
-	return fn(doc)
+	return fn()
 }

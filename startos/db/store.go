@@ -17,6 +17,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,9 +77,10 @@ type Store struct {
 
 	cur atomic.Pointer[snapshot]
 
-	reqs chan *request
-	quit chan struct{} // closed by Close
-	done chan struct{} // closed when the committer has stopped
+	reqs     chan *request
+	commitMu sync.Mutex    // held by whoever commits: the committer or a lone caller
+	quit     chan struct{} // closed by Close
+	done     chan struct{} // closed when the committer has stopped
 
 	closeOnce sync.Once
 	closeErr  error
@@ -88,17 +92,17 @@ type Store struct {
 	recent []model.Revision // newest revisions, oldest first, for resuming
 	closed bool
 
-	commits   atomic.Uint64
-	mutations atomic.Uint64
+	queued     atomic.Uint64 // mutations handed to the committer; for tests
+	commits    atomic.Uint64
+	mutations  atomic.Uint64
+	applyNanos atomic.Int64
 }
 
 // snapshot is one revision of the document. Nothing in it changes after it is
-// published.
+// published: mutations change a copy, and Read hands out copies.
 type snapshot struct {
-	rev  uint64
-	doc  *model.Document
-	raw  []byte // doc as JSON
-	tree any    // raw decoded, for diffs and scoping
+	rev uint64
+	doc *model.Document
 }
 
 // Open opens (or creates) the state file, replays its log, starts the
@@ -209,18 +213,41 @@ func (s *Store) load() error {
 	if err := json.Unmarshal(raw, doc); err != nil {
 		return fmt.Errorf("the stored document does not fit the model: %w: %w", err, errdefs.ErrFilesystem)
 	}
-	tree := l.tree
-	// Prefer the model's field order for dumps when it describes the stored
-	// document exactly; otherwise keep the stored form, and the first
-	// mutation (Init) records the difference as a revision.
-	if canon, err := json.Marshal(doc); err == nil {
-		if ct, err := patch.Decode(canon); err == nil && patch.Equal(ct, tree) {
-			raw, tree = canon, ct
-		}
+	// The model may not describe the stored document exactly (a field this
+	// build adds or no longer has, a null where it writes {}). Patches are
+	// diffs of typed documents, so the stored one must become the typed one
+	// first: the difference is logged as a revision of its own, or a later
+	// patch could name a path the replayed document lacks.
+	if err := s.adoptModel(l, doc); err != nil {
+		return err
 	}
 	s.snapRev = l.snapRev
 	s.recent = l.recent
-	s.cur.Store(&snapshot{rev: l.rev, doc: doc, raw: raw, tree: tree})
+	s.cur.Store(&snapshot{rev: l.rev, doc: doc})
+	return nil
+}
+
+// adoptModel logs the revision that turns the loaded document into doc's
+// encoding, when they differ.
+func (s *Store) adoptModel(l *loaded, doc *model.Document) error {
+	canon, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	ct, err := patch.Decode(canon)
+	if err != nil {
+		return err
+	}
+	p, err := patch.Diff(l.tree, ct)
+	if err != nil || len(p) == 0 {
+		return err
+	}
+	r := model.Revision{ID: l.rev + 1, Patch: p}
+	if err := s.bolt.Update(func(tx *bolt.Tx) error { return write(tx, []model.Revision{r}, false, nil, 0) }); err != nil {
+		return fmt.Errorf("recording the document in this build's shape: %w: %w", err, errdefs.ErrFilesystem)
+	}
+	l.rev, l.tree = r.ID, ct
+	l.recent = append(l.recent, r)
 	return nil
 }
 
@@ -231,6 +258,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
+		// A caller committing on its own goroutine finishes first.
+		s.commitMu.Lock()
+		defer s.commitMu.Unlock()
 		s.subMu.Lock()
 		subs := s.subs
 		s.subs, s.closed = nil, true
@@ -248,13 +278,58 @@ func (s *Store) Close() error {
 // Revision is the newest committed revision.
 func (s *Store) Revision() uint64 { return s.cur.Load().rev }
 
-// Read returns the newest committed revision and the document as of it. It
-// never waits for a writer. The document is shared with every other reader:
-// callers must not modify it (copy what you need to change, or use Mutate).
+// Read returns the newest committed revision and a copy of the document as
+// of it, the caller's own: changing it changes nothing else (use Mutate for
+// that). It never waits for a writer. The copy costs the number of maps and
+// structs in the document, not its bytes (json.RawMessage values are shared
+// and must not be edited in place); a hot path that needs one package or a
+// few fields takes a View instead.
 func (s *Store) Read() (uint64, *model.Document) {
 	snap := s.cur.Load()
-	return snap.rev, snap.doc
+	return snap.rev, cloneDocument(snap.doc)
 }
+
+// View returns the newest committed revision, read-only. It never waits for
+// a writer and stays as it is while later revisions are committed.
+func (s *Store) View() View { return View{snap: s.cur.Load()} }
+
+// View is one revision of the document. Its methods hand out copies, so
+// nothing a caller does to them reaches the revision other readers see.
+type View struct{ snap *snapshot }
+
+// Revision is the view's revision.
+func (v View) Revision() uint64 { return v.snap.rev }
+
+// Document is a copy of the whole document (see Read).
+func (v View) Document() *model.Document { return cloneDocument(v.snap.doc) }
+
+// PackageIDs are the ids in public.packageData, sorted.
+func (v View) PackageIDs() []string {
+	return slices.Sorted(maps.Keys(v.snap.doc.Public.PackageData))
+}
+
+// Package is a copy of one package's entry.
+func (v View) Package(id string) (model.PackageDataEntry, bool) {
+	e, ok := v.snap.doc.Public.PackageData[id]
+	if !ok {
+		return model.PackageDataEntry{}, false
+	}
+	return e.Clone(), true
+}
+
+// Packages yields a copy of every package's entry, in id order.
+func (v View) Packages() iter.Seq2[string, model.PackageDataEntry] {
+	return func(yield func(string, model.PackageDataEntry) bool) {
+		for _, id := range v.PackageIDs() {
+			if !yield(id, v.snap.doc.Public.PackageData[id].Clone()) {
+				return
+			}
+		}
+	}
+}
+
+// ServerInfo is a copy of public.serverInfo.
+func (v View) ServerInfo() model.ServerInfo { return cloneValue(v.snap.doc.Public.ServerInfo) }
 
 // Dump returns the value at pointer in the public document, null when there
 // is none. The pointer is relative to the whole document and defaults to
@@ -272,9 +347,10 @@ func (s *Store) Dump(pointer string) (model.Dump, error) {
 	return model.Dump{ID: snap.rev, Value: v}, nil
 }
 
-// valueAt returns a copy of the JSON at ptr in snap, or null.
+// valueAt returns the JSON at ptr in snap (encoded for the caller alone),
+// or null.
 func valueAt(snap *snapshot, ptr patch.Pointer) (json.RawMessage, error) {
-	v, ok, err := patch.Extract(snap.raw, ptr)
+	v, ok, err := jsonAt(snap.doc, ptr)
 	if err != nil {
 		return nil, fmt.Errorf("db: reading %q: %w", ptr, err)
 	}
@@ -350,9 +426,12 @@ func (s *Store) PutUI(ctx context.Context, pointer string, value json.RawMessage
 
 // Stats are counters for tests, benchmarks and metrics.
 type Stats struct {
-	Revision    uint64 // newest committed revision
-	Commits     uint64 // bbolt write transactions (each one fsync) since Open
-	Mutations   uint64 // revisions committed since Open
+	Revision  uint64 // newest committed revision
+	Commits   uint64 // bbolt write transactions (each one fsync) since Open
+	Mutations uint64 // revisions committed since Open
+	// Applying is the time spent running mutations and making their
+	// patches (the copy, the mutator, the diff), disk writes excluded.
+	Applying    time.Duration
 	Subscribers int
 }
 
@@ -366,7 +445,8 @@ func (s *Store) Stats() Stats {
 		}
 	}
 	s.subMu.Unlock()
-	return Stats{Revision: s.Revision(), Commits: s.commits.Load(), Mutations: s.mutations.Load(), Subscribers: n}
+	return Stats{Revision: s.Revision(), Commits: s.commits.Load(), Mutations: s.mutations.Load(),
+		Applying: time.Duration(s.applyNanos.Load()), Subscribers: n}
 }
 
 // newServerID returns 16 random base32 characters, lower case.

@@ -454,8 +454,9 @@ func TestMutateContextCancelled(t *testing.T) {
 		_, err := s.Mutate(ctx, setUI("second", true))
 		second <- err
 	}()
-	// Cancel once the second one is queued (the channel holds it).
-	for len(s.reqs) == 0 {
+	// Cancel once the second one is queued (the channel or the committer,
+	// waiting for the first, holds it).
+	for s.queued.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()

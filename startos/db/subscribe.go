@@ -137,9 +137,9 @@ func scope(st step, ptr patch.Pointer) (model.Patch, error) {
 	if !resync {
 		return p, nil
 	}
-	p, err := patch.Resync(st.snap.tree, ptr)
+	v, err := valueAt(st.snap, ptr)
 	if err != nil {
 		return nil, fmt.Errorf("db: resync of %q at revision %d: %w", ptr, st.rev.ID, err)
 	}
-	return p, nil
+	return model.Patch{{Op: model.OpReplace, Path: "", Value: v}}, nil
 }

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -181,18 +179,14 @@ func (o *op) run(ctx context.Context) error {
 // createEntry adds packageData.<id> in installing, or moves an installed
 // older version to updating.
 func (o *op) createEntry(ctx context.Context) error {
-	icon := ""
-	if name, b, err := o.file.Icon(); err == nil {
-		typ := mime.TypeByExtension(path.Ext(name))
-		if typ == "" {
-			typ = "image/png"
-		}
-		icon = "data:" + typ + ";base64," + base64.StdEncoding.EncodeToString(b)
+	files, err := o.in.storeStaticFiles(o.id, o.file.Archive)
+	if err != nil {
+		return fmt.Errorf("package %s: %w", o.id, err)
 	}
 	devKey := "ed25519:" + base64.StdEncoding.EncodeToString(o.sum.PublicKey)
 	fp := o.tr.snapshot()
 	var old []byte
-	_, err := o.in.store.Mutate(ctx, func(d *model.Document) error {
+	_, err = o.in.store.Mutate(ctx, func(d *model.Document) error {
 		old = nil
 		if pf := o.in.preflight; pf != nil {
 			if err := pf(d, o.m); err != nil {
@@ -216,7 +210,8 @@ func (o *op) createEntry(ctx context.Context) error {
 					InstallingInfo: &model.InstallingInfo{NewManifest: json.RawMessage(o.mjson), Progress: fp}},
 				StatusInfo:          model.PackageStatusInfo{Health: map[string]model.HealthCheckResult{}, Desired: model.DesiredStatus{Main: model.DesiredStopped}},
 				DeveloperKey:        devKey,
-				Icon:                icon,
+				Icon:                files.Icon,
+				StaticFiles:         &files,
 				CurrentDependencies: map[string]model.CurrentDependency{},
 			}
 			return nil

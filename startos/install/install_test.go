@@ -41,7 +41,7 @@ func TestSideloadInstall(t *testing.T) {
 	if p.StatusInfo.Desired.Main != model.DesiredRunning {
 		t.Errorf("desired %+v, want running", p.StatusInfo.Desired)
 	}
-	if !strings.HasPrefix(p.DeveloperKey, "ed25519:") || !strings.HasPrefix(p.Icon, "data:image/png;base64,") {
+	if !strings.HasPrefix(p.DeveloperKey, "ed25519:") || !strings.HasPrefix(p.Icon, "/public/package-data/"+id+"/") || p.StaticFiles == nil || p.StaticFiles.Icon != p.Icon {
 		t.Errorf("developer key %q, icon %.30q", p.DeveloperKey, p.Icon)
 	}
 	if p.S9pk != filepath.Join(e.dataDir, "packages", id+".s9pk") || p.StateInfo.InstallingInfo != nil {

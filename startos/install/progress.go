@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -197,16 +198,13 @@ func (t *tracker) publish() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := t.store.Mutate(ctx, func(d *model.Document) error {
-		e, ok := d.Public.PackageData[id]
-		if !ok || e.StateInfo.InstallingInfo == nil {
-			return nil
+	_, err := t.store.MutatePackage(ctx, id, func(e *model.PackageDataEntry) error {
+		if e.StateInfo.InstallingInfo != nil {
+			e.StateInfo.InstallingInfo.Progress = fp
 		}
-		e.StateInfo.InstallingInfo.Progress = fp
-		d.Public.PackageData[id] = e
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, db.ErrNoPackage) {
 		t.log.Warn("writing install progress", "package", id, "error", err)
 	}
 }

@@ -182,6 +182,9 @@ func (in *Installer) finishUninstall(ctx context.Context, jr *journal) error {
 	if err := os.RemoveAll(in.updateDir(id)); err != nil {
 		problems = append(problems, err.Error())
 	}
+	if err := in.static().RemovePackage(id); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		// Keep the entry in removing and the journal: the next start retries.
 		return fmt.Errorf("uninstalling %s: %s: %w", id, strings.Join(problems, "; "), errdefs.ErrFilesystem)

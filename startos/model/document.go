@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -72,12 +73,14 @@ const (
 
 // PackageDataEntry is one installed (or installing) package.
 type PackageDataEntry struct {
-	StateInfo           StateInfo                    `json:"stateInfo"`
-	S9pk                string                       `json:"s9pk"`
-	StatusInfo          PackageStatusInfo            `json:"statusInfo"`
-	Registry            *string                      `json:"registry"`
-	DeveloperKey        string                       `json:"developerKey"`
+	StateInfo    StateInfo         `json:"stateInfo"`
+	S9pk         string            `json:"s9pk"`
+	StatusInfo   PackageStatusInfo `json:"statusInfo"`
+	Registry     *string           `json:"registry"`
+	DeveloperKey string            `json:"developerKey"`
+	// Icon is the icon's URL (see StaticFiles), not its bytes.
 	Icon                string                       `json:"icon"`
+	StaticFiles         *StaticFiles                 `json:"staticFiles,omitempty"`
 	LastBackup          *time.Time                   `json:"lastBackup"`
 	CurrentDependencies map[string]CurrentDependency `json:"currentDependencies"`
 	// InterfaceAddresses is where each interface answers on the LAN, keyed
@@ -93,6 +96,15 @@ type InterfaceAddresses struct {
 	HTTPS      string   `json:"https,omitempty"`
 	HTTP       string   `json:"http,omitempty"`
 	TCP        []string `json:"tcp,omitempty"`
+}
+
+// StaticFiles are the URLs of a package's icon, licence and instructions,
+// as StartOS 0.3's static-files: served by content hash under
+// /public/package-data/<id>/, with caching that never revalidates.
+type StaticFiles struct {
+	Icon         string `json:"icon"`
+	License      string `json:"license"`
+	Instructions string `json:"instructions"`
 }
 
 // StateInfo is StartOS's state-tagged union flattened: installing and
@@ -287,6 +299,25 @@ type Session struct {
 	UserAgent  string    `json:"userAgent,omitempty"`
 }
 
+// Normalize is Document.Normalize for one entry; it reports whether it
+// changed anything.
+func (e *PackageDataEntry) Normalize() bool {
+	changed := false
+	if e.StatusInfo.Health == nil {
+		e.StatusInfo.Health = map[string]HealthCheckResult{}
+		changed = true
+	}
+	if e.CurrentDependencies == nil {
+		e.CurrentDependencies = map[string]CurrentDependency{}
+		changed = true
+	}
+	if e.StatusInfo.Desired.Main == "" {
+		e.StatusInfo.Desired.Main = DesiredStopped
+		changed = true
+	}
+	return changed
+}
+
 // Normalize replaces nil collections with empty ones, so the document always
 // has the same shape ({} rather than null) and diffs stay small.
 func (d *Document) Normalize() {
@@ -295,20 +326,7 @@ func (d *Document) Normalize() {
 		p.PackageData = map[string]PackageDataEntry{}
 	}
 	for id, e := range p.PackageData {
-		changed := false
-		if e.StatusInfo.Health == nil {
-			e.StatusInfo.Health = map[string]HealthCheckResult{}
-			changed = true
-		}
-		if e.CurrentDependencies == nil {
-			e.CurrentDependencies = map[string]CurrentDependency{}
-			changed = true
-		}
-		if e.StatusInfo.Desired.Main == "" {
-			e.StatusInfo.Desired.Main = DesiredStopped
-			changed = true
-		}
-		if changed {
+		if e.Normalize() {
 			p.PackageData[id] = e
 		}
 	}
@@ -325,4 +343,82 @@ func (d *Document) Normalize() {
 	if v.PackageStores == nil {
 		v.PackageStores = map[string]json.RawMessage{}
 	}
+}
+
+// Clone is a deep copy of e, for readers of a shared revision. Like the
+// state store's copies, it shares json.RawMessage bytes (replaced, never
+// edited in place), clipped so an append reallocates. A test in
+// startos/db checks that it reaches every field.
+func (e PackageDataEntry) Clone() PackageDataEntry {
+	c := e
+	c.StateInfo.Manifest = clipRaw(e.StateInfo.Manifest)
+	if ii := e.StateInfo.InstallingInfo; ii != nil {
+		n := *ii
+		n.NewManifest = clipRaw(ii.NewManifest)
+		n.Progress = ii.Progress.clone()
+		c.StateInfo.InstallingInfo = &n
+	}
+	c.StatusInfo.Health = cloneMap(e.StatusInfo.Health)
+	c.StatusInfo.Error = clonePtr(e.StatusInfo.Error)
+	c.StatusInfo.Started = clonePtr(e.StatusInfo.Started)
+	c.StatusInfo.Desired.RestartAgain = clonePtr(e.StatusInfo.Desired.RestartAgain)
+	c.Registry = clonePtr(e.Registry)
+	c.StaticFiles = clonePtr(e.StaticFiles)
+	c.LastBackup = clonePtr(e.LastBackup)
+	if e.CurrentDependencies != nil {
+		c.CurrentDependencies = make(map[string]CurrentDependency, len(e.CurrentDependencies))
+		for k, d := range e.CurrentDependencies {
+			if d.HealthChecks != nil {
+				d.HealthChecks = append([]string{}, d.HealthChecks...)
+			}
+			c.CurrentDependencies[k] = d
+		}
+	}
+	if e.InterfaceAddresses != nil {
+		c.InterfaceAddresses = make(map[string]InterfaceAddresses, len(e.InterfaceAddresses))
+		for k, a := range e.InterfaceAddresses {
+			a.TCP = slices.Clone(a.TCP)
+			c.InterfaceAddresses[k] = a
+		}
+	}
+	return c
+}
+
+func (p FullProgress) clone() FullProgress {
+	c := p
+	c.Overall.Total = clonePtr(p.Overall.Total)
+	if p.Phases != nil {
+		c.Phases = make([]NamedProgress, len(p.Phases))
+		for i, ph := range p.Phases {
+			ph.Progress.Total = clonePtr(ph.Progress.Total)
+			c.Phases[i] = ph
+		}
+	}
+	return c
+}
+
+func clipRaw(r json.RawMessage) json.RawMessage {
+	if r == nil {
+		return nil
+	}
+	return r[:len(r):len(r)]
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	c := make(map[K]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
 }

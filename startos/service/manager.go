@@ -267,18 +267,16 @@ func (m *Manager) mutateEntry(ctx context.Context, id string, fn func(e *model.P
 			return err
 		}
 	}
-	_, err := m.store.Mutate(ctx, func(d *model.Document) error {
-		e, ok := d.Public.PackageData[id]
-		if !ok {
-			return nil
-		}
-		fn(&e)
+	_, err := m.store.MutatePackage(ctx, id, func(e *model.PackageDataEntry) error {
+		fn(e)
 		if e.StatusInfo.Health == nil {
 			e.StatusInfo.Health = map[string]model.HealthCheckResult{}
 		}
-		d.Public.PackageData[id] = e
 		return nil
 	})
+	if errors.Is(err, db.ErrNoPackage) {
+		return nil
+	}
 	return err
 }
 

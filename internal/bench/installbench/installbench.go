@@ -10,6 +10,7 @@ package installbench
 import (
 	"context"
 	"fmt"
+	"github.com/startos-go/startos/internal/bench/goal"
 	"io"
 	"os"
 	"os/exec"
@@ -133,6 +134,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	fmt.Fprintf(w, "  sideload install         %8.3f s  %s\n", inst.Seconds(), runs(installs))
 	fmt.Fprintf(w, "  install / load           %8.3fx median, %.3fx best of each (target <= 1.15x)\n",
 		inst.Seconds()/load.Seconds(), slices.Min(installs).Seconds()/slices.Min(loads).Seconds())
+	goal.AtMost(w, "sideload install vs docker load, median", inst.Seconds()/load.Seconds(), 1.10, "%.2fx", "<= 1.10x")
 	return nil
 }
 

@@ -5,6 +5,7 @@ package rpcbench
 import (
 	"context"
 	"fmt"
+	"github.com/startos-go/startos/internal/bench/goal"
 	"io"
 	"net"
 	"net/http"
@@ -89,10 +90,13 @@ func Run(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("docker yardstick: %w", err)
 	}
 	fmt.Fprintln(w, docker)
-	targets := []struct{ name, target string }{
-		{"rpc echo http keep-alive", hs.URL},
-		{"rpc echo websocket", "ws" + hs.URL[len("http"):]},
-		{"rpc echo unix socket", "unix://" + sock},
+	targets := []struct {
+		name, target string
+		goal         float64 // throughput over docker's /_ping (issue 17)
+	}{
+		{"rpc echo http keep-alive", hs.URL, 3},
+		{"rpc echo websocket", "ws" + hs.URL[len("http"):], 2},
+		{"rpc echo unix socket", "unix://" + sock, 4},
 	}
 	cookie, err := os.ReadFile(filepath.Join(lib.RunDir(), startos.AuthCookieFile))
 	if err != nil {
@@ -112,6 +116,7 @@ func Run(ctx context.Context, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "%s  ratio to docker ping %.2fx (p50 %.2fx)\n", r, r.PerSec/docker.PerSec,
 			float64(r.P50)/float64(docker.P50))
+		goal.AtLeast(w, tg.name+" vs engine /_ping", r.PerSec/docker.PerSec, tg.goal, "%.2fx", fmt.Sprintf(">= %gx", tg.goal))
 	}
 	return authOverhead(ctx, w, lib, hs.URL)
 }

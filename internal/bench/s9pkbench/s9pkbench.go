@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"github.com/startos-go/startos/internal/bench/goal"
 	"github.com/startos-go/startos/internal/testpkg"
 	"io"
 	"os"
@@ -117,6 +118,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	fmt.Fprintf(w, "  s9pk pack to a file     %8.3f s  %8.1f MiB/s  %s  %s\n", pack.Seconds(), rate(packSize, pack), mib(packSize), runs(packs))
 	fmt.Fprintf(w, "  pack / save             %8.3fx median, %.3fx best of each (target <= 1.15x)\n",
 		pack.Seconds()/save.Seconds(), slices.Min(packs).Seconds()/slices.Min(saves).Seconds())
+	goal.AtMost(w, "pack vs docker save, median", pack.Seconds()/save.Seconds(), 1.10, "%.2fx", "<= 1.10x")
 
 	// Verification reads the archive just written, from the page cache, as
 	// does the plain read it is compared with.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/startos-go/startos/internal/bench/goal"
 	"io"
 	"os"
 	"path/filepath"
@@ -52,6 +53,16 @@ func Run(ctx context.Context, w io.Writer) error {
 	if err := startToHealthy(ctx, w, eng, filepath.Join(tmp, "start")); err != nil {
 		return err
 	}
+	return listLatency(ctx, w, filepath.Join(tmp, "list"))
+}
+
+// RunList is the package.list figure alone (`go run ./internal/bench list`).
+func RunList(ctx context.Context, w io.Writer) error {
+	tmp, err := os.MkdirTemp("", "servicebench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 	return listLatency(ctx, w, filepath.Join(tmp, "list"))
 }
 
@@ -269,9 +280,19 @@ func listLatency(ctx context.Context, w io.Writer, dataDir string) error {
 	if err != nil {
 		return err
 	}
+	var echoed string
+	echo, err := measure(listCalls, func() error {
+		return c.Call(ctx, "echo", model.EchoParams{Message: "ping"}, &echoed)
+	})
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "package.list with %d packages (entries written into the document directly), %d calls:\n", listPackages, listCalls)
 	fmt.Fprintf(w, "  rpc over the unix socket       p50 %8s  p99 %8s\n", us(pct(overRPC, 50)), us(pct(overRPC, 99)))
 	fmt.Fprintf(w, "  library (Server.Packages)      p50 %8s  p99 %8s\n", us(pct(inLib, 50)), us(pct(inLib, 99)))
+	fmt.Fprintf(w, "  echo on the same connection    p50 %8s  p99 %8s  (the transport's floor)\n", us(pct(echo, 50)), us(pct(echo, 99)))
+	goal.AtMost(w, fmt.Sprintf("package.list, %d packages, RPC over the socket, p50", listPackages),
+		float64(pct(overRPC, 50))/1e3, 100, "%.0f µs", "<= 100 µs")
 	return nil
 }
 
