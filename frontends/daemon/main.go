@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/startos-go/startos/frontends/web"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/watchdog"
@@ -76,7 +77,7 @@ func run(cCtx *cli.Context) error {
 		return fmt.Errorf("listen on %s: %w", sockPath, err)
 	}
 	httpSrv := &http.Server{
-		Handler:           rpcSrv.Handler(),
+		Handler:           web.Mount(rpcSrv.Handler()), // the browser UI at "/", the RPC surface behind it
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
