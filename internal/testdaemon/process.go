@@ -35,7 +35,14 @@ var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
 // ready line; the test's cleanup kills it if it still runs.
 func RunStartd(t testing.TB, bin, dataDir string) *Process {
 	t.Helper()
-	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "")
+	return RunStartdOn(t, bin, dataDir, "127.0.0.1:0")
+}
+
+// RunStartdOn is RunStartd listening on listen, so that a restarted daemon
+// comes back at the address its clients know.
+func RunStartdOn(t testing.TB, bin, dataDir, listen string) *Process {
+	t.Helper()
+	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", listen, "--config", "")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -61,6 +61,9 @@ type Options struct {
 	Assets map[string]string
 	// Extra is appended to the manifest YAML (more top-level keys).
 	Extra string
+	// HelloInput gives the hello action an input spec (a string "name"),
+	// for frontends that generate forms from it.
+	HelloInput bool
 }
 
 func (o Options) withDefaults() Options {
@@ -168,6 +171,15 @@ actions:
       io-format: json
       mounts:
         main: /data
+{{- if .HelloInput}}
+    input-spec:
+      name:
+        type: string
+        name: Name
+        description: Who to greet.
+        nullable: false
+        default: world
+{{- end}}
   fail:
     name: Fail
     description: Always fails.

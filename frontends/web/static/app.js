@@ -1,7 +1,7 @@
 // The StartOS web UI: setup, login, and the screens of a logged-in session.
 // State comes from one db.subscribe stream (a live replica of /public);
 // everything else is a method of the public table.
-import { html, render, useState, useEffect, useRef } from './vendor/preact-htm.js';
+import { html, render, useState, useEffect, useRef, useErrorBoundary } from './vendor/preact-htm.js';
 import { call, hooks, Socket, RpcError, OfflineError, Code } from './rpc.js';
 import { applyPatch } from './patch.js';
 import { ErrorBox, fmtDuration, useCall, useStream, ActionButton, Badge } from './ui.js';
@@ -92,6 +92,7 @@ function Login({ done }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const [waitUntil, setWaitUntil] = useState(0);
+  const [attempts, setAttempts] = useState(0);
   const [, tick] = useState(0);
   useEffect(() => {
     if (!waitUntil) return;
@@ -111,12 +112,12 @@ function Login({ done }) {
         setWaitUntil(Date.now() + ms);
         setError(new Error('Too many attempts.'));
       } else setError(e);
-    } finally { setBusy(false); }
+    } finally { setBusy(false); setAttempts((n) => n + 1); }
   };
   const wait = waitUntil ? Math.ceil((waitUntil - Date.now()) / 1000) : 0;
   const message = error && (wait > 0 ? new Error(`${error.message} Try again in ${wait} s.`) : error);
   return html`<main class="center">
-    <form class="card narrow" id="login-form" onSubmit=${submit} aria-labelledby="login-title">
+    <form class="card narrow" id="login-form" data-attempts=${attempts} onSubmit=${submit} aria-labelledby="login-title">
       <h1 id="login-title">Log in to StartOS</h1>
       <${PasswordField} id="login-password" label="Password" value=${pw} set=${setPw} autocomplete="current-password" />
       <${ErrorBox} error=${message} />
@@ -137,13 +138,15 @@ const nav = [
 function Session({ loggedOut }) {
   const route = useRoute();
   const [conn, setConn] = useState('connecting');
+  const [reconnects, setReconnects] = useState(0);
   const [db, setDB] = useState({ doc: null, rev: 0 });
   const socket = useRef(null);
   if (!socket.current) {
     socket.current = new Socket((s, was) => {
       if (s === 'open' && was === 'reconnecting') {
         setConn('reconnected');
-        setTimeout(() => setConn((c) => (c === 'reconnected' ? 'open' : c)), 4000);
+        setReconnects((n) => n + 1);
+        setTimeout(() => setConn((c) => (c === 'reconnected' ? 'open' : c)), 6000);
       } else setConn(s);
     });
   }
@@ -178,18 +181,28 @@ function Session({ loggedOut }) {
   const info = db.doc && db.doc.serverInfo;
   const unread = info ? info.unreadNotificationCount : 0;
   const section = '/' + route.split('/')[1];
-  const connText = { connecting: 'Connecting…', open: 'Live', reconnecting: 'Connection lost: the box is not answering. Reconnecting…', reconnected: 'Reconnected.' }[conn];
+  const connText = { connecting: 'Connecting…', open: 'Live', reconnecting: 'Connection lost: the box is not answering. Reconnecting…', reconnected: 'Reconnected: the box is back.' }[conn];
   return html`<div class="shell">
     <header class="top">
       <a class="brand" href="#/"><img src=${document.querySelector('link[rel=icon]').href} alt="" width="24" height="24" /> <span id="server-name">${info ? info.name || 'StartOS' : 'StartOS'}</span></a>
-      <p class=${'conn conn-' + conn} role="status" id="conn-state" data-conn=${conn}>${connText}</p>
+      <p class=${'conn conn-' + conn} role="status" id="conn-state" data-conn=${conn} data-reconnects=${reconnects}>${connText}</p>
       <button type="button" class="link" id="logout" onClick=${logout}>Log out</button>
     </header>
     <nav class="side" aria-label="Main">
       <ul>${nav.map(([href, label]) => html`<li><a href=${'#' + href} aria-current=${section === href ? 'page' : undefined}>${label}${href === '/notifications' && unread ? html` <span class="count" aria-label=${unread + ' unread'}>${unread}</span>` : ''}</a></li>`)}</ul>
     </nav>
-    <main class="content" id="main">${!db.doc ? html`<p class="muted">Loading the box's state…</p>` : screen(route, db, socket.current)}</main>
+    <main class="content" id="main">${!db.doc ? html`<p class="muted">Loading the box's state…</p>` : html`<${Screen} key=${route} route=${route} db=${db} socket=${socket.current} />`}</main>
   </div>`;
+}
+
+// Screen shows a screen, or what went wrong when it cannot render.
+function Screen({ route, db, socket }) {
+  const [failed, reset] = useErrorBoundary();
+  if (failed) {
+    return html`<h1>This screen failed</h1><p class="error" role="alert">${String(failed)}</p>
+      <button type="button" onClick=${reset}>Try again</button>`;
+  }
+  return screen(route, db, socket);
 }
 
 function screen(route, db, socket) {
@@ -229,7 +242,7 @@ function Dashboard({ doc, socket }) {
   useEffect(() => { if (ready && !perf.readyAt) perf.readyAt = performance.now(); }, [ready]);
   const m = metrics;
   const state = wd.value ? wd.value.watchdog.state : null;
-  const probes = wd.value ? wd.value.watchdog.probes : [];
+  const probes = (wd.value && wd.value.watchdog.probes) || [];
   return html`<div id="dashboard" data-ready=${ready ? 'true' : 'false'}>
     <h1>Dashboard</h1>
     <div class="grid">

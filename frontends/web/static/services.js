@@ -144,6 +144,11 @@ function Field({ path, k, s, value, set }) {
       return html`<div class="field">${label}<select ...${common} value=${value || ''} onChange=${(e) => set(e.target.value)}>
         ${(s.values || []).map((v) => html`<option value=${v}>${names[v] || v}</option>`)}</select>${desc}</div>`;
     }
+    case 'select': { // StartOS 0.4: values maps each value to its name
+      const vals = s.values || {};
+      return html`<div class="field">${label}<select ...${common} value=${value || ''} onChange=${(e) => set(e.target.value)}>
+        ${Object.entries(vals).map(([v, n]) => html`<option value=${v}>${n}</option>`)}</select>${desc}</div>`;
+    }
     case 'object':
       return html`<fieldset class="field"><legend>${s.name || k}</legend>${desc}
         ${Object.entries(s.spec || {}).map(([ck, cs]) => html`<${Field} key=${ck} path=${path.concat(k)} k=${ck} s=${cs} value=${value && value[ck]} set=${(v) => set({ ...(value || {}), [ck]: v })} />`)}</fieldset>`;
@@ -222,8 +227,10 @@ function Uninstall({ id, title, alert, close }) {
     setBusy(true);
     try {
       await call('package.uninstall', keep ? { id, soft: true } : { id });
-      ref.current.close();
+      // The page may be gone already: the replica drops the entry as the
+      // daemon removes it.
       location.hash = '#/services';
+      if (ref.current) ref.current.close();
     } catch (e) { setError(e); setBusy(false); }
   };
   return html`<dialog ref=${ref} id="uninstall-dialog" aria-labelledby="uninstall-title" onClose=${close}>

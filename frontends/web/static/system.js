@@ -73,12 +73,12 @@ export function Diagnostics() {
       ${r ? html`<p class="muted">${r.watchdog.ready ? 'Ready.' : 'Not ready yet.'} Pauses: ${r.watchdog.pauses}. Dumps skipped: ${r.watchdog.dumpsSkipped}.</p>
       <div class="table-wrap"><table id="probes"><caption class="sr-only">Probes</caption>
         <thead><tr><th scope="col">Probe</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">Last success</th><th scope="col">Misses</th><th scope="col">Detail</th></tr></thead>
-        <tbody>${r.watchdog.probes.map((p) => html`<tr key=${p.name}><td>${p.name}</td><td>${p.kind} · ${p.severity}</td><td><${Badge} kind="probe" value=${p.state} /></td>
+        <tbody>${(r.watchdog.probes || []).map((p) => html`<tr key=${p.name}><td>${p.name}</td><td>${p.kind} · ${p.severity}</td><td><${Badge} kind="probe" value=${p.state} /></td>
           <td class="num">${(p.lastSuccessAgeMs / 1000).toFixed(1)} s ago</td><td class="num">${p.misses}/${p.megamisses}</td><td>${p.lastError || p.detail || ''}</td></tr>`)}</tbody></table></div>
       <h3>Log sinks</h3>
       <div class="table-wrap"><table><thead><tr><th scope="col">Sink</th><th scope="col">Written</th><th scope="col">Dropped</th><th scope="col">Queued</th></tr></thead>
         <tbody>${(r.sinks || []).map((s) => html`<tr key=${s.name}><td>${s.name}</td><td class="num">${s.written}</td><td class="num">${s.dropped}</td><td class="num">${fmtBytes(s.queuedBytes)}</td></tr>`)}</tbody></table></div>
       <h3>Goroutine dumps</h3>
-      ${r.watchdog.dumps.length ? html`<ul>${r.watchdog.dumps.map((d) => html`<li key=${d.name}><code>${d.name}</code> · ${fmtBytes(d.size)} · ${fmtTime(d.time)}${d.reason ? ' · ' + d.reason : ''}</li>`)}</ul>` : html`<p class="muted">None.</p>`}` : html`<p class="muted">Loading…</p>`}
+      ${(r.watchdog.dumps || []).length ? html`<ul>${r.watchdog.dumps.map((d) => html`<li key=${d.name}><code>${d.name}</code> · ${fmtBytes(d.size)} · ${fmtTime(d.time)}${d.reason ? ' · ' + d.reason : ''}</li>`)}</ul>` : html`<p class="muted">None.</p>`}` : html`<p class="muted">Loading…</p>`}
     </section>`;
 }
