@@ -203,7 +203,8 @@ func (p *page) screens(name, ready string) {
 		p.t.Fatal(err)
 	}
 	for _, sz := range sizes {
-		p.run("viewport for "+name, 30*time.Second, chromedp.EmulateViewport(sz[0], sz[1]), until(ready, 20*time.Second))
+		p.run("viewport for "+name, 30*time.Second, chromedp.EmulateViewport(sz[0], sz[1]), until(ready, 20*time.Second),
+			eval(`document.activeElement && document.activeElement.blur(); scrollTo(0, 0)`))
 		ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		cancel()

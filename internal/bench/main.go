@@ -17,6 +17,7 @@ import (
 	"github.com/startos-go/startos/internal/bench/s9pkbench"
 	"github.com/startos-go/startos/internal/bench/servicebench"
 	"github.com/startos-go/startos/internal/bench/watchbench"
+	"github.com/startos-go/startos/internal/bench/webbench"
 )
 
 type suite struct {
@@ -32,6 +33,7 @@ var suites = []suite{
 	{"s9pk", s9pkbench.Run},
 	{"install", installbench.Run},
 	{"services", servicebench.Run},
+	{"web", webbench.Run},
 }
 
 func main() {

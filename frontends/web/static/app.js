@@ -1,10 +1,10 @@
 // The StartOS web UI: setup, login, and the screens of a logged-in session.
 // State comes from one db.subscribe stream (a live replica of /public);
 // everything else is a method of the public table.
-import { html, render, useState, useEffect, useRef, useErrorBoundary } from './vendor/preact-htm.js';
-import { call, hooks, Socket, RpcError, OfflineError, Code } from './rpc.js';
+import { html, render, useState, useEffect, useLayoutEffect, useRef, useErrorBoundary } from './vendor/preact-htm.js';
+import { call, batch, prefetched, hooks, Socket, RpcError, Code } from './rpc.js';
 import { applyPatch } from './patch.js';
-import { ErrorBox, fmtDuration, useCall, useStream, ActionButton, Badge } from './ui.js';
+import { ErrorBox, fmtDuration, useCall, Badge } from './ui.js';
 import { ServicesList, ServicePage, Install } from './services.js';
 import { Notifications, Sessions, Diagnostics } from './system.js';
 
@@ -22,15 +22,24 @@ function useRoute() {
   return route;
 }
 
+const bootCalls = [['setup.status'], ['auth.session.list'], ['server.time'], ['server.watchdog']];
+// The boot request leaves before the first render.
+const booting = batch(bootCalls);
+
 function App() {
   const [phase, setPhase] = useState('boot'); // boot, offline, setup, login, ready
   const [bootError, setBootError] = useState(null);
 
-  const boot = async () => {
+  const boot = async (first) => {
     try {
-      const s = await call('setup.status');
-      if (s.status !== 'complete') return setPhase('setup');
-      await call('auth.session.list');
+      // One request says whether the box has an owner and whether this
+      // browser is logged in, and fetches what the dashboard shows first.
+      const [status, session, time, watchdog] = await (first ? booting : batch(bootCalls));
+      if (status.error) throw status.error;
+      if (status.value.status !== 'complete') return setPhase('setup');
+      if (session.error) throw session.error;
+      if (time.value) prefetched.set('server.time', time.value);
+      if (watchdog.value) prefetched.set('server.watchdog', watchdog.value);
       setPhase('ready');
     } catch (e) {
       if (e instanceof RpcError && e.code === Code.Unauthorized) return setPhase('login');
@@ -41,7 +50,7 @@ function App() {
   };
   useEffect(() => {
     hooks.onUnauthorized = () => setPhase('login');
-    boot();
+    boot(true);
   }, []);
 
   switch (phase) {
@@ -172,6 +181,10 @@ function Session({ loggedOut }) {
     return () => { stop(); sock.close(); hooks.onUnauthorized = prev; };
   }, []);
 
+  // Metrics follow from the start, so the dashboard has figures at once.
+  const [metrics, setMetrics] = useState(null);
+  useEffect(() => socket.current.subscribe('server.metrics.follow', {}, { onStart: setMetrics, onItem: setMetrics }), []);
+
   const logout = async () => {
     try { await call('auth.logout'); } catch {}
     socket.current.close();
@@ -191,24 +204,24 @@ function Session({ loggedOut }) {
     <nav class="side" aria-label="Main">
       <ul>${nav.map(([href, label]) => html`<li><a href=${'#' + href} aria-current=${section === href ? 'page' : undefined}>${label}${href === '/notifications' && unread ? html` <span class="count" aria-label=${unread + ' unread'}>${unread}</span>` : ''}</a></li>`)}</ul>
     </nav>
-    <main class="content" id="main">${!db.doc ? html`<p class="muted">Loading the box's state…</p>` : html`<${Screen} key=${route} route=${route} db=${db} socket=${socket.current} />`}</main>
+    <main class="content" id="main">${!db.doc ? html`<p class="muted">Loading the box's state…</p>` : html`<${Screen} key=${route} route=${route} db=${db} socket=${socket.current} metrics=${metrics} />`}</main>
   </div>`;
 }
 
 // Screen shows a screen, or what went wrong when it cannot render.
-function Screen({ route, db, socket }) {
+function Screen({ route, db, socket, metrics }) {
   const [failed, reset] = useErrorBoundary();
   if (failed) {
     return html`<h1>This screen failed</h1><p class="error" role="alert">${String(failed)}</p>
       <button type="button" onClick=${reset}>Try again</button>`;
   }
-  return screen(route, db, socket);
+  return screen(route, db, socket, metrics);
 }
 
-function screen(route, db, socket) {
+function screen(route, db, socket, metrics) {
   const parts = route.split('/').filter(Boolean).map(decodeURIComponent);
   switch (parts[0] || '') {
-    case '': return html`<${Dashboard} doc=${db.doc} socket=${socket} />`;
+    case '': return html`<${Dashboard} doc=${db.doc} metrics=${metrics} />`;
     case 'services': return parts[1] ? html`<${ServicePage} key=${parts[1]} id=${parts[1]} doc=${db.doc} socket=${socket} />` : html`<${ServicesList} doc=${db.doc} perf=${perf} />`;
     case 'install': return html`<${Install} doc=${db.doc} />`;
     case 'notifications': return html`<${Notifications} doc=${db.doc} />`;
@@ -228,18 +241,17 @@ function Meter({ id, label, value, unit, detail }) {
   </section>`;
 }
 
-function Dashboard({ doc, socket }) {
+function Dashboard({ doc, metrics }) {
   const info = doc.serverInfo;
-  const metrics = useStream(socket, 'server.metrics.follow', {}, [], (_, v) => v, null);
   const time = useCall('server.time', {}, []);
   const wd = useCall('server.watchdog', {}, [], 5000);
   const [now, setNow] = useState(Date.now());
   useEffect(() => { const t = setInterval(() => setNow(Date.now()), 1000); return () => clearInterval(t); }, []);
-  const fetchedAt = useRef(0);
+  const fetchedAt = useRef(Date.now());
   useEffect(() => { if (time.value) fetchedAt.current = Date.now(); }, [time.value]);
   const uptime = time.value ? time.value.uptime + (now - fetchedAt.current) / 1000 : null;
   const ready = metrics && time.value && wd.value;
-  useEffect(() => { if (ready && !perf.readyAt) perf.readyAt = performance.now(); }, [ready]);
+  useLayoutEffect(() => { if (ready && !perf.readyAt) perf.readyAt = performance.now(); }, [ready]);
   const m = metrics;
   const state = wd.value ? wd.value.watchdog.state : null;
   const probes = (wd.value && wd.value.watchdog.probes) || [];

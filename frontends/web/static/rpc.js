@@ -47,6 +47,34 @@ export async function call(method, params = {}) {
   return body.result;
 }
 
+// batch runs several methods in one HTTP request; each answer is
+// {value} or {error}, in order.
+export async function batch(calls) {
+  let res;
+  try {
+    res = await fetch('/rpc/v1', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      credentials: 'same-origin',
+      body: JSON.stringify(calls.map(([method, params], i) => ({ jsonrpc: '2.0', id: i, method, params: params || {} }))),
+    });
+  } catch {
+    throw new OfflineError();
+  }
+  if (!res.ok) throw new RpcError({ code: -res.status, message: 'HTTP ' + res.status, data: { details: (await res.text()).trim() } });
+  const body = await res.json();
+  const out = calls.map(() => ({ error: new RpcError({ code: -32603, message: 'no answer' }) }));
+  for (const r of Array.isArray(body) ? body : [body]) {
+    if (r.id == null || !out[r.id]) continue;
+    out[r.id] = r.error ? { error: new RpcError(r.error) } : { value: r.result };
+  }
+  return out;
+}
+
+// prefetched holds answers fetched with the boot request, taken once by
+// the first screen that asks (see useCall).
+export const prefetched = new Map();
+
 // upload sends a file to a one-shot /rest/rpc/<id> and reports bytes sent.
 // It resolves when the daemon has finished with it (for a sideload: installed).
 export function upload(id, file, onProgress) {

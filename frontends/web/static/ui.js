@@ -1,6 +1,6 @@
 // Small pieces every screen shares.
 import { html, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
-import { call } from './rpc.js';
+import { call, prefetched } from './rpc.js';
 
 export { html };
 
@@ -85,7 +85,11 @@ export function fmtTime(t) {
 // useCall runs a method when deps change and keeps its last answer; reload
 // runs it again. Errors are kept, not thrown.
 export function useCall(method, params, deps, everyMs) {
-  const [state, set] = useState({ value: null, error: null, loading: true });
+  const [state, set] = useState(() => {
+    const v = prefetched.get(method);
+    prefetched.delete(method);
+    return { value: v || null, error: null, loading: !v };
+  });
   const seq = useRef(0);
   const reload = useCallback(async () => {
     const n = ++seq.current;
@@ -96,8 +100,10 @@ export function useCall(method, params, deps, everyMs) {
       if (n === seq.current) set((s) => ({ value: s.value, error, loading: false }));
     }
   }, deps);
+  const first = useRef(true);
   useEffect(() => {
-    reload();
+    if (!(first.current && state.value)) reload();
+    first.current = false;
     if (!everyMs) return;
     const t = setInterval(reload, everyMs);
     return () => clearInterval(t);
