@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -94,7 +96,9 @@ func (p *page) watchExceptions() {
 
 func (p *page) fail(what string, err error) {
 	p.t.Helper()
-	html, _ := chromedp.Run(p.ctx, chromedp.OuterHTML(chromedp.CSS("#app")))
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
 	if len(html) > 4000 {
 		html = html[:4000] + "…"
 	}
@@ -291,6 +295,10 @@ func TestBrowserLifecycle(t *testing.T) {
 	p.wait("dashboard after login", 60*time.Second, `document.querySelector('#dashboard')?.dataset.ready === 'true'`)
 	p.screens("dashboard", `document.querySelector('#dashboard')?.dataset.ready === 'true' && document.querySelector('#dash-cpu').dataset.value !== ''`)
 
+	// A page of another origin on the same site (so the browser sends the
+	// session cookie) cannot open the box's WebSocket.
+	crossOriginWebSocketRefused(t, ctx, proc.HTTP)
+
 	// Sideload the package by upload; the page reports it installed.
 	p.goTo("#/install")
 	p.visible("install page", "#sideload-form")
@@ -428,5 +436,34 @@ func TestBrowserLifecycle(t *testing.T) {
 	entries, _ := os.ReadDir(downloads)
 	if len(entries) == 0 {
 		t.Error("the diagnostic bundle was not downloaded")
+	}
+}
+
+// crossOriginWebSocketRefused serves a page from another port of 127.0.0.1
+// that tries to open the box's /ws/rpc with the logged-in browser's cookie,
+// and checks that the upgrade is refused.
+func crossOriginWebSocketRefused(t *testing.T, browserCtx context.Context, box string) {
+	t.Helper()
+	wsURL := "ws" + strings.TrimPrefix(box, "http") + "/ws/rpc"
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><p id="out">trying</p><script>
+const ws = new WebSocket(%q);
+ws.onopen = () => { document.getElementById('out').textContent = 'opened'; };
+ws.onclose = () => { if (document.getElementById('out').textContent === 'trying') document.getElementById('out').textContent = 'refused'; };
+</script>`, wsURL)
+	}))
+	defer evil.Close()
+	tab, cancel := chromedp.NewContext(browserCtx)
+	defer cancel()
+	// The tab lives as long as the context of its first run: no timeout.
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatal(err)
+	}
+	p := &page{t: t, ctx: tab}
+	p.run("open the other origin's page", 30*time.Second, chromedp.Navigate(evil.URL))
+	p.wait("the upgrade ends", 30*time.Second, `document.getElementById('out').textContent !== 'trying'`)
+	if got := p.text("#out"); got != "refused" {
+		t.Errorf("a page from %s opened the box's WebSocket: %s", evil.URL, got)
 	}
 }
