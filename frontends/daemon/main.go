@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/startos-go/startos/frontends/web"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/watchdog"
@@ -81,7 +82,8 @@ func run(cCtx *cli.Context) error {
 		tcp.Close()
 		return fmt.Errorf("listen on %s: %w", sockPath, err)
 	}
-	handler := withStatic(srv, rpcSrv.Handler())
+	// The browser UI at "/", the box CA, and the RPC surface behind them.
+	handler := withStatic(srv, web.Mount(rpcSrv.Handler()))
 	httpSrv := rpc.NewHTTPServer(handler, log.Named("http"))
 	errc := make(chan error, 4)
 	go func() { errc <- httpSrv.Serve(tcp) }()

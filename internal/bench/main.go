@@ -20,6 +20,7 @@ import (
 	"github.com/startos-go/startos/internal/bench/s9pkbench"
 	"github.com/startos-go/startos/internal/bench/servicebench"
 	"github.com/startos-go/startos/internal/bench/watchbench"
+	"github.com/startos-go/startos/internal/bench/webbench"
 )
 
 type suite struct {
@@ -36,6 +37,7 @@ var suites = []suite{
 	{"install", installbench.Run},
 	{"services", servicebench.Run},
 	{"lan", lanbench.Run},
+	{"web", webbench.Run},
 	{"footprint", footbench.Run},
 	{"scale", scaleNotMeasured},
 	// Only when named: a part of "services".

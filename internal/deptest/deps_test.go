@@ -33,6 +33,8 @@ var rules = []struct {
 	{"./frontends/daemon", []string{"github.com/charmbracelet"},
 		"only start-tui links bubbletea"},
 	{"./startos/patch", []string{"go.etcd.io/bbolt", "github.com/docker/docker"}, "clients link the patch code"},
+	{"./frontends/web", []string{module + "/startos", module + "/rpc", "github.com/chromedp", "go.etcd.io/bbolt", "github.com/docker/docker"},
+		"the web UI is static files; it reaches the library only through the public RPC surface"},
 }
 
 // TestModelIsStandardLibraryOnly: every client links model.

@@ -36,7 +36,14 @@ var readyLine = regexp.MustCompile(`ready: http://(\S+)/rpc/v1`)
 // and override. The test's cleanup kills it if it still runs.
 func RunStartd(t testing.TB, bin, dataDir string, extra ...string) *Process {
 	t.Helper()
-	args := []string{"--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "",
+	return RunStartdOn(t, bin, dataDir, "127.0.0.1:0", extra...)
+}
+
+// RunStartdOn is RunStartd listening on listen, so that a restarted daemon
+// comes back at the address its clients know.
+func RunStartdOn(t testing.TB, bin, dataDir, listen string, extra ...string) *Process {
+	t.Helper()
+	args := []string{"--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", listen, "--config", "",
 		"--lan-listen", "127.0.0.1:0", "--lan-http-listen", ""}
 	cmd := exec.Command(bin, append(args, extra...)...)
 	stderr, _ := cmd.StderrPipe()

@@ -69,6 +69,9 @@ type Options struct {
 	Volumes map[string]string
 	// Mounts adds mounts to main: volume id -> path in the container.
 	Mounts map[string]string
+	// HelloInput gives the hello action an input spec (a string "name"),
+	// for frontends that generate forms from it.
+	HelloInput bool
 }
 
 func (o Options) withDefaults() Options {
@@ -193,6 +196,15 @@ actions:
       io-format: json
       mounts:
         main: /data
+{{- if .HelloInput}}
+    input-spec:
+      name:
+        type: string
+        name: Name
+        description: Who to greet.
+        nullable: false
+        default: world
+{{- end}}
   fail:
     name: Fail
     description: Always fails.
