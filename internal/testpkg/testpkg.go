@@ -61,6 +61,10 @@ type Options struct {
 	Assets map[string]string
 	// Extra is appended to the manifest YAML (more top-level keys).
 	Extra string
+	// BackupProcedure gives the package a second data volume "extra"
+	// (/extra) and docker backup.create/restore procedures that copy /data
+	// and /extra to and from BACKUP, instead of the compat duplicity form.
+	BackupProcedure bool
 }
 
 func (o Options) withDefaults() Options {
@@ -117,6 +121,10 @@ health-checks:
 volumes:
   main:
     type: data
+{{- if .BackupProcedure}}
+  extra:
+    type: data
+{{- end}}
 {{- if .Assets}}
   static:
     type: assets
@@ -137,6 +145,26 @@ interfaces:
     ui: true
     protocols: [tcp, http]
 backup:
+{{- if .BackupProcedure}}
+  create:
+    type: docker
+    image: main
+    entrypoint: /app
+    args: [backup-create]
+    mounts:
+      BACKUP: /mnt/backup
+      main: /data
+      extra: /extra
+  restore:
+    type: docker
+    image: main
+    entrypoint: /app
+    args: [backup-restore]
+    mounts:
+      BACKUP: /mnt/backup
+      main: /data
+      extra: /extra
+{{- else}}
   create:
     type: docker
     image: compat
@@ -155,6 +183,7 @@ backup:
     mounts:
       BACKUP: /mnt/backup
       main: /data
+{{- end}}
 actions:
   hello:
     name: Say hello

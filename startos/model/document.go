@@ -51,9 +51,13 @@ type ServerStatusInfo struct {
 	Restarting     bool                      `json:"restarting"`
 }
 
-// BackupProgress tells whether one package's backup is done.
+// BackupProgress tells whether one package's backup is done, and while it
+// runs how many bytes restic has read of how many.
 type BackupProgress struct {
-	Complete bool `json:"complete"`
+	Complete   bool   `json:"complete"`
+	BytesDone  uint64 `json:"bytesDone,omitempty"`
+	BytesTotal uint64 `json:"bytesTotal,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // PackageState is stateInfo.state: where a package is in its lifecycle.
@@ -257,6 +261,10 @@ type PrivateDocument struct {
 	DeveloperKey string `json:"developerKey,omitempty"`
 	// PackageStores is a per-package key/value store, keyed by package id.
 	PackageStores map[string]json.RawMessage `json:"packageStores"`
+	// BackupTargets are keyed by target id; BackupSchedule is nil when no
+	// schedule was ever set.
+	BackupTargets  map[string]BackupTargetPrivate `json:"backupTargets,omitempty"`
+	BackupSchedule *BackupSchedulePrivate         `json:"backupSchedule,omitempty"`
 }
 
 // Session is one logged-in client. Its key is the session id (a hash of the
