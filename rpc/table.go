@@ -317,7 +317,9 @@ var Table = []*Method{
 	unary("backup.target.add", "Add a backup target: an absolute local path, sftp:user@host:/path, s3:… or rest:… (credentials stay private).", mutates,
 		Backend.AddBackupTarget),
 	unary("backup.target.list", "The backup targets, without their credentials.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) ([]model.BackupTarget, error) { return b.BackupTargets(ctx) }),
+		func(b Backend, ctx context.Context, _ model.Empty) ([]model.BackupTarget, error) {
+			return b.BackupTargets(ctx)
+		}),
 	unary("backup.target.update", "Change a backup target's name, url or credentials.", mutates,
 		Backend.UpdateBackupTarget),
 	unary("backup.target.remove", "Forget a backup target; its repository is left as it is.", mutates,
@@ -333,7 +335,9 @@ var Table = []*Method{
 	unary("backup.schedule.set", "Set the backup schedule (off, daily or weekly at HH:MM; target, packages, retention).", mutates,
 		Backend.SetBackupSchedule),
 	unary("backup.schedule.get", "The backup schedule and its next run.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.BackupSchedule, error) { return b.BackupSchedule(ctx) }),
+		func(b Backend, ctx context.Context, _ model.Empty) (model.BackupSchedule, error) {
+			return b.BackupSchedule(ctx)
+		}),
 }
 
 // UnsubscribeParams names the subscription to end.

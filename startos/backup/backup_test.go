@@ -244,14 +244,14 @@ func TestBackupRestoreProcedureOverSFTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.backUp(t, tid.ID, "pw")
+	b.backUp(t, tid.ID, "sftp-password")
 	if _, err := os.Stat(filepath.Join(repoDir, "config")); err != nil {
 		t.Fatalf("no repository on the SFTP side: %v", err)
 	}
 
 	writeData(t, b.vol("main"), map[string][]byte{"state.txt": []byte("changed")})
 	writeData(t, b.vol("extra"), map[string][]byte{"deep/x.bin": []byte("changed")})
-	if _, err := b.srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: "pw", IDs: []string{b.id}}); err != nil {
+	if _, err := b.srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: "sftp-password", IDs: []string{b.id}}); err != nil {
 		t.Fatal(err)
 	}
 	checkData(t, b.vol("main"), mainFiles)
@@ -262,7 +262,7 @@ func TestBackupRestoreProcedureOverSFTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDoc(t, b.srv, "the uninstall", func(d *model.Document) bool { _, ok := d.Public.PackageData[b.id]; return !ok })
-	if _, err := b.srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: "pw", IDs: []string{b.id}}); err != nil {
+	if _, err := b.srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: "sftp-password", IDs: []string{b.id}}); err != nil {
 		t.Fatal(err)
 	}
 	checkData(t, b.vol("main"), mainFiles)
@@ -284,7 +284,7 @@ func TestUnreachableTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.srv.CreateBackup(ctx, model.BackupCreateParams{TargetID: tid.ID, Password: "pw"})
+	_, err = b.srv.CreateBackup(ctx, model.BackupCreateParams{TargetID: tid.ID, Password: "sftp-password"})
 	if err == nil || !strings.Contains(err.Error(), "restic") {
 		t.Fatalf("backup to an unreachable target: %v, want restic's own error", err)
 	}

@@ -175,7 +175,9 @@ func (m *Manager) Targets(context.Context) ([]model.BackupTarget, error) {
 	for id, t := range doc.Private.BackupTargets {
 		out = append(out, publicTarget(m.opts.DataDir, id, t))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name || (out[i].Name == out[j].Name && out[i].ID < out[j].ID) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || (out[i].Name == out[j].Name && out[i].ID < out[j].ID)
+	})
 	return out, nil
 }
 
