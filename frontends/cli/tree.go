@@ -42,6 +42,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeInstall(node, s)
 		case m.Name == "server.diagnose":
 			customizeDiagnose(node, s)
+		case strings.HasPrefix(m.Name, "backup.") || m.Name == "package.backup.restore":
+			customizeBackupPassword(node, m, s)
 		}
 	}
 	for _, c := range root.Subcommands {
