@@ -2,6 +2,9 @@ package startos
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/startos-go/startos/startos/errdefs"
 
 	"github.com/startos-go/startos/startos/backup"
 	"github.com/startos-go/startos/startos/model"
@@ -68,4 +71,16 @@ func (s *Server) SetBackupSchedule(ctx context.Context, p model.BackupSchedule) 
 // BackupSchedule is backup.schedule.get.
 func (s *Server) BackupSchedule(ctx context.Context) (model.BackupSchedule, error) {
 	return s.backups.Schedule(ctx)
+}
+
+// recoverBox is setup.execute with a backup recovery source.
+func (s *Server) recoverBox(ctx context.Context, src model.RecoverySource) error {
+	if src.Type != "backup" {
+		return fmt.Errorf("setup: recovery source type %q: only \"backup\" is supported: %w", src.Type, errdefs.ErrInvalidRequest)
+	}
+	if err := s.backups.RecoverBox(ctx, src); err != nil {
+		return err
+	}
+	s.log.Info("setup complete: the box was recovered from a backup")
+	return nil
 }

@@ -395,3 +395,70 @@ Subsystem sftp internal-sftp
 	return &sshServer{port: port, userKey: string(key),
 		knownHosts: fmt.Sprintf("[127.0.0.1]:%d %s %s", port, fields[0], fields[1])}
 }
+
+// A fresh box becomes the backed-up one through setup.execute: owner
+// password, name, its package reinstalled with its data and running.
+func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
+	a := newBox(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := a.srv.Setup(ctx, model.SetupParams{Password: "owner password 1", Name: "Box A"}); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"a.txt": []byte("from box A\n"), "b.bin": randomBytes(64 << 10)}
+	writeData(t, a.vol("main"), files)
+	if _, err := a.srv.StartPackage(ctx, model.PackageIDParams{ID: a.id}); err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Join(t.TempDir(), "repo")
+	tid, err := a.srv.AddBackupTarget(ctx, model.BackupTargetAddParams{Name: "disk", URL: repo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.backUp(t, tid.ID, "backup password")
+	// Box A goes away (its package leaves the engine to box B).
+	if _, err := a.srv.Uninstall(ctx, model.UninstallParams{ID: a.id}); err != nil {
+		t.Fatal(err)
+	}
+	waitDoc(t, a.srv, "the uninstall", func(d *model.Document) bool { _, ok := d.Public.PackageData[a.id]; return !ok })
+	a.srv.Close()
+
+	dirB := t.TempDir()
+	srvB, err := startos.Open(context.Background(), startos.Config{DataDir: dirB, Stderr: io.Discard, PasswordParams: &cheap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srvB.Close() })
+	if _, err := srvB.Setup(ctx, model.SetupParams{RecoverySource: &model.RecoverySource{Type: "backup", Password: "wrong password",
+		Target: model.BackupTargetAddParams{URL: repo}}}); !errors.Is(err, errdefs.ErrIncorrectPassword) {
+		t.Fatalf("recovery with a wrong password: %v", err)
+	}
+	if st, _ := srvB.SetupStatus(ctx); st.Status != model.SetupIncomplete {
+		t.Fatal("a failed recovery completed setup")
+	}
+	if _, err := srvB.Setup(ctx, model.SetupParams{RecoverySource: &model.RecoverySource{Type: "backup", Password: "backup password",
+		Target: model.BackupTargetAddParams{URL: repo}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, d := srvB.DB().Read()
+	if d.Public.ServerInfo.Name != "Box A" {
+		t.Errorf("name = %q, want Box A", d.Public.ServerInfo.Name)
+	}
+	if _, err := srvB.Login(ctx, model.LoginParams{Password: "owner password 1"}); err != nil {
+		t.Errorf("login with box A's password: %v", err)
+	}
+	e, ok := d.Public.PackageData[a.id]
+	if !ok || e.StateInfo.State != model.PackageInstalled {
+		t.Fatalf("package %s not installed on box B", a.id)
+	}
+	if e.StatusInfo.Desired.Main != model.DesiredRunning {
+		t.Errorf("desired = %q, want running", e.StatusInfo.Desired.Main)
+	}
+	checkData(t, filepath.Join(dirB, "volumes", a.id, "main"), files)
+	waitDoc(t, srvB, "the package to run on box B", func(d *model.Document) bool {
+		return d.Public.PackageData[a.id].StatusInfo.Started != nil
+	})
+	if _, err := srvB.Uninstall(ctx, model.UninstallParams{ID: a.id}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -18,6 +18,19 @@ type SetupParams struct {
 	Password string `json:"password"`
 	Name     string `json:"name,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
+	// RecoverySource, with type "backup", turns this fresh box into a
+	// backed-up one: owner password, name, hostname, notifications and the
+	// packages with their data. Password is then unused.
+	RecoverySource *RecoverySource `json:"recoverySource,omitempty"`
+}
+
+// RecoverySource is where setup.execute recovers a box from.
+type RecoverySource struct {
+	Type     string                `json:"type"` // "backup"
+	Target   BackupTargetAddParams `json:"target"`
+	Password string                `json:"password"` // the backup password
+	// Snapshot is a run id; default the newest box backup.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // LoginParams is the params of auth.login. An ephemeral session lives in
