@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -460,5 +461,69 @@ func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
 	})
 	if _, err := srvB.Uninstall(ctx, model.UninstallParams{ID: a.id}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A daily schedule runs when due with its own repository key (not the
+// owner's password), and retention forgets the older snapshots.
+func TestScheduleAndRetention(t *testing.T) {
+	eng := testpkg.Engine(t)
+	start := time.Date(2026, 3, 4, 12, 0, 30, 0, time.Local)
+	var tick atomic.Int64 // seconds after start; the clock is read by the server's goroutines
+	clock := func() time.Time { return start.Add(time.Duration(tick.Load()) * time.Second) }
+	dir := t.TempDir()
+	srv, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &cheap, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	pkg := testpkg.Build(t, eng, testpkg.Options{})
+	archive := filepath.Join(t.TempDir(), "pkg.s9pk")
+	pkg.WriteArchive(t, archive)
+	b := &box{srv: srv, dir: dir, id: pkg.Manifest.ID}
+	b.install(t, archive)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	repo := filepath.Join(t.TempDir(), "repo")
+	tid, err := srv.AddBackupTarget(ctx, model.BackupTargetAddParams{Name: "disk", URL: repo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.backUp(t, tid.ID, "backup password")
+	if _, err := srv.SetBackupSchedule(ctx, model.BackupSchedule{Frequency: "daily", Time: "12:00", TargetID: tid.ID, Password: "wrong password",
+		Retention: model.BackupRetention{KeepDaily: 1}}); !errors.Is(err, errdefs.ErrIncorrectPassword) {
+		t.Fatalf("schedule with a wrong password: %v", err)
+	}
+	if _, err := srv.SetBackupSchedule(ctx, model.BackupSchedule{Frequency: "daily", Time: "12:00", TargetID: tid.ID, Password: "backup password",
+		Retention: model.BackupRetention{KeepDaily: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := srv.BackupSchedule(ctx)
+	if err != nil || got.Frequency != "daily" || got.Password != "" || got.NextRun == nil {
+		t.Fatalf("schedule get: %+v %v", got, err)
+	}
+	_, d := srv.DB().Read()
+	if strings.Contains(fmt.Sprint(d.Private.BackupSchedule), "backup password") {
+		t.Fatal("the schedule keeps the owner's password")
+	}
+	tick.Add(1) // lastBackup must move
+	now := clock()
+	srv.Backups().CheckSchedule()
+	waitDoc(t, srv, "the scheduled backup to end", func(d *model.Document) bool {
+		return d.Public.ServerInfo.StatusInfo.BackupProgress == nil && d.Public.ServerInfo.LastBackup != nil && d.Public.ServerInfo.LastBackup.Equal(now)
+	})
+	if err := srv.Backups().Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info, err := srv.BackupTargetInfo(ctx, model.BackupTargetPasswordParams{TargetID: tid.ID, Password: "backup password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Snapshots) != 2 {
+		t.Fatalf("after retention keep-daily 1: %d snapshots, want 2 (the package's and the box's newest)", len(info.Snapshots))
+	}
+	n, _ := srv.Notifications(ctx, model.NotificationListParams{})
+	if len(n) == 0 || n[0].Title != "Backup complete" {
+		t.Fatalf("notifications: %+v", n)
 	}
 }

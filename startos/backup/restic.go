@@ -321,7 +321,9 @@ func (r *Restic) Restore(ctx context.Context, password, id, target string, inclu
 
 // Forget applies a retention policy to the snapshots with tags and prunes.
 func (r *Restic) Forget(ctx context.Context, password string, p model.BackupRetention, tags ...string) error {
-	args := []string{"forget", "--prune", "--group-by", "tags"}
+	// Grouped by restic's default (host, paths): each package's snapshots
+	// and the box's form their own groups.
+	args := []string{"forget", "--prune"}
 	if len(tags) > 0 {
 		args = append(args, "--tag", strings.Join(tags, ","))
 	}

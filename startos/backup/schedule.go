@@ -103,12 +103,14 @@ func (m *Manager) scheduler() {
 		case <-m.ctx.Done():
 			return
 		case <-t.C:
-			m.runDue()
+			m.CheckSchedule()
 		}
 	}
 }
 
-func (m *Manager) runDue() {
+// CheckSchedule starts the scheduled backup when it is due (since the last
+// run or the last interval); the scheduler calls it every interval.
+func (m *Manager) CheckSchedule() {
 	_, doc := m.opts.Store.Read()
 	sp := doc.Private.BackupSchedule
 	if sp == nil {
