@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/startos-go/startos/internal/bench/backupbench"
 	"github.com/startos-go/startos/internal/bench/dbbench"
 	"github.com/startos-go/startos/internal/bench/installbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
@@ -32,6 +33,7 @@ var suites = []suite{
 	{"s9pk", s9pkbench.Run},
 	{"install", installbench.Run},
 	{"services", servicebench.Run},
+	{"backup", backupbench.Run},
 }
 
 func main() {
