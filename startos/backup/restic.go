@@ -179,7 +179,9 @@ func (r *Restic) run(ctx context.Context, password, dir string, args []string, o
 	// Only what restic needs: no inherited RESTIC_* from the daemon's
 	// environment may redirect it.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + pwDir, "TMPDIR=" + pwDir}, r.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own group, so a cancel kills ssh too; and killed with startd, so a
+	// SIGKILLed daemon leaves no restic writing behind it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Kill the whole group on cancel: sftp runs an ssh child.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -334,6 +336,10 @@ func (r *Restic) Forget(ctx context.Context, password string, p model.BackupRete
 		if kv.n > 0 {
 			args = append(args, kv.flag, fmt.Sprint(kv.n))
 		}
+	}
+	// A daemon killed mid-backup leaves a stale lock, which prune refuses.
+	if err := r.run(ctx, password, "", []string{"unlock"}, nil); err != nil {
+		return err
 	}
 	return r.run(ctx, password, "", args, nil)
 }
