@@ -94,4 +94,3 @@ func TestKillDuringBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
