@@ -94,3 +94,41 @@ func TestKillDuringBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A restore cut short (its journal on disk, a volume half swapped) is
+// rolled back when the library next opens: the old volume is back.
+func TestInterruptedRestoreRolledBack(t *testing.T) {
+	b := newBox(t, false)
+	files := map[string][]byte{"a.txt": []byte("before the restore\n")}
+	writeData(t, b.vol("main"), files)
+	b.srv.Close()
+	// What a SIGKILL between the swap and the commit leaves.
+	if err := os.Rename(b.vol("main"), b.vol("main")+".pre-restore"); err != nil {
+		t.Fatal(err)
+	}
+	writeData(t, b.vol("main"), map[string][]byte{"a.txt": []byte("half restored")})
+	journal := filepath.Join(b.dir, "backup", "restore-"+b.id+".json")
+	os.MkdirAll(filepath.Dir(journal), 0o700)
+	if err := os.WriteFile(journal, []byte(`{"id":"`+b.id+`","reinstalled":false,"volumes":["main"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := startos.Open(context.Background(), startos.Config{DataDir: b.dir, Stderr: io.Discard, PasswordParams: &cheap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(journal); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restore journal was not handled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkData(t, b.vol("main"), files)
+	if _, err := os.Stat(b.vol("main") + ".pre-restore"); !os.IsNotExist(err) {
+		t.Errorf("the old volume is still beside the new one: %v", err)
+	}
+}

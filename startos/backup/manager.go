@@ -36,6 +36,8 @@ type Services interface {
 type Installer interface {
 	Sideload(ctx context.Context) (model.SideloadResult, error)
 	Receive(ctx context.Context, uploadID string, body io.Reader, size int64) error
+	// Uninstall rolls back a package reinstalled by a restore cut short.
+	Uninstall(ctx context.Context, id string, soft, force bool) error
 }
 
 // Options configure New.
@@ -94,8 +96,12 @@ func New(opts Options) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel}
 	m.clearStaleProgress()
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.scheduler()
+	go func() {
+		defer m.wg.Done()
+		m.rollBackRestores(ctx)
+	}()
 	return m, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/startos-go/startos/internal/atomicfile"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
@@ -93,6 +94,20 @@ func (m *Manager) restorePackage(ctx context.Context, r *Restic, password, id st
 	}
 	_, doc := m.opts.Store.Read()
 	e, installed := doc.Public.PackageData[id]
+	// From here a crash is rolled back at the next start (rollBackRestores).
+	j := restoreJournal{ID: id, Reinstalled: !installed, Volumes: meta.Volumes}
+	if meta.Form == "procedure" {
+		j.Volumes = nil // the procedure writes in place: nothing to swap back
+	}
+	if err := m.writeJournal(j); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			m.rollBack(context.WithoutCancel(ctx), j)
+		}
+	}()
 	if installed {
 		mf, _, err := manifest.ParseArchived(e.StateInfo.Manifest)
 		if err != nil {
@@ -125,6 +140,8 @@ func (m *Manager) restorePackage(ctx context.Context, r *Restic, password, id st
 	if restoreErr != nil {
 		return restoreErr
 	}
+	committed = true
+	m.commitJournal(j)
 	if onComplete(meta.Entry.StatusInfo.Desired) == model.DesiredRunning {
 		return m.opts.Services.StartPackage(ectx, id)
 	}
@@ -161,12 +178,87 @@ func (m *Manager) putBack(ctx context.Context, id string, mf *manifest.Manifest,
 			return fmt.Errorf("volume %s: %v: %w", vol, err, errdefs.ErrFilesystem)
 		}
 		if err := os.Rename(src, dst); err != nil {
-			os.Rename(old, dst)
 			return fmt.Errorf("volume %s: %v: %w", vol, err, errdefs.ErrFilesystem)
 		}
-		os.RemoveAll(old)
 	}
 	return nil
+}
+
+// restoreJournal is <data-dir>/backup/restore-<id>.json while a restore
+// changes a package: the volumes being swapped (each old one kept as
+// <volume>.pre-restore until the end) and whether the package was
+// reinstalled for it.
+type restoreJournal struct {
+	ID          string   `json:"id"`
+	Reinstalled bool     `json:"reinstalled"`
+	Volumes     []string `json:"volumes"`
+}
+
+func (m *Manager) journalPath(id string) string {
+	return m.path("backup", "restore-"+id+".json")
+}
+
+func (m *Manager) writeJournal(j restoreJournal) error {
+	if err := os.MkdirAll(m.path("backup"), 0o700); err != nil {
+		return fmt.Errorf("restore journal: %v: %w", err, errdefs.ErrFilesystem)
+	}
+	b, _ := json.Marshal(j)
+	return atomicfile.Write(m.journalPath(j.ID), b, 0o600)
+}
+
+// commitJournal ends a restore that succeeded: the journal goes first, then
+// the old volumes.
+func (m *Manager) commitJournal(j restoreJournal) {
+	os.Remove(m.journalPath(j.ID))
+	for _, vol := range j.Volumes {
+		os.RemoveAll(m.path("volumes", j.ID, vol) + ".pre-restore")
+	}
+}
+
+// rollBack puts the old volumes back and uninstalls a package the restore
+// installed, then drops the journal.
+func (m *Manager) rollBack(ctx context.Context, j restoreJournal) {
+	for _, vol := range j.Volumes {
+		dst := m.path("volumes", j.ID, vol)
+		old := dst + ".pre-restore"
+		if _, err := os.Stat(old); err != nil {
+			continue // this volume was not swapped yet
+		}
+		os.RemoveAll(dst)
+		if err := os.Rename(old, dst); err != nil {
+			m.log.Error("restore rollback: volume not put back", "package", j.ID, "volume", vol, "error", err)
+			return
+		}
+	}
+	if j.Reinstalled && m.opts.Installer != nil {
+		_, doc := m.opts.Store.Read()
+		if _, ok := doc.Public.PackageData[j.ID]; ok {
+			uctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+			err := m.opts.Installer.Uninstall(uctx, j.ID, false, true)
+			cancel()
+			if err != nil {
+				m.log.Error("restore rollback: uninstall failed", "package", j.ID, "error", err)
+				return
+			}
+		}
+	}
+	os.Remove(m.journalPath(j.ID))
+	m.log.Warn("restore rolled back", "package", j.ID)
+}
+
+// rollBackRestores undoes the restores a crash cut short.
+func (m *Manager) rollBackRestores(ctx context.Context) {
+	paths, _ := filepath.Glob(m.path("backup", "restore-*.json"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		var j restoreJournal
+		if err != nil || json.Unmarshal(b, &j) != nil || j.ID == "" || filepath.Base(p) != "restore-"+j.ID+".json" {
+			m.log.Error("restore journal unreadable; removed", "path", p)
+			os.Remove(p)
+			continue
+		}
+		m.rollBack(ctx, j)
+	}
 }
 
 // reinstall installs the backed-up archive through the sideload path.
