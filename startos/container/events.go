@@ -26,6 +26,12 @@ func (c *Client) Events(ctx context.Context, label string, since time.Time) (<-c
 	if !since.IsZero() {
 		opts.Since = engineTimestamp(since)
 	}
+	// The docker client's Events reads the API version without the lock
+	// its other calls negotiate under: settle it first with a checked call,
+	// or a concurrent first call races with this stream's start.
+	vctx, cancel := c.callCtx(ctx)
+	c.api.ServerVersion(vctx)
+	cancel()
 	msgs, errs := c.api.Events(ctx, opts)
 	out := make(chan Event)
 	done := make(chan error, 1)
