@@ -77,13 +77,15 @@ engine:
     fi
     echo "engine: Docker Engine answering on $sock" >&2
 
-# Install the tools the tests drive (tmux for the terminal UI test, chromium for the web UI) when root and missing.
+# Install the tools the tests drive (tmux for the terminal UI test, chromium for the web UI, restic and sshd for backups) when root and missing.
 tools:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
     command -v tmux >/dev/null 2>&1 || missing+=(tmux)
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v restic >/dev/null 2>&1 || missing+=(restic)
+    [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     [ ${#missing[@]} -eq 0 ] && exit 0
     if [ "$(id -u)" != 0 ]; then
       echo "tools: missing ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2

@@ -90,6 +90,18 @@ type Backend interface {
 	MarkNotificationsSeen(ctx context.Context, p model.NotificationIDsParams) (model.Empty, error)
 	MarkNotificationsSeenBefore(ctx context.Context, p model.NotificationBeforeParams) (model.Empty, error)
 	MarkNotificationsUnseen(ctx context.Context, p model.NotificationIDsParams) (model.Empty, error)
+
+	// Backups.
+	AddBackupTarget(ctx context.Context, p model.BackupTargetAddParams) (model.BackupTargetID, error)
+	BackupTargets(ctx context.Context) ([]model.BackupTarget, error)
+	UpdateBackupTarget(ctx context.Context, p model.BackupTargetUpdateParams) (model.Empty, error)
+	RemoveBackupTarget(ctx context.Context, p model.BackupTargetIDParams) (model.Empty, error)
+	BackupTargetInfo(ctx context.Context, p model.BackupTargetPasswordParams) (model.BackupTargetInfo, error)
+	CheckBackupTarget(ctx context.Context, p model.BackupTargetPasswordParams) (model.Empty, error)
+	CreateBackup(ctx context.Context, p model.BackupCreateParams) (model.Empty, error)
+	RestoreBackup(ctx context.Context, p model.BackupRestoreParams) (model.Empty, error)
+	SetBackupSchedule(ctx context.Context, p model.BackupSchedule) (model.Empty, error)
+	BackupSchedule(ctx context.Context) (model.BackupSchedule, error)
 }
 
 // Method is one entry of the table.
@@ -306,6 +318,30 @@ var Table = []*Method{
 		Backend.MarkNotificationsSeenBefore),
 	unary("notification.mark-unseen", "Mark the notifications with these ids unseen.", mutates,
 		Backend.MarkNotificationsUnseen),
+	unary("backup.target.add", "Add a backup target: an absolute local path, sftp:user@host:/path, s3:… or rest:… (credentials stay private).", mutates,
+		Backend.AddBackupTarget),
+	unary("backup.target.list", "The backup targets, without their credentials.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) ([]model.BackupTarget, error) {
+			return b.BackupTargets(ctx)
+		}),
+	unary("backup.target.update", "Change a backup target's name, url or credentials.", mutates,
+		Backend.UpdateBackupTarget),
+	unary("backup.target.remove", "Forget a backup target; its repository is left as it is.", mutates,
+		Backend.RemoveBackupTarget),
+	unary("backup.target.info", "The snapshots in a target (packages with versions, the box), newest first.", mutates,
+		Backend.BackupTargetInfo),
+	unary("backup.target.check", "Verify a target's repository with restic check.", mutates,
+		Backend.CheckBackupTarget),
+	unary("backup.create", "Back packages (default all) and the box up to a target in the background; progress in serverInfo.statusInfo.backupProgress.", mutates,
+		Backend.CreateBackup),
+	unary("package.backup.restore", "Restore packages from a target: reinstall from the backed-up archive if needed, then their data; answers when done.", mutates,
+		Backend.RestoreBackup),
+	unary("backup.schedule.set", "Set the backup schedule (off, daily or weekly at HH:MM; target, packages, retention).", mutates,
+		Backend.SetBackupSchedule),
+	unary("backup.schedule.get", "The backup schedule and its next run.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.BackupSchedule, error) {
+			return b.BackupSchedule(ctx)
+		}),
 }
 
 // UnsubscribeParams names the subscription to end.

@@ -166,6 +166,9 @@ func (s *Server) Setup(ctx context.Context, p model.SetupParams) (model.Empty, e
 			return model.Empty{}, err
 		}
 	}
+	if p.RecoverySource != nil {
+		return model.Empty{}, s.recoverBox(ctx, *p.RecoverySource)
+	}
 	hash, err := auth.HashPassword(ctx, p.Password, s.acct.params)
 	if err != nil {
 		return model.Empty{}, err

@@ -53,6 +53,9 @@ func (s *Server) openServices(ctx context.Context) error {
 	if err := s.services.Start(ctx); err != nil {
 		return err
 	}
+	if err := s.openBackups(); err != nil {
+		return err
+	}
 	s.engineInfo = func(ctx context.Context) string {
 		info, err := engine.Ping(ctx)
 		if err != nil {
@@ -74,6 +77,9 @@ func (s *Server) openServices(ctx context.Context) error {
 
 func (s *Server) closeServices() error {
 	var errs []error
+	if s.backups != nil {
+		errs = append(errs, s.backups.Close())
+	}
 	if s.installer != nil {
 		errs = append(errs, s.installer.Close())
 	}

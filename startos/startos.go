@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/startos-go/startos/startos/auth"
+	"github.com/startos-go/startos/startos/backup"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
@@ -86,6 +87,7 @@ type Server struct {
 	engine     *container.Client
 	services   *service.Manager
 	installer  *install.Installer
+	backups    *backup.Manager
 	lock       *dirLock
 	started    time.Time
 	ca         *ca.CA    // the box's root CA (net/ca)

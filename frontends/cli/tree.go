@@ -44,6 +44,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeDiagnose(node, s)
 		case m.Name == "server.ca":
 			customizeCA(node, s)
+		case strings.HasPrefix(m.Name, "backup.") || m.Name == "package.backup.restore":
+			customizeBackupPassword(node, m, s)
 		}
 	}
 	for _, c := range root.Subcommands {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/startos-go/startos/internal/bench/backupbench"
 	"github.com/startos-go/startos/internal/bench/dbbench"
 	"github.com/startos-go/startos/internal/bench/footbench"
 	"github.com/startos-go/startos/internal/bench/goal"
@@ -38,6 +39,7 @@ var suites = []suite{
 	{"services", servicebench.Run},
 	{"lan", lanbench.Run},
 	{"web", webbench.Run},
+	{"backup", backupbench.Run},
 	{"footprint", footbench.Run},
 	{"scale", scaleNotMeasured},
 	// Only when named: a part of "services".

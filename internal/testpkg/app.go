@@ -12,6 +12,8 @@ package testpkg
 //	fail     writes "something went wrong" to stderr and exits 3
 //	sleep    sleeps for an hour (a procedure past its deadline)
 //	write P  writes "written" to the file P; exit 4 with the error if it cannot
+//	backup-create   copies /data and /extra to /mnt/backup/{data,extra}
+//	backup-restore  replaces /data and /extra with /mnt/backup/{data,extra}
 const appSource = `package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -86,10 +89,47 @@ func main() {
 			fmt.Fprintln(os.Stderr, "write:", err)
 			os.Exit(4)
 		}
+	case "backup-create":
+		for _, v := range []string{"data", "extra"} {
+			must(copyTree("/"+v, "/mnt/backup/"+v))
+		}
+	case "backup-restore":
+		for _, v := range []string{"data", "extra"} {
+			entries, _ := os.ReadDir("/" + v)
+			for _, e := range entries {
+				must(os.RemoveAll(filepath.Join("/"+v, e.Name())))
+			}
+			must(copyTree("/mnt/backup/"+v, "/"+v))
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", cmd)
 		os.Exit(64)
 	}
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+}
+
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(to, info.Mode().Perm())
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, info.Mode().Perm())
+	})
 }
 
 func serve() {

@@ -72,6 +72,10 @@ type Options struct {
 	// HelloInput gives the hello action an input spec (a string "name"),
 	// for frontends that generate forms from it.
 	HelloInput bool
+	// BackupProcedure gives the package a second data volume "extra"
+	// (/extra) and docker backup.create/restore procedures that copy /data
+	// and /extra to and from BACKUP, instead of the compat duplicity form.
+	BackupProcedure bool
 }
 
 func (o Options) withDefaults() Options {
@@ -134,6 +138,10 @@ volumes:
 {{- range $k, $v := .Volumes}}
   {{$k}}: {{$v}}
 {{- end}}
+{{- if .BackupProcedure}}
+  extra:
+    type: data
+{{- end}}
 {{- if .Assets}}
   static:
     type: assets
@@ -165,6 +173,26 @@ interfaces:
     protocols: [tcp]
 {{- end}}
 backup:
+{{- if .BackupProcedure}}
+  create:
+    type: docker
+    image: main
+    entrypoint: /app
+    args: [backup-create]
+    mounts:
+      BACKUP: /mnt/backup
+      main: /data
+      extra: /extra
+  restore:
+    type: docker
+    image: main
+    entrypoint: /app
+    args: [backup-restore]
+    mounts:
+      BACKUP: /mnt/backup
+      main: /data
+      extra: /extra
+{{- else}}
   create:
     type: docker
     image: compat
@@ -183,6 +211,7 @@ backup:
     mounts:
       BACKUP: /mnt/backup
       main: /data
+{{- end}}
 actions:
   hello:
     name: Say hello

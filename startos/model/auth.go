@@ -22,6 +22,19 @@ type SetupParams struct {
 	// has no owner (also in <run-dir>/setup-code). Needed only from another
 	// machine: the unix socket and loopback clients may set up without it.
 	SetupCode string `json:"setupCode,omitempty"`
+	// RecoverySource, with type "backup", turns this fresh box into a
+	// backed-up one: owner password, name, hostname, notifications and the
+	// packages with their data. Password is then unused.
+	RecoverySource *RecoverySource `json:"recoverySource,omitempty"`
+}
+
+// RecoverySource is where setup.execute recovers a box from.
+type RecoverySource struct {
+	Type     string                `json:"type"` // "backup"
+	Target   BackupTargetAddParams `json:"target"`
+	Password string                `json:"password"` // the backup password
+	// Snapshot is a run id; default the newest box backup.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // LoginParams is the params of auth.login. An ephemeral session lives in

@@ -55,9 +55,13 @@ type ServerStatusInfo struct {
 	Restarting     bool                      `json:"restarting"`
 }
 
-// BackupProgress tells whether one package's backup is done.
+// BackupProgress tells whether one package's backup is done, and while it
+// runs how many bytes restic has read of how many.
 type BackupProgress struct {
-	Complete bool `json:"complete"`
+	Complete   bool   `json:"complete"`
+	BytesDone  uint64 `json:"bytesDone,omitempty"`
+	BytesTotal uint64 `json:"bytesTotal,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // PackageState is stateInfo.state: where a package is in its lifecycle.
@@ -289,6 +293,10 @@ type PrivateDocument struct {
 	// key it was first installed from; it outlives a soft uninstall, which
 	// keeps the data.
 	PackageKeys map[string]string `json:"packageKeys,omitempty"`
+	// BackupTargets are keyed by target id; BackupSchedule is nil when no
+	// schedule was ever set.
+	BackupTargets  map[string]BackupTargetPrivate `json:"backupTargets,omitempty"`
+	BackupSchedule *BackupSchedulePrivate         `json:"backupSchedule,omitempty"`
 }
 
 // Session is one logged-in client. Its key is the session id (a hash of the

@@ -103,6 +103,12 @@ func deadline(ctx context.Context) time.Time {
 
 // runProcedure runs p and returns its result whatever the exit code.
 func (m *Manager) runProcedure(ctx context.Context, id string, mf *manifest.Manifest, p manifest.Procedure, input any, timeout time.Duration) (container.Result, error) {
+	return m.runProcedureWith(ctx, id, mf, p, input, timeout, "")
+}
+
+// runProcedureWith is runProcedure with backupDir, when set, mounted where
+// the procedure mounts the reserved BACKUP volume.
+func (m *Manager) runProcedureWith(ctx context.Context, id string, mf *manifest.Manifest, p manifest.Procedure, input any, timeout time.Duration, backupDir string) (container.Result, error) {
 	if mf == nil || mf.ID != id {
 		return container.Result{}, fmt.Errorf("procedure of %q: no manifest for it: %w", id, errdefs.ErrInvalidRequest)
 	}
@@ -123,10 +129,25 @@ func (m *Manager) runProcedure(ctx context.Context, id string, mf *manifest.Mani
 		}
 		return m.engine.Exec(ctx, ContainerName(id), container.ExecOptions{Cmd: cmd, Stdin: stdin, Timeout: timeout})
 	}
-	mnts, err := mounts(m.opts.DataDir, id, mf, p.Mounts)
+	want := p.Mounts
+	var backupMount []container.Mount
+	if target, ok := want[manifest.BackupVolume]; ok {
+		if backupDir == "" {
+			return container.Result{}, fmt.Errorf("procedure of %q: it mounts %s, which only a backup or restore provides: %w", id, manifest.BackupVolume, errdefs.ErrInvalidRequest)
+		}
+		want = make(map[string]string, len(p.Mounts))
+		for k, v := range p.Mounts {
+			if k != manifest.BackupVolume {
+				want[k] = v
+			}
+		}
+		backupMount = []container.Mount{{Source: backupDir, Target: target}}
+	}
+	mnts, err := mounts(m.opts.DataDir, id, mf, want)
 	if err != nil {
 		return container.Result{}, err
 	}
+	mnts = append(mnts, backupMount...)
 	netw := "none"
 	if ok, err := m.engine.NetworkExists(ctx, NetworkName(id)); err != nil {
 		return container.Result{}, err

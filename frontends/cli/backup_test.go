@@ -1,0 +1,39 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The backup commands reach the real library and restic: a target is added
+// and listed without credentials; info and create read the password from
+// stdin, never argv; an empty box backs up and a wrong password is code 7.
+func TestBackupCommands(t *testing.T) {
+	d := startDaemon(t)
+	sock := []string{"--socket", d.sock}
+	repo := filepath.Join(t.TempDir(), "repo")
+	code, out, errs := cmd(t, append(sock, "--format", "json", "backup", "target", "add", "--name", "disk", "--url", repo)...)
+	if code != 0 || !strings.Contains(out, `"id"`) {
+		t.Fatalf("target add: %d %q %q", code, out, errs)
+	}
+	id := strings.Split(strings.Split(out, `"id": "`)[1], `"`)[0]
+	if code, out, errs := cmd(t, append(sock, "backup", "target", "list")...); code != 0 || !strings.Contains(out, repo) {
+		t.Fatalf("target list: %d %q %q", code, out, errs)
+	}
+	withStdin(t, "a good backup password")
+	if code, _, errs := cmd(t, append(sock, "backup", "create", id)...); code != 0 {
+		t.Fatalf("backup create: %d %q", code, errs)
+	}
+	if err := d.lib.Backups().Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	withStdin(t, "a good backup password")
+	if code, out, errs := cmd(t, append(sock, "--format", "json", "backup", "target", "info", id)...); code != 0 || !strings.Contains(out, `"kind": "box"`) {
+		t.Fatalf("target info: %d %q %q", code, out, errs)
+	}
+	withStdin(t, "not the password")
+	if code, _, errs := cmd(t, append(sock, "backup", "target", "info", id)...); code == 0 || !strings.Contains(errs, "7: ") {
+		t.Fatalf("wrong password: %d %q", code, errs)
+	}
+}

@@ -1,0 +1,283 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/startos-go/startos/internal/atomicfile"
+	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/manifest"
+	"github.com/startos-go/startos/startos/model"
+)
+
+// Restore restores packages from a target (package.backup.restore): a
+// package that is not installed is reinstalled from its backed-up archive;
+// then its data comes back through backup.restore (or the volumes are put
+// back) and it returns to the run state it had when backed up. It returns
+// when every package is done.
+func (m *Manager) Restore(ctx context.Context, p model.BackupRestoreParams) error {
+	if len(p.IDs) == 0 {
+		return fmt.Errorf("restore: name the packages (ids): %w", errdefs.ErrInvalidRequest)
+	}
+	for _, id := range p.IDs {
+		if err := checkArg("package id", id); err != nil || strings.ContainsAny(id, "/\\.") {
+			return fmt.Errorf("restore: package id %q is not a package id: %w", id, errdefs.ErrInvalidRequest)
+		}
+	}
+	if err := m.acquire("restore"); err != nil {
+		return err
+	}
+	defer m.release()
+	r, cleanup, err := m.open(ctx, p.TargetID, p.Password, false)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	snaps, err := r.Snapshots(ctx, p.Password, tagStartOS)
+	if err != nil {
+		return err
+	}
+	for _, id := range p.IDs {
+		snap, err := pickSnapshot(snaps, id, p.Snapshot)
+		if err != nil {
+			return err
+		}
+		if err := m.restorePackage(ctx, r, p.Password, id, snap); err != nil {
+			return fmt.Errorf("restore of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// pickSnapshot is the newest snapshot of package id, or the one matching
+// want (a run id or a snapshot id prefix).
+func pickSnapshot(snaps []Snapshot, id, want string) (Snapshot, error) {
+	var match []Snapshot
+	for _, s := range snaps {
+		if s.Tag("package") != id {
+			continue
+		}
+		if want != "" && s.Tag("run") != want && !strings.HasPrefix(s.ID, want) {
+			continue
+		}
+		match = append(match, s)
+	}
+	if len(match) == 0 {
+		return Snapshot{}, fmt.Errorf("no backup of package %q in this target (snapshot %q): %w", id, want, errdefs.ErrNotFound)
+	}
+	sort.Slice(match, func(i, j int) bool { return match[i].Time.After(match[j].Time) })
+	return match[0], nil
+}
+
+func (m *Manager) restorePackage(ctx context.Context, r *Restic, password, id string, snap Snapshot) error {
+	tmp := m.path("tmp", "restore-"+id+"-"+newID())
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("restore folder: %v: %w", err, errdefs.ErrFilesystem)
+	}
+	defer os.RemoveAll(tmp)
+	if err := r.Restore(ctx, password, snap.ID, tmp, nil); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(tmp, "backup", id, "meta.json"))
+	if err != nil {
+		return fmt.Errorf("snapshot %s has no backup/%s/meta.json: %w", snap.ShortID, id, errdefs.ErrRestore)
+	}
+	var meta PackageMeta
+	if err := json.Unmarshal(b, &meta); err != nil || meta.ID != id {
+		return fmt.Errorf("snapshot %s: backup/%s/meta.json is not this package's: %w", snap.ShortID, id, errdefs.ErrRestore)
+	}
+	_, doc := m.opts.Store.Read()
+	e, installed := doc.Public.PackageData[id]
+	// From here a crash is rolled back at the next start (rollBackRestores).
+	j := restoreJournal{ID: id, Reinstalled: !installed, Volumes: meta.Volumes}
+	if meta.Form == "procedure" {
+		j.Volumes = nil // the procedure writes in place: nothing to swap back
+	}
+	if err := m.writeJournal(j); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			m.rollBack(context.WithoutCancel(ctx), j)
+		}
+	}()
+	if installed {
+		mf, _, err := manifest.ParseArchived(e.StateInfo.Manifest)
+		if err != nil {
+			return err
+		}
+		if mf.Version.String() != meta.Version {
+			return fmt.Errorf("installed version %s differs from the backed-up %s; uninstall it first: %w", mf.Version, meta.Version, errdefs.ErrRestore)
+		}
+	} else if err := m.reinstall(ctx, filepath.Join(tmp, "packages", id+".s9pk")); err != nil {
+		return err
+	}
+	_, doc = m.opts.Store.Read()
+	e, ok := doc.Public.PackageData[id]
+	if !ok || len(e.StateInfo.Manifest) == 0 {
+		return fmt.Errorf("package %s is not installed after reinstalling: %w", id, errdefs.ErrRestore)
+	}
+	mf, _, err := manifest.ParseArchived(e.StateInfo.Manifest)
+	if err != nil {
+		return err
+	}
+	if err := m.opts.Services.BeginBackup(ctx, id); err != nil {
+		return err
+	}
+	restoreErr := m.putBack(ctx, id, mf, meta, tmp)
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := m.opts.Services.EndBackup(ectx, id); err != nil && restoreErr == nil {
+		restoreErr = err
+	}
+	if restoreErr != nil {
+		return restoreErr
+	}
+	committed = true
+	m.commitJournal(j)
+	if onComplete(meta.Entry.StatusInfo.Desired) == model.DesiredRunning {
+		return m.opts.Services.StartPackage(ectx, id)
+	}
+	return nil
+}
+
+// putBack swaps the restored volumes in (each one renamed into place, the
+// old one kept until then), or runs backup.restore with BACKUP mounted.
+func (m *Manager) putBack(ctx context.Context, id string, mf *manifest.Manifest, meta PackageMeta, tmp string) error {
+	if meta.Form == "procedure" {
+		dir := filepath.Join(tmp, "backup", id, "BACKUP")
+		if err := m.opts.Services.RunBackupProcedure(ctx, id, mf, mf.Backup.Restore, dir); err != nil {
+			return fmt.Errorf("backup.restore: %v: %w", err, errdefs.ErrRestore)
+		}
+		return nil
+	}
+	for _, vol := range meta.Volumes {
+		if v, ok := mf.Volumes[vol]; !ok || v.Type != manifest.VolumeData {
+			continue // the volume is gone from this version
+		}
+		src := filepath.Join(tmp, "volumes", id, vol)
+		if _, err := os.Stat(src); err != nil {
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return err
+			}
+		}
+		dst := m.path("volumes", id, vol)
+		old := dst + ".pre-restore"
+		os.RemoveAll(old)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("volume %s: %v: %w", vol, err, errdefs.ErrFilesystem)
+		}
+		if err := os.Rename(dst, old); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("volume %s: %v: %w", vol, err, errdefs.ErrFilesystem)
+		}
+		if err := os.Rename(src, dst); err != nil {
+			return fmt.Errorf("volume %s: %v: %w", vol, err, errdefs.ErrFilesystem)
+		}
+	}
+	return nil
+}
+
+// restoreJournal is <data-dir>/backup/restore-<id>.json while a restore
+// changes a package: the volumes being swapped (each old one kept as
+// <volume>.pre-restore until the end) and whether the package was
+// reinstalled for it.
+type restoreJournal struct {
+	ID          string   `json:"id"`
+	Reinstalled bool     `json:"reinstalled"`
+	Volumes     []string `json:"volumes"`
+}
+
+func (m *Manager) journalPath(id string) string {
+	return m.path("backup", "restore-"+id+".json")
+}
+
+func (m *Manager) writeJournal(j restoreJournal) error {
+	if err := os.MkdirAll(m.path("backup"), 0o700); err != nil {
+		return fmt.Errorf("restore journal: %v: %w", err, errdefs.ErrFilesystem)
+	}
+	b, _ := json.Marshal(j)
+	return atomicfile.Write(m.journalPath(j.ID), b, 0o600)
+}
+
+// commitJournal ends a restore that succeeded: the journal goes first, then
+// the old volumes.
+func (m *Manager) commitJournal(j restoreJournal) {
+	os.Remove(m.journalPath(j.ID))
+	for _, vol := range j.Volumes {
+		os.RemoveAll(m.path("volumes", j.ID, vol) + ".pre-restore")
+	}
+}
+
+// rollBack puts the old volumes back and uninstalls a package the restore
+// installed, then drops the journal.
+func (m *Manager) rollBack(ctx context.Context, j restoreJournal) {
+	for _, vol := range j.Volumes {
+		dst := m.path("volumes", j.ID, vol)
+		old := dst + ".pre-restore"
+		if _, err := os.Stat(old); err != nil {
+			continue // this volume was not swapped yet
+		}
+		os.RemoveAll(dst)
+		if err := os.Rename(old, dst); err != nil {
+			m.log.Error("restore rollback: volume not put back", "package", j.ID, "volume", vol, "error", err)
+			return
+		}
+	}
+	if j.Reinstalled && m.opts.Installer != nil {
+		_, doc := m.opts.Store.Read()
+		if _, ok := doc.Public.PackageData[j.ID]; ok {
+			uctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+			err := m.opts.Installer.Uninstall(uctx, j.ID, false, true)
+			cancel()
+			if err != nil {
+				m.log.Error("restore rollback: uninstall failed", "package", j.ID, "error", err)
+				return
+			}
+		}
+	}
+	os.Remove(m.journalPath(j.ID))
+	m.log.Warn("restore rolled back", "package", j.ID)
+}
+
+// rollBackRestores undoes the restores a crash cut short.
+func (m *Manager) rollBackRestores(ctx context.Context) {
+	paths, _ := filepath.Glob(m.path("backup", "restore-*.json"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		var j restoreJournal
+		if err != nil || json.Unmarshal(b, &j) != nil || j.ID == "" || filepath.Base(p) != "restore-"+j.ID+".json" {
+			m.log.Error("restore journal unreadable; removed", "path", p)
+			os.Remove(p)
+			continue
+		}
+		m.rollBack(ctx, j)
+	}
+}
+
+// reinstall installs the backed-up archive through the sideload path.
+func (m *Manager) reinstall(ctx context.Context, archive string) error {
+	if m.opts.Installer == nil {
+		return fmt.Errorf("reinstall: no installer: %w", errdefs.ErrUnavailable)
+	}
+	f, err := os.Open(archive)
+	if err != nil {
+		return fmt.Errorf("the snapshot holds no package archive: %v: %w", err, errdefs.ErrRestore)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	up, err := m.opts.Installer.Sideload(ctx)
+	if err != nil {
+		return err
+	}
+	return m.opts.Installer.Receive(ctx, up.Upload, f, st.Size())
+}
