@@ -56,7 +56,7 @@ func run(cCtx *cli.Context) error {
 
 	srv, err := startos.Open(ctx, startos.Config{
 		DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level, HandleSignals: true,
-		BlockingLogControl: os.Getenv("STARTD_FAULT_BLOCKING_LOG") == "1",
+		BlockingLogControl: blockingLogFault(),
 	})
 	if err != nil {
 		return err

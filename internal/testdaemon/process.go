@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,11 +19,16 @@ type Process struct {
 	Sock string // its unix socket
 }
 
-// BuildStartd compiles startd into a temporary folder.
-func BuildStartd(t testing.TB) string {
+// BuildStartd compiles startd into a temporary folder, with the given build
+// tags (faultinject for the liveness tests' control).
+func BuildStartd(t testing.TB, tags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "startd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/startos-go/startos/frontends/daemon").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	out, err := exec.Command("go", append(args, "github.com/startos-go/startos/frontends/daemon")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("build startd: %v\n%s", err, out)
 	}
