@@ -87,10 +87,13 @@ bench: engine
     go run ./internal/bench
     go run ./internal/bench/tuibench/cmd
 
-# gofmt and go vet.
+# gofmt, go vet, and golangci-lint (staticcheck, errcheck; .golangci.yml), installed with `go install` when missing.
 lint:
     @out=$(gofmt -l $(git ls-files '*.go')); if [ -n "$out" ]; then echo "gofmt needed:"; echo "$out"; exit 1; fi
     go vet ./...
+    @v=v2.15.0; bin="$(go env GOPATH)/bin/golangci-lint"; \
+      if ! "$bin" version 2>/dev/null | grep -q "${v#v}"; then echo "lint: installing golangci-lint $v" >&2; go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$v; fi; \
+      "$bin" run ./...
 
 # Regenerate docs/api.md from the method table.
 docs:

@@ -137,7 +137,7 @@ func (c *streamConn) reply(conn *jsonrpc2.Conn, id jsonrpc2.ID, result any, revi
 		m := json.RawMessage(meta)
 		resp.Meta = &m
 	}
-	conn.SendResponse(c.ctx, resp)
+	_ = conn.SendResponse(c.ctx, resp)
 }
 
 func (c *streamConn) replyError(conn *jsonrpc2.Conn, id jsonrpc2.ID, e *Error) {
@@ -145,7 +145,7 @@ func (c *streamConn) replyError(conn *jsonrpc2.Conn, id jsonrpc2.ID, e *Error) {
 	if e.Data != nil {
 		je.SetError(e.Data)
 	}
-	conn.ReplyWithError(c.ctx, id, je)
+	_ = conn.ReplyWithError(c.ctx, id, je)
 }
 
 // startSubscription registers the stream, answers with its id and initial
@@ -173,7 +173,7 @@ func (c *streamConn) pump(sid, method string, sub subscription) {
 			c.mu.Lock()
 			delete(c.subs, sid)
 			c.mu.Unlock()
-			c.notify(EndNotification, EndParams{Subscription: sid, Reason: endReason(err), Error: endError(err)})
+			_ = c.notify(EndNotification, EndParams{Subscription: sid, Reason: endReason(err), Error: endError(err)})
 			return
 		}
 		if err := c.notify(method, StreamNotification[any]{Subscription: sid, Value: v}); err != nil {

@@ -181,7 +181,7 @@ func cell(n *yaml.Node) string {
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
-	enc.Encode(&yaml.Node{Kind: n.Kind, Style: yaml.FlowStyle, Tag: n.Tag, Content: n.Content})
+	_ = enc.Encode(&yaml.Node{Kind: n.Kind, Style: yaml.FlowStyle, Tag: n.Tag, Content: n.Content})
 	return strings.TrimSpace(buf.String())
 }
 

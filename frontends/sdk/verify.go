@@ -131,7 +131,7 @@ func (e *env) inspect(c *cli.Context) error {
 			RootSighash string `json:"rootSighash"`
 			RootMaxsize uint64 `json:"rootMaxsize"`
 		}
-		json.Unmarshal(b, &j)
+		_ = json.Unmarshal(b, &j)
 		fmt.Fprintf(e.stdout, "rootSighash: %s\nrootMaxsize: %d\nquery:       %s\n", j.RootSighash, j.RootMaxsize, commit.Query())
 		return nil
 	}
@@ -148,7 +148,7 @@ type treeEntry struct {
 
 func (e *env) fileTree(a *s9pk.Archive, jsonOut bool) error {
 	var entries []treeEntry
-	a.Walk(func(en *s9pk.Entry) error {
+	_ = a.Walk(func(en *s9pk.Entry) error {
 		t := treeEntry{Path: en.Path, Type: en.Type.String(), Size: en.Size, Hash: hex.EncodeToString(en.Hash[:]), Position: en.Pos}
 		if en.Type == s9pk.DirEntry {
 			t.Size = en.TOCSize

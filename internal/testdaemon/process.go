@@ -47,15 +47,15 @@ func RunStartd(t testing.TB, bin, dataDir string) *Process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	})
 	r := bufio.NewReader(stderr)
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		line, err := r.ReadString('\n')
 		if m := readyLine.FindStringSubmatch(line); m != nil {
-			go io.Copy(io.Discard, r) // ends when the process does
+			go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the process does
 			return &Process{Cmd: cmd, HTTP: "http://" + m[1], Sock: filepath.Join(dataDir, "run", "rpc.sock")}
 		}
 		if err != nil {
@@ -70,7 +70,7 @@ func RunStartd(t testing.TB, bin, dataDir string) *Process {
 // returns the exit error (nil for status 0).
 func (p *Process) Stop(t testing.TB) error {
 	t.Helper()
-	p.Cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- p.Cmd.Wait() }()
 	select {

@@ -49,7 +49,7 @@ func Start(t testing.TB, dir string) *Daemon {
 		lib.Close()
 		t.Fatal(err)
 	}
-	go d.Srv.ServeSocket(l) // ends at Shutdown, which waits for it
+	go func() { _ = d.Srv.ServeSocket(l) }() // ends at Shutdown, which waits for it
 	d.hs = httptest.NewServer(d.Srv.Handler())
 	d.HTTP = d.hs.URL
 	t.Cleanup(d.Stop)
@@ -63,7 +63,7 @@ func (d *Daemon) Stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d.Srv.Shutdown(ctx)
+	_ = d.Srv.Shutdown(ctx)
 	d.hs.Close()
 	d.Lib.Close()
 	d.Lib = nil

@@ -114,7 +114,7 @@ func (o *op) run(ctx context.Context) error {
 	}
 	defer func() {
 		if synced != nil {
-			<-synced
+			_ = <-synced
 		}
 	}()
 	o.tr.start(PhaseValidating)
@@ -500,7 +500,7 @@ func (o *op) loadImages(ctx context.Context) error {
 				return fmt.Errorf("image %s: %w", img.ID, err)
 			}
 			if !strings.HasPrefix(refs[0], "sha256:") {
-				in.engine.Remove(ctx, refs[0], false)
+				_ = in.engine.Remove(ctx, refs[0], false)
 			}
 		}
 		if err := cause(ctx); err != nil {

@@ -560,7 +560,7 @@ func (b *Box) followLog(ctx context.Context, c *rpc.Client, src string) {
 		var page struct {
 			Entries []logLine `json:"entries"`
 		}
-		json.Unmarshal(sub.Value, &page)
+		_ = json.Unmarshal(sub.Value, &page)
 		entries := make([]model.LogEntry, len(page.Entries))
 		for i, e := range page.Entries {
 			entries[i] = e.entry()
