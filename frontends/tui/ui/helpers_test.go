@@ -265,6 +265,7 @@ func newTestModel(t *testing.T, w, h int) (*Model, *fakeBox) {
 			fb.calls = append(fb.calls, recorded{"clipboard", s})
 			return nil
 		}})
+	m.expire = func(int) tea.Cmd { return nil } // statuses stay; TestStatusExpires sends the expiry itself
 	metrics := make([]model.Metrics, 20)
 	for i := range metrics {
 		metrics[i] = metricsSample(i)
