@@ -20,8 +20,9 @@ build:
 # Run the daemon with a data folder in the checkout; prints how to reach it.
 run: build
     mkdir -p {{data_dir}}/run
-    @echo "startd: data in {{data_dir}}; try: ./bin/start-cli --socket {{data_dir}}/run/rpc.sock server time"
-    @echo "        or: ./bin/start-cli --host http://{{listen}} echo hello"
+    @echo "startd: data in {{data_dir}}; from this folder: ./bin/start-cli server time  (it finds .data/run/rpc.sock)"
+    @echo "        elsewhere: export STARTOS_SOCKET={{data_dir}}/run/rpc.sock"
+    @echo "        or over HTTP: ./bin/start-cli --host http://{{listen}} echo hello"
     ./bin/startd --data-dir {{data_dir}} --run-dir {{data_dir}}/run --listen {{listen}}
 
 # Make sure a Docker Engine is installed and answering (installs docker.io as root).

@@ -89,7 +89,7 @@ func TestPackageLifecycleThroughCLI(t *testing.T) {
 		t.Fatalf("stop: %q", errs)
 	}
 	waitStatus(model.DesiredStopped, "")
-	if code, _, errs := cmd(t, append(sock, "package", "action", "run", id, "hello")...); code == 0 || !strings.Contains(errs, "36: ") && !strings.Contains(errs, "running") {
+	if code, _, errs := cmd(t, append(sock, "package", "action", "run", id, "hello")...); code == 0 || !strings.Contains(errs, "(36)") && !strings.Contains(errs, "running") {
 		t.Fatalf("action while stopped: %d %q", code, errs)
 	}
 	if code, _, errs := cmd(t, append(sock, "package", "start", id)...); code != 0 {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -48,8 +50,17 @@ func methodCommands(s *session) []*cli.Command {
 		if c.Name == "setup" {
 			customizeSetup(c, s)
 		}
+		for _, sub := range c.Subcommands {
+			sub.Aliases = append(sub.Aliases, aliases[c.Name+" "+sub.Name]...)
+		}
 	}
 	return root.Subcommands
+}
+
+// aliases are the docker habits: package ls, package ps, package rm.
+var aliases = map[string][]string{
+	"package list":      {"ls", "ps"},
+	"package uninstall": {"rm"},
 }
 
 // methodFields returns a method's params, or none for an unknown name.
@@ -138,10 +149,6 @@ func positional(fields []rpc.ParamField) []rpc.ParamField {
 	return out
 }
 
-func isStringList(f rpc.ParamField) bool {
-	return f.Kind == "array" && f.Type.Elem().Kind() == reflect.String
-}
-
 // isList: a list of strings or numbers, given as several arguments.
 func isList(f rpc.ParamField) bool {
 	if f.Kind != "array" {
@@ -157,6 +164,14 @@ func isList(f rpc.ParamField) bool {
 // buildParams turns --params, positional arguments and flags into the params
 // object; flags and arguments override fields of --params.
 func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, error) {
+	params, err := readParams(cCtx, fields)
+	if err != nil {
+		return nil, usageError(err.Error() + "\nhint: start-cli " + cCtx.Command.FullName() + " --help")
+	}
+	return params, nil
+}
+
+func readParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, error) {
 	params := map[string]any{}
 	if raw := cCtx.String("params"); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &params); err != nil {
@@ -267,20 +282,31 @@ func kebab(s string) string {
 
 // invokeQuiet calls a method for its effect, printing nothing.
 func (s *session) invokeQuiet(ctx context.Context, method string, params any) error {
-	c, err := s.connect(ctx, false)
-	if err != nil {
-		return err
-	}
-	_, err = c.Invoke(ctx, method, params)
+	_, err := s.invoke(ctx, method, params)
 	return err
 }
 
-func (s *session) call(ctx context.Context, method string, params any) error {
+// invoke is one call under the --timeout deadline; a daemon that is not
+// reached or does not answer is an unreachableError.
+func (s *session) invoke(ctx context.Context, method string, params any) (*rpc.Response, error) {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	c, err := s.connect(ctx, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.Invoke(ctx, method, params)
+	if err != nil && transportFailed(err) {
+		return nil, &unreachableError{where: s.where(), err: err}
+	}
+	return resp, err
+}
+
+func (s *session) call(ctx context.Context, method string, params any) error {
+	resp, err := s.invoke(ctx, method, params)
 	if err != nil {
 		return err
 	}
@@ -290,6 +316,9 @@ func (s *session) call(ctx context.Context, method string, params any) error {
 // print renders one result or stream item, with plain log lines for log
 // pages and entries in table format.
 func (s *session) print(raw json.RawMessage) error {
+	if s.quiet {
+		return printIDs(s.stdout, raw)
+	}
 	if s.format == "table" {
 		if done, err := printLogs(s.stdout, raw); done || err != nil {
 			return err
@@ -306,22 +335,32 @@ func (s *session) stream(ctx context.Context, method string, params any) error {
 		return err
 	}
 	defer c.Close()
-	sub, err := c.Subscribe(ctx, method, params)
+	subCtx, cancel := ctx, context.CancelFunc(func() {})
+	if s.timeout > 0 {
+		subCtx, cancel = context.WithTimeout(ctx, s.timeout)
+	}
+	sub, err := c.Subscribe(subCtx, method, params)
+	cancel()
 	if err != nil {
+		if transportFailed(err) {
+			return &unreachableError{where: s.where(), err: err}
+		}
 		return err
 	}
-	if err := s.print(sub.Value); err != nil {
+	if err := s.printItem(sub.Value); err != nil {
 		return err
 	}
 	for {
 		item, err := sub.Next(ctx)
 		switch {
 		case err == nil:
-			if err := s.print(item); err != nil {
+			if err := s.printItem(item); err != nil {
 				return err
 			}
 		case errors.Is(err, context.Canceled):
 			return nil // interrupted
+		case errors.Is(err, rpc.ErrNotAnswering):
+			return &unreachableError{where: s.where(), err: err}
 		case errors.Is(err, feed.ErrSourceClosed):
 			return nil
 		default:
@@ -353,4 +392,61 @@ func callCommand(s *session) *cli.Command {
 			return s.call(cCtx.Context, method, params)
 		},
 	}
+}
+
+// printItem prints one value of a stream: NDJSON (one compact object a line,
+// keys in the daemon's order; a page of log entries as one line each) for
+// --format json, else as print does.
+func (s *session) printItem(raw json.RawMessage) error {
+	if s.format != "json" || s.quiet {
+		return s.print(raw)
+	}
+	var page struct {
+		Entries []json.RawMessage `json:"entries"`
+	}
+	lines := []json.RawMessage{raw}
+	if json.Unmarshal(raw, &page) == nil && page.Entries != nil {
+		lines = page.Entries
+	}
+	for _, l := range lines {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, l); err != nil {
+			return err
+		}
+		buf.WriteByte('\n')
+		if _, err := s.stdout.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printIDs is -q: the ids of a list (or of one object), one a line.
+func printIDs(w io.Writer, raw json.RawMessage) error {
+	var list []struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(raw, &list) != nil {
+		var one struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(raw, &one) != nil || one.ID == nil {
+			return nil
+		}
+		list = append(list, one)
+	}
+	for _, it := range list {
+		if it.ID == nil {
+			continue
+		}
+		id := string(it.ID)
+		var str string
+		if json.Unmarshal(it.ID, &str) == nil {
+			id = str
+		}
+		if _, err := fmt.Fprintln(w, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -98,7 +98,7 @@ func (c *Client) Build(ctx context.Context, opts BuildOptions, progress io.Write
 	// However the build ends, stop the tar writer and wait for it.
 	defer func() {
 		pr.CloseWithError(errors.New("build ended"))
-		_ = <-tarDone
+		<-tarDone //nolint:errcheck // the build already failed; the tar writer only has to stop
 	}()
 
 	args := make(map[string]*string, len(opts.BuildArgs))

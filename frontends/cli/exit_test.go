@@ -1,0 +1,96 @@
+package main
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExitCodes: 0 ok, 1 an error from the box, 2 a usage mistake, 3 the box
+// cannot be reached or does not answer, each with one error line.
+func TestExitCodes(t *testing.T) {
+	d := startDaemon(t)
+	sock := []string{"--socket", d.sock}
+	deaf := deafSocket(t)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string // in stderr
+	}{
+		{"ok", append(sock, "echo", "hi"), 0, ""},
+		{"box error", append(sock, "package", "info", "nope"), 1, "error: Not Found (6)"},
+		{"unknown command", append(sock, "nosuch"), 2, `unknown command "nosuch"`},
+		{"unknown subcommand", append(sock, "package", "nosuch"), 2, `unknown command "nosuch"`},
+		{"unknown flag", append(sock, "echo", "--bogus", "x"), 2, "flag provided but not defined"},
+		{"missing argument", append(sock, "echo"), 2, `missing required param "message"`},
+		{"extra argument", append(sock, "echo", "a", "b"), 2, `unexpected argument "b"`},
+		{"bad format", append(sock, "-o", "xml", "state"), 2, "xml"},
+		{"no daemon", []string{"--socket", filepath.Join(t.TempDir(), "absent.sock"), "state"}, 3, "cannot reach startd at"},
+		{"deaf daemon", []string{"--socket", deaf, "--timeout", "500ms", "state"}, 3, "did not answer in time"},
+		{"deaf daemon, stream", []string{"--socket", deaf, "--timeout", "500ms", "server", "logs", "-f"}, 3, "did not answer in time"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			code, _, errs := cmd(t, c.args...)
+			if code != c.code || !strings.Contains(errs, c.want) {
+				t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
+			}
+			if c.code != 0 && !strings.HasPrefix(errs, "error: ") {
+				t.Errorf("stderr %q does not start with error:", errs)
+			}
+			if took := time.Since(start); took > time.Minute {
+				t.Errorf("took %s", took)
+			}
+		})
+	}
+}
+
+// deafSocket is a daemon that accepts connections and never answers, the
+// way startd hung in the story this project starts from.
+func deafSocket(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "deaf.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return path
+}
+
+// TestGlobalFlagsAnywhere: global flags after the command, -o for --format,
+// -q for ids, and a command's own -f (follow) still its own.
+func TestGlobalFlagsAnywhere(t *testing.T) {
+	d := startDaemon(t)
+	code, out, errs := cmd(t, "server", "time", "--socket", d.sock, "-o", "json")
+	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "{") {
+		t.Fatalf("flags after the command: %d %q %q", code, out, errs)
+	}
+	code, out, errs = cmd(t, "package", "ls", "--socket="+d.sock, "--format", "json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("package ls: %d %q %q", code, out, errs)
+	}
+	if got := hoistGlobals(newApp(nil, nil, nil), []string{"start-cli", "server", "logs", "-f", "-o", "json"}); strings.Join(got, " ") != "start-cli -o json server logs -f" {
+		t.Fatalf("hoist: %v", got)
+	}
+}
