@@ -475,8 +475,8 @@ func (b *Box) sample(ctx context.Context, c *rpc.Client, m model.Metrics, watchd
 	}
 	if *watchdog {
 		cctx, cancel := b.callCtx(ctx)
-		var st model.WatchdogStatus
-		err := c.Call(cctx, "server.watchdog", nil, &st)
+		var rep model.WatchdogReport // server.watchdog's answer: {watchdog, sinks}
+		err := c.Call(cctx, "server.watchdog", nil, &rep)
 		cancel()
 		var e *rpc.Error
 		switch {
@@ -489,7 +489,7 @@ func (b *Box) sample(ctx context.Context, c *rpc.Client, m model.Metrics, watchd
 			}
 			u.Watchdog = &WatchdogReport{Supported: true, Err: err}
 		default:
-			u.Watchdog = &WatchdogReport{Supported: true, Status: st}
+			u.Watchdog = &WatchdogReport{Supported: true, Status: rep.Watchdog}
 		}
 	}
 	if !u.Empty() {

@@ -147,12 +147,18 @@ func TestFollowsTheBoxOverTheSocket(t *testing.T) {
 	// Metrics arrive from their stream; the watchdog is reported as the
 	// daemon has it, or not.
 	waitFor(t, b, &s, "a metrics sample", func(s *seen) bool { return s.metrics > 0 && s.watchdog != nil })
-	var st model.WatchdogStatus
-	werr := other.Call(ctx, "server.watchdog", nil, &st)
+	var rep model.WatchdogReport
+	werr := other.Call(ctx, "server.watchdog", nil, &rep)
 	var re *rpc.Error
 	absent := errors.As(werr, &re) && re.Code == rpc.CodeMethodNotFound
 	if s.watchdog.Supported == absent {
 		t.Fatalf("watchdog supported=%v, but server.watchdog answered %v", s.watchdog.Supported, werr)
+	}
+	// The box decodes the real answer: the same probes the daemon lists.
+	if werr == nil {
+		if len(rep.Watchdog.Probes) == 0 || len(s.watchdog.Status.Probes) != len(rep.Watchdog.Probes) {
+			t.Fatalf("the box shows %d probes, server.watchdog lists %d", len(s.watchdog.Status.Probes), len(rep.Watchdog.Probes))
+		}
 	}
 
 	// Calls go over the live connection.
