@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 
@@ -66,7 +65,7 @@ func transportFailed(err error) bool {
 	}
 	var op *net.OpError
 	return errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpc.ErrNotAnswering) ||
-		errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
 		strings.Contains(err.Error(), "connection to the daemon closed")
 }
 

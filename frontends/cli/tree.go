@@ -44,6 +44,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeInstall(node, s)
 		case m.Name == "server.diagnose":
 			customizeDiagnose(node, s)
+		case lifecycleTargets[m.Name] != "" || m.Name == "package.uninstall":
+			customizeLifecycle(node, s, m.Name)
 		}
 	}
 	for _, c := range root.Subcommands {
