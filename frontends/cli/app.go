@@ -45,6 +45,8 @@ type session struct {
 	target         string // dial target chosen in Before
 	format         string
 	quiet          bool          // -q: ids only
+	logTimes       bool          // logs -t
+	logSince       time.Time     // logs --since
 	timeout        time.Duration // per call; 0 for none
 	notFound       string        // an unknown command word, from CommandNotFound
 	client         *rpc.Client   // dialled on first use

@@ -94,3 +94,26 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 		t.Fatalf("hoist: %v", got)
 	}
 }
+
+// TestLogsDockerHabits: --tail N, -t, --since; a followed stream in JSON is
+// one compact object a line.
+func TestLogsDockerHabits(t *testing.T) {
+	d := startDaemon(t)
+	d.lib.Logger().Info("habit marker")
+	code, out, errs := cmd(t, "server", "logs", "--tail", "1", "--socket", d.sock)
+	if code != 0 || strings.TrimSpace(out) != "INFO  startd: habit marker" {
+		t.Fatalf("--tail 1: %d %q %q", code, out, errs)
+	}
+	if _, out, _ := cmd(t, "server", "logs", "-n", "1", "-t", "--socket", d.sock); !strings.HasPrefix(out, time.Now().UTC().Format("2006-01-02")) && !strings.HasPrefix(out, time.Now().Format("2006-01-02")) {
+		t.Fatalf("-t: %q", out)
+	}
+	if _, out, _ := cmd(t, "server", "logs", "--since", "1h", "--socket", d.sock); !strings.Contains(out, "habit marker") {
+		t.Fatalf("--since 1h: %q", out)
+	}
+	if _, out, _ := cmd(t, "server", "logs", "--since", time.Now().Add(time.Hour).Format(time.RFC3339), "--socket", d.sock); out != "" {
+		t.Fatalf("--since an hour ahead: %q", out)
+	}
+	if code, _, errs := cmd(t, "server", "logs", "--since", "yesterday-ish", "--socket", d.sock); code != 2 || !strings.Contains(errs, "--since") {
+		t.Fatalf("bad --since: %d %q", code, errs)
+	}
+}

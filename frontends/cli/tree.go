@@ -44,6 +44,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeInstall(node, s)
 		case m.Name == "server.diagnose":
 			customizeDiagnose(node, s)
+		case m.Name == "setup.execute": // the password by prompt or stdin, never an argument
+			customizeSetup(node, s)
 		case lifecycleTargets[m.Name] != "" || m.Name == "package.uninstall":
 			customizeLifecycle(node, s, m.Name)
 		}
@@ -322,7 +324,7 @@ func (s *session) print(raw json.RawMessage) error {
 		return printIDs(s.stdout, raw)
 	}
 	if s.format == "table" {
-		if done, err := printLogs(s.stdout, raw); done || err != nil {
+		if done, err := s.printLogs(raw); done || err != nil {
 			return err
 		}
 	}
