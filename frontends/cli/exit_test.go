@@ -117,3 +117,20 @@ func TestLogsDockerHabits(t *testing.T) {
 		t.Fatalf("bad --since: %d %q", code, errs)
 	}
 }
+
+// TestTablesUseHumanUnits: bytes, percentages, durations and metric pairs
+// read as people read them; sessions keyed by id become rows.
+func TestTablesUseHumanUnits(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"memory":2183168,"memoryLimit":0,"cpu":0.0041}`, "memory       2.1 MiB\nmemoryLimit  -\ncpu          0.0%\n"},
+		{`{"now":"2026-01-01T00:00:00Z","uptime":3725.5}`, "now     2026-01-01T00:00:00Z\nuptime  1h2m5s\n"},
+		{`{"memory":{"total":{"value":"24105.3","unit":"MiB"},"percentageUsed":{"value":"12.25","unit":"%"}}}`, "memory:           \n  total           23.5 GiB\n  percentageUsed  12.2%\n"},
+		{`{"sessions":{"aaaaaaaaaaaaaaaaaaaaaaaa":{"userAgent":"x"},"bbbbbbbbbbbbbbbbbbbbbbbb":{"userAgent":"y"}}}`, "sessions:                   \n  ID                        USERAGENT\n  aaaaaaaaaaaaaaaaaaaaaaaa  x\n  bbbbbbbbbbbbbbbbbbbbbbbb  y\n"},
+	}
+	for _, c := range cases {
+		var b strings.Builder
+		if err := render(&b, "table", []byte(c.in)); err != nil || b.String() != c.want {
+			t.Errorf("%s:\n%q\nwant\n%q (%v)", c.in, b.String(), c.want, err)
+		}
+	}
+}
