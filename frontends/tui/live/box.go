@@ -216,6 +216,34 @@ func (b *Box) Login(ctx context.Context, password string) error {
 	return nil
 }
 
+// SetupStatus asks a remote box whether it has an owner yet (setup.status,
+// which needs no session); the local socket is its administrator already.
+func (b *Box) SetupStatus(ctx context.Context) (string, error) {
+	if !b.remote {
+		return model.SetupComplete, nil
+	}
+	ctx, stop := b.bound(ctx)
+	defer stop()
+	var st model.SetupStatus
+	err := b.httpc.Call(ctx, "setup.status", nil, &st)
+	return st.Status, err
+}
+
+// Setup gives a box with no owner its password (setup.execute), then logs in
+// with it.
+func (b *Box) Setup(ctx context.Context, password string) error {
+	if !b.remote {
+		return errors.New("set up a box from its socket with: start-cli setup")
+	}
+	bctx, stop := b.bound(ctx)
+	err := b.httpc.Call(bctx, "setup.execute", model.SetupParams{Password: password}, nil)
+	stop()
+	if err != nil {
+		return err
+	}
+	return b.Login(ctx, password)
+}
+
 // FollowLogs switches the log stream: "" for the daemon's own log, else a
 // package id (package.logs.follow). It takes effect at once when connected,
 // else at the next connection.

@@ -501,3 +501,23 @@ func TestPackageLogLines(t *testing.T) {
 		t.Errorf("daemon logs: %s", m)
 	}
 }
+
+// TestSetupOnABoxWithNoOwner: a remote box with no owner says so, and Setup
+// gives it one and connects with that password.
+func TestSetupOnABoxWithNoOwner(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	ctx := context.Background()
+	b := openBox(t, Options{Target: d.HTTP, HTTPClient: &http.Client{Jar: &FileJar{Path: filepath.Join(t.TempDir(), "cookies.json")}}})
+	var s seen
+	waitFor(t, b, &s, "a login request", func(s *seen) bool { return s.conn.Phase == NeedLogin })
+	if st, err := b.SetupStatus(ctx); err != nil || st != model.SetupIncomplete {
+		t.Fatalf("setup status %q %v", st, err)
+	}
+	if err := b.Setup(ctx, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, b, &s, "connected after setup", connected)
+	if st, err := b.SetupStatus(ctx); err != nil || st != model.SetupComplete {
+		t.Fatalf("after setup: %q %v", st, err)
+	}
+}

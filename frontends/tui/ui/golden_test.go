@@ -65,6 +65,14 @@ func TestGolden(t *testing.T) {
 			m.Update(LiveMsg{Update: live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Target: "http://192.168.1.7:5959", Remote: true, Err: live.ErrNeedLogin}}})
 			typeText(m, "secret")
 		}},
+		{"setup-wizard", func(m *Model, fb *fakeBox) {
+			fb.answers["setup.status"] = model.SetupIncomplete
+			feed(m, m.apply(live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Target: "http://127.0.0.1:5959", Remote: true, Err: live.ErrNeedLogin}}))
+			typeText(m, "correct horse")
+			press(m, "tab")
+			typeText(m, "correct")
+			press(m, "enter")
+		}},
 		{"install-prompt", func(m *Model, fb *fakeBox) { press(m, "2", "i"); typeText(m, "~/Downloads/hello-world.s9pk") }},
 		{"install-progress", func(m *Model, fb *fakeBox) {
 			im := newInstallModal()

@@ -26,6 +26,8 @@ type Box interface {
 	Take() live.Update
 	Call(ctx context.Context, method string, params, result any) error
 	Login(ctx context.Context, password string) error
+	SetupStatus(ctx context.Context) (string, error)
+	Setup(ctx context.Context, password string) error
 	FollowLogs(source string)
 	Upload(ctx context.Context, id, path string) error
 }
@@ -253,6 +255,16 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 		}
 		return m, nil
+	case setupStatusMsg:
+		if _, ok := m.modal.(*loginModal); ok && msg.status == model.SetupIncomplete {
+			m.modal = newSetupModal()
+		}
+		return m, nil
+	case setupDoneMsg:
+		if sm, ok := m.modal.(*setupModal); ok {
+			sm.busy, sm.err = false, msg.err
+		}
+		return m, nil
 	case sideloadMsg:
 		return m, m.sideloaded(msg)
 	case uploadDoneMsg:
@@ -325,10 +337,14 @@ func (m *Model) apply(u live.Update) tea.Cmd {
 		switch m.conn.Phase {
 		case live.NeedLogin:
 			if _, ok := m.modal.(*loginModal); !ok {
-				m.modal = newLoginModal()
+				if _, ok := m.modal.(*setupModal); !ok {
+					m.modal = newLoginModal()
+					cmds = append(cmds, setupStatusCmd(m.box)) // a box with no owner gets the wizard
+				}
 			}
 		case live.Connected:
-			if _, ok := m.modal.(*loginModal); ok {
+			switch m.modal.(type) {
+			case *loginModal, *setupModal:
 				m.modal = nil
 			}
 			if was != live.Connected && (m.tab == tabNotifications || m.notes.loaded) {

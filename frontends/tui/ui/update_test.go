@@ -1027,3 +1027,39 @@ func TestStatusExpires(t *testing.T) {
 	press(m, "1")
 	mustNotContain(t, m.View(), "Restarting Hello World…")
 }
+
+// TestSetupWizard: a box with no owner gets the wizard, not a login that can
+// only fail; the password is asked twice and set with setup.execute.
+func TestSetupWizard(t *testing.T) {
+	m, fb := newTestModel(t, 80, 24)
+	fb.answers["setup.status"] = model.SetupIncomplete
+	feed(m, m.apply(live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Target: "http://127.0.0.1:5959", Remote: true, Err: live.ErrNeedLogin}}))
+	if _, ok := m.modal.(*setupModal); !ok {
+		t.Fatalf("modal %T, want the setup wizard", m.modal)
+	}
+	typeText(m, "short")
+	press(m, "enter")
+	mustContain(t, m.View(), "at least 8 characters")
+	press(m, "backspace", "backspace", "backspace", "backspace", "backspace")
+	typeText(m, "correct horse")
+	press(m, "enter") // to the second field
+	typeText(m, "correct hors")
+	press(m, "enter")
+	mustContain(t, m.View(), "the two passwords differ")
+	typeText(m, "correct horse")
+	feed(m, press(m, "enter"))
+	if got := fb.lastCall(t); got.Method != "setup.execute" || got.Params != "correct horse" {
+		t.Fatalf("called %v", got)
+	}
+	m.Update(LiveMsg{Update: live.Update{Conn: &live.ConnState{Phase: live.Connected}}})
+	if m.modal != nil {
+		t.Fatalf("the wizard stays after connecting: %T", m.modal)
+	}
+
+	// A box that has an owner keeps the login box.
+	m2, _ := newTestModel(t, 80, 24)
+	feed(m2, m2.apply(live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Remote: true, Err: live.ErrNeedLogin}}))
+	if _, ok := m2.modal.(*loginModal); !ok {
+		t.Fatalf("modal %T, want login", m2.modal)
+	}
+}
