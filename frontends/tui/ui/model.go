@@ -590,7 +590,7 @@ func (m *Model) viewFooter() []key.Binding {
 	case m.tab == tabServices:
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.Filter, keys.Install, keys.Help, keys.Quit)
 	case m.tab == tabLogs:
-		return shortHelp(keys.Up, keys.Down, keys.Follow, keys.Filter, keys.NextMatch, keys.DaemonLog, keys.Help)
+		return shortHelp(keys.Up, keys.Down, keys.Follow, keys.Filter, keys.Wrap, bind(nil, "enter", "full line"), keys.Help)
 	case m.tab == tabNotifications:
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.ToggleSeen, keys.AllSeen, keys.Delete, keys.Help)
 	}
