@@ -172,7 +172,7 @@ func console(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 	if os.Getenv("NO_COLOR") != "" {
 		lipgloss.SetColorProfile(termenv.Ascii)
 	}
-	m := ui.New(ui.Options{Box: box, Copy: clipboard(stdout)})
+	m := ui.New(ui.Options{Box: box, Copy: clipboard(stdout), CookieJar: c.String("cookie-jar")})
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(c.Context), tea.WithInput(stdin), tea.WithOutput(stdout))
 	_, err = p.Run()
 	if errors.Is(err, tea.ErrProgramKilled) && c.Context.Err() != nil {

@@ -178,7 +178,7 @@ func (*loginModal) footer() []key.Binding {
 func (l *loginModal) view(m *Model, w, h int) []string {
 	lines := []string{
 		"This box wants its owner's password for a session.",
-		stDim.Render("The session is kept in ~/.startos/cookies.json, as start-cli keeps it."),
+		stDim.Render("The session is kept in " + m.jar + ", as start-cli keeps it."),
 		"",
 		"Password: " + l.input.view(36, !l.busy),
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	// Width and Height are the initial size, until the terminal reports one
 	// (default 80x24).
 	Width, Height int
+	// CookieJar is where a login's session is kept, for the login box to
+	// name (default ~/.startos/cookies.json).
+	CookieJar string
 }
 
 type tab int
@@ -70,6 +73,7 @@ type Model struct {
 	loc  *time.Location
 	copy func(string) error
 	w, h int
+	jar  string // the cookie jar's path, for the login box
 
 	// What the box told us.
 	conn     live.ConnState
@@ -106,7 +110,10 @@ type modal interface {
 
 // New returns the console over opts.Box.
 func New(opts Options) *Model {
-	m := &Model{box: opts.Box, now: opts.Now, loc: opts.Location, copy: opts.Copy, w: opts.Width, h: opts.Height}
+	m := &Model{box: opts.Box, now: opts.Now, loc: opts.Location, copy: opts.Copy, w: opts.Width, h: opts.Height, jar: opts.CookieJar}
+	if m.jar == "" {
+		m.jar = "~/.startos/cookies.json"
+	}
 	if m.now == nil {
 		m.now = time.Now
 	}

@@ -1063,3 +1063,11 @@ func TestSetupWizard(t *testing.T) {
 		t.Fatalf("modal %T, want login", m2.modal)
 	}
 }
+
+// TestLoginNamesTheCookieJar: the login box names the jar in use.
+func TestLoginNamesTheCookieJar(t *testing.T) {
+	m := New(Options{Box: newFakeBox(), CookieJar: "/tmp/elsewhere.json", Width: 100, Height: 24})
+	m.expire = func(int) tea.Cmd { return nil }
+	m.Update(LiveMsg{Update: live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Remote: true, Err: live.ErrNeedLogin}}})
+	mustContain(t, m.View(), "/tmp/elsewhere.json")
+}
