@@ -68,7 +68,7 @@ func (j *journal) save() error {
 	if err != nil {
 		return fmt.Errorf("writing journal: %v: %w", err, errdefs.ErrFilesystem)
 	}
-	if _, err := f.Write(b); err == nil {
+	if _, err = f.Write(b); err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -112,7 +112,8 @@ func (in *Installer) undoUpdate(ctx context.Context, jr *journal, live bool) {
 		snap := filepath.Join(dir, "volumes")
 		if _, err := os.Stat(snap); err == nil {
 			root := filepath.Join(in.dataDir, "volumes", id)
-			if err := os.RemoveAll(root); err == nil {
+			err := os.RemoveAll(root)
+			if err == nil {
 				err = os.Rename(snap, root)
 			}
 			if err != nil {
