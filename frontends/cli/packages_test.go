@@ -85,6 +85,10 @@ func TestPackageLifecycleThroughCLI(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Message == "" {
 		t.Fatalf("action: %d %q %q", code, out, errs)
 	}
+	// Completing a package command's ID offers the installed package.
+	if _, out, _ := cmd(t, append(sock, "package", "stop", "--generate-bash-completion")...); strings.TrimSpace(out) != id {
+		t.Fatalf("completion offered %q, want %s", out, id)
+	}
 	// stop --wait says what changed and returns once the package stopped.
 	code, out, errs = cmd(t, append(sock, "package", "stop", id, "--wait")...)
 	if code != 0 || !strings.Contains(out, id+": running → stopped") || !strings.HasSuffix(out, id+": stopped\n") {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/urfave/cli/v2"
@@ -107,6 +108,9 @@ func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
 	cmd.Flags = append(cmd.Flags, &cli.StringFlag{Name: "params", Usage: "all params as one JSON object"})
 	for _, f := range fields {
 		cmd.Flags = append(cmd.Flags, paramFlag(f))
+	}
+	if pos := positional(fields); len(pos) > 0 && pos[0].Name == "id" && strings.HasPrefix(m.Name, "package.") {
+		cmd.BashComplete = func(cCtx *cli.Context) { s.completePackageIDs(cCtx) }
 	}
 	cmd.Action = func(cCtx *cli.Context) error {
 		params, err := buildParams(cCtx, fields)
@@ -453,4 +457,31 @@ func printIDs(w io.Writer, raw json.RawMessage) error {
 		}
 	}
 	return nil
+}
+
+// completePackageIDs offers the live box's package ids (shell completion);
+// it stays silent when the box does not answer within a second.
+func (s *session) completePackageIDs(cCtx *cli.Context) {
+	if cCtx.NArg() > 0 {
+		return // the id is typed already
+	}
+	if s.configure(cCtx) != nil { // urfave skips Before while completing
+		return
+	}
+	defer s.close()
+	ctx, cancel := context.WithTimeout(cCtx.Context, time.Second)
+	defer cancel()
+	c, err := s.connect(ctx, false)
+	if err != nil {
+		return
+	}
+	var list []struct {
+		ID string `json:"id"`
+	}
+	if c.Call(ctx, "package.list", nil, &list) != nil {
+		return
+	}
+	for _, p := range list {
+		fmt.Fprintln(s.stdout, p.ID)
+	}
 }
