@@ -22,9 +22,10 @@ build:
 # Run the daemon with a data folder in the checkout; prints how to reach it.
 run: build
     mkdir -p {{data_dir}}/run
-    @echo "startd: data in {{data_dir}}; try: ./bin/start-cli --socket {{data_dir}}/run/rpc.sock server time"
-    @echo "        or: ./bin/start-cli --host http://{{listen}} echo hello"
-    @echo "        LAN router (unprivileged, loopback): https://{{lan_listen}} and http://{{lan_http_listen}}; names and the CA: ./bin/start-cli --socket {{data_dir}}/run/rpc.sock server ca"
+    @echo "startd: data in {{data_dir}}; from this folder: ./bin/start-cli server time  (it finds .data/run/rpc.sock)"
+    @echo "        elsewhere: export STARTOS_SOCKET={{data_dir}}/run/rpc.sock"
+    @echo "        or over HTTP: ./bin/start-cli --host http://{{listen}} echo hello; the web UI: http://{{listen}}/"
+    @echo "        LAN router (unprivileged, loopback): https://{{lan_listen}} and http://{{lan_http_listen}}; the CA: ./bin/start-cli server ca"
     ./bin/startd --data-dir {{data_dir}} --run-dir {{data_dir}}/run --listen {{listen}} --lan-listen {{lan_listen}} --lan-http-listen {{lan_http_listen}}
 
 # Make sure a Docker Engine is installed and answering (installs docker.io as root).
@@ -107,10 +108,13 @@ bench: engine
     go run ./internal/bench
     go run ./internal/bench/tuibench/cmd
 
-# gofmt and go vet.
+# gofmt, go vet, and golangci-lint (staticcheck, errcheck; .golangci.yml), installed with `go install` when missing.
 lint:
     @out=$(gofmt -l $(git ls-files '*.go')); if [ -n "$out" ]; then echo "gofmt needed:"; echo "$out"; exit 1; fi
     go vet ./...
+    @v=v2.15.0; bin="$(go env GOPATH)/bin/golangci-lint"; \
+      if ! "$bin" version 2>/dev/null | grep -q "${v#v}"; then echo "lint: installing golangci-lint $v" >&2; go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$v; fi; \
+      "$bin" run ./...
 
 # Regenerate docs/api.md from the method table.
 docs:

@@ -51,6 +51,8 @@ type Client struct {
 	cl     *clientHandler
 	nextID atomic.Uint64
 	ended  chan struct{} // closed when the stream connection's watcher is done
+	deaf   atomic.Bool   // a keep-alive ping went unanswered
+	pinger sync.WaitGroup
 }
 
 // ClientOptions tune Dial.
@@ -61,7 +63,16 @@ type ClientOptions struct {
 	// LocalCookie, when set, is sent as the local auth cookie (the contents
 	// of <run-dir>/rpc.authcookie): the local administrator over HTTP.
 	LocalCookie string
+	// KeepAlive, when set on a stream transport (unix socket, WebSocket),
+	// pings the daemon (echo) at this interval and ends the connection, and
+	// every subscription on it with ErrNotAnswering, when a ping is not
+	// answered within the interval: a deaf daemon cannot hang a stream.
+	KeepAlive time.Duration
 }
+
+// ErrNotAnswering ends a stream connection whose daemon stopped answering
+// keep-alive pings.
+var ErrNotAnswering = errors.New("the daemon stopped answering")
 
 // Dial connects to target: "unix:///run/startos/rpc.sock" (or a bare path),
 // "http://host:port", "https://host:port", "ws://host:port" or
@@ -87,6 +98,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 			return d.DialContext(ctx, "unix", path)
 		}}}
 		cl.restBase = "http://unix"
+		cl.keepAlive(opts.KeepAlive)
 		return cl, nil
 	case strings.HasPrefix(target, "ws://"), strings.HasPrefix(target, "wss://"):
 		u := strings.TrimSuffix(target, "/")
@@ -108,6 +120,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		cl := newStreamClient(&wsFramer{c: c, ctx: lifetime}, stop)
 		cl.rest, cl.localCookie = hc, opts.LocalCookie
 		cl.restBase = strings.Replace(strings.TrimSuffix(u, "/ws/rpc"), "ws", "http", 1)
+		cl.keepAlive(opts.KeepAlive)
 		return cl, nil
 	case strings.HasPrefix(target, "http://"), strings.HasPrefix(target, "https://"):
 		u, err := url.Parse(target)
@@ -135,10 +148,43 @@ func newStreamClient(fr framer, onEnd func()) *Client {
 	go func() {
 		defer close(c.ended)
 		<-conn.DisconnectNotify()
-		cl.endAll(feed.ErrSourceClosed)
+		cause := feed.ErrSourceClosed
+		if c.deaf.Load() {
+			cause = ErrNotAnswering
+		}
+		cl.endAll(cause)
 		onEnd()
 	}()
 	return c
+}
+
+// keepAlive starts the pinger of a stream client; it ends with the
+// connection, which it closes when a ping goes unanswered.
+func (c *Client) keepAlive(every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	c.pinger.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.conn.DisconnectNotify():
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			// The id comes from the client's counter, as Invoke's do: jsonrpc2's
+			// own sequence would collide with them in its pending table.
+			err := c.conn.Call(ctx, "echo", map[string]string{"message": "keep-alive"}, nil, jsonrpc2.PickID(jsonrpc2.ID{Num: c.nextID.Add(1)}))
+			cancel()
+			if err != nil && ctx.Err() != nil {
+				c.deaf.Store(true)
+				c.conn.Close()
+				return
+			}
+		}
+	})
 }
 
 // Close ends the connection and every subscription on it.
@@ -153,6 +199,7 @@ func (c *Client) Close() error {
 	err := c.conn.Close()
 	c.st.wait()
 	<-c.ended
+	c.pinger.Wait()
 	return err
 }
 

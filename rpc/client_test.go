@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,5 +176,41 @@ func TestUnixPeerCredentials(t *testing.T) {
 	p := unixPeer(c)
 	if p.UID != os.Getuid() || !p.Local || p.Transport != "unix" {
 		t.Fatalf("peer = %+v, want uid %d and local", p, os.Getuid())
+	}
+}
+
+// TestKeepAliveEndsADeafConnection: a daemon that accepts and never answers
+// (this project's founding bug) cannot hang a stream: the keep-alive ping
+// goes unanswered, the connection ends, and a waiting call returns.
+func TestKeepAliveEndsADeafConnection(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "deaf.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c // held open, never read
+		}
+	}()
+	c, err := Dial(context.Background(), "unix://"+sock, ClientOptions{KeepAlive: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	held := <-accepted
+	defer held.Close()
+	callErr := make(chan error, 1)
+	go func() { callErr <- c.Call(context.Background(), "server.time", nil, nil) }()
+	select {
+	case <-c.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the connection to a deaf daemon did not end")
+	}
+	if err := <-callErr; err == nil {
+		t.Fatal("a call to a deaf daemon succeeded")
 	}
 }

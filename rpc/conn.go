@@ -162,7 +162,7 @@ func (c *streamConn) replyError(conn *jsonrpc2.Conn, id jsonrpc2.ID, e *Error) {
 	if e.Data != nil {
 		je.SetError(e.Data)
 	}
-	conn.ReplyWithError(c.ctx, id, je)
+	_ = conn.ReplyWithError(c.ctx, id, je)
 }
 
 // startSubscription registers the stream, answers with its id and initial
@@ -190,7 +190,7 @@ func (c *streamConn) pump(sid, method string, sub subscription) {
 			c.mu.Lock()
 			delete(c.subs, sid)
 			c.mu.Unlock()
-			c.notify(EndNotification, EndParams{Subscription: sid, Reason: endReason(err), Error: endError(err)})
+			_ = c.notify(EndNotification, EndParams{Subscription: sid, Reason: endReason(err), Error: endError(err)})
 			return
 		}
 		if err := c.notify(method, StreamNotification[any]{Subscription: sid, Value: v}); err != nil {

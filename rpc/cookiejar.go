@@ -37,7 +37,7 @@ type JarEntry struct {
 func (j *FileJar) load() map[string][]JarEntry {
 	m := map[string][]JarEntry{}
 	if b, err := os.ReadFile(j.Path); err == nil {
-		json.Unmarshal(b, &m)
+		_ = json.Unmarshal(b, &m)
 	}
 	return m
 }

@@ -160,5 +160,5 @@ func writeJSON(w http.ResponseWriter, revision uint64, v any) {
 		h.Set(PatchSequenceHeader, strconv.FormatUint(revision, 10))
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(append(b, '\n'))
+	_, _ = w.Write(append(b, '\n'))
 }

@@ -13,17 +13,36 @@ var (
 	timeType       = reflect.TypeFor[time.Time]()
 )
 
-// Schema is the subset of JSON Schema the OpenRPC document uses.
+// Schema is the subset of JSON Schema (draft 2020-12, as OpenRPC 1.3 uses)
+// the OpenRPC document uses.
 type Schema struct {
 	Ref                  string             `json:"$ref,omitempty"`
-	Type                 string             `json:"type,omitempty"`
+	Type                 any                `json:"type,omitempty"` // a type name, or a list of them
+	OneOf                []*Schema          `json:"oneOf,omitempty"`
 	Format               string             `json:"format,omitempty"`
 	Minimum              *int               `json:"minimum,omitempty"`
 	Properties           map[string]*Schema `json:"properties,omitempty"`
 	Required             []string           `json:"required,omitempty"`
 	AdditionalProperties any                `json:"additionalProperties,omitempty"`
 	Items                *Schema            `json:"items,omitempty"`
-	Nullable             bool               `json:"nullable,omitempty"`
+}
+
+// orNull is s that also admits null: ["T", "null"] for a plain type, oneOf
+// for a reference (a $ref takes no sibling keywords), s itself for "any".
+func orNull(s *Schema) *Schema {
+	switch t := s.Type.(type) {
+	case string:
+		cp := *s
+		cp.Type = []string{t, "null"}
+		return &cp
+	case nil:
+		if s.Ref == "" && s.OneOf == nil {
+			return s // the empty schema admits null already
+		}
+	default:
+		return s // already a list; pointers to pointers add nothing
+	}
+	return &Schema{OneOf: []*Schema{s, {Type: "null"}}}
 }
 
 // schemaBuilder turns Go types into schemas, naming each struct once under
@@ -34,10 +53,7 @@ type schemaBuilder struct {
 
 func (b *schemaBuilder) of(t reflect.Type) *Schema {
 	if t.Kind() == reflect.Pointer {
-		s := b.of(t.Elem())
-		cp := *s
-		cp.Nullable = true
-		return &cp
+		return orNull(b.of(t.Elem()))
 	}
 	switch {
 	case t == rawMessageType || t.Kind() == reflect.Interface:

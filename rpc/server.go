@@ -188,9 +188,9 @@ func (s *Server) serveSocketConn(c net.Conn) {
 	peer := unixPeer(c)
 	who := caller.Caller{Local: peer.Local, Addr: "unix"}
 	br := bufio.NewReaderSize(c, 64<<10)
-	c.SetReadDeadline(time.Now().Add(WriteTimeout))
+	_ = c.SetReadDeadline(time.Now().Add(WriteTimeout))
 	head, _ := br.Peek(5)
-	c.SetReadDeadline(time.Time{})
+	_ = c.SetReadDeadline(time.Time{})
 	if looksLikeHTTP(head) {
 		s.serveHTTPConn(&peekedConn{Conn: c, r: br}, peer, who)
 		return
@@ -237,7 +237,7 @@ func (s *Server) serveHTTPConn(c net.Conn, peer Peer, who caller.Caller) {
 			c.Close()
 		}
 	}()
-	hs.Serve(l)
+	_ = hs.Serve(l)
 }
 
 // oneConnListener hands out one connection, then blocks until it is closed.
@@ -278,7 +278,7 @@ func unixPeer(c net.Conn) Peer {
 		return p
 	}
 	var cred *unix.Ucred
-	raw.Control(func(fd uintptr) {
+	_ = raw.Control(func(fd uintptr) {
 		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	})
 	if err != nil || cred == nil {

@@ -79,7 +79,7 @@ func (f *lineFramer) readFrame() ([]byte, error) {
 }
 
 func (f *lineFramer) writeFrame(b []byte) error {
-	f.c.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	_ = f.c.SetWriteDeadline(time.Now().Add(WriteTimeout))
 	_, err := f.c.Write(append(b, '\n'))
 	return err
 }
@@ -261,7 +261,7 @@ func checkStreamFrame(b []byte) *wireResponse {
 
 func (s *objectStream) reply(r *wireResponse) {
 	b, _ := json.Marshal(r)
-	s.enqueueReply(b)
+	_ = s.enqueueReply(b)
 }
 
 // WriteObject is called by jsonrpc2 for replies (server) and requests

@@ -42,7 +42,7 @@ func writeUploadError(w http.ResponseWriter, e *Error) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct {
+	_ = json.NewEncoder(w).Encode(struct {
 		Error *Error `json:"error"`
 	}{e})
 }

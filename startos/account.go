@@ -262,7 +262,7 @@ func (s *Server) Authenticate(ctx context.Context, token string) (string, error)
 		return "", fmt.Errorf("session not found or ended: %w", errdefs.ErrUnauthorized)
 	}
 	if now.Sub(sess.LastActive) > SessionLifetime {
-		s.endSessions(ctx, []string{id})
+		_ = s.endSessions(ctx, []string{id})
 		return "", fmt.Errorf("session expired: %w", errdefs.ErrUnauthorized)
 	}
 	if now.Sub(sess.LastActive) > lastActiveGrain {

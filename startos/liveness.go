@@ -32,7 +32,7 @@ func (s *Server) startWatchdog() error {
 	cfg.OnMegamiss = func(probe, dump string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.Notify(ctx, model.NotificationInput{Level: model.NotificationLevel("warning"),
+		_, _ = s.Notify(ctx, model.NotificationInput{Level: model.NotificationLevel("warning"),
 			Title:   "The daemon stalled",
 			Message: fmt.Sprintf("Probe %q has not succeeded for a while; a goroutine dump was written to %s.", probe, dump)})
 	}

@@ -43,7 +43,7 @@ func (s *Server) openServices(ctx context.Context) error {
 	// the services' boot reconcile should see the result.
 	s.installer, err = install.New(ctx, install.Options{
 		Store: s.db, Engine: engine, Services: s.services, DataDir: s.cfg.DataDir,
-		Logger: s.log.Named("install"), Notify: func(ctx context.Context, in model.NotificationInput) { s.Notify(ctx, in) },
+		Logger: s.log.Named("install"), Notify: func(ctx context.Context, in model.NotificationInput) { _, _ = s.Notify(ctx, in) },
 		Arch: Arch(), AllowLocalDownloads: s.cfg.AllowLocalDownloads, ReservedPorts: s.cfg.ReservedPorts,
 		Preflight: lan.CheckPorts,
 	})

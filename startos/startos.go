@@ -127,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Dir:    filepath.Join(cfg.DataDir, "logs"),
 	})
 	if err != nil {
-		lock.release()
+		_ = lock.release()
 		return nil, fmt.Errorf("startos: logging: %w", err)
 	}
 	s := &Server{cfg: cfg, logs: logs, log: logs.Logger(), lock: lock, started: cfg.Now()}

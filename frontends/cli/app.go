@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
@@ -19,6 +20,13 @@ import (
 
 // defaultSocket is where startd puts its socket on a box.
 const defaultSocket = "/run/startos/rpc.sock"
+
+// localSockets are where start-cli looks for a daemon when told nothing:
+// the box's (the systemd unit's run dir), then `just run`'s in the checkout.
+var localSockets = []string{defaultSocket, ".data/run/rpc.sock"}
+
+// defaultTimeout bounds one call; streams are kept honest by keep-alive pings.
+const defaultTimeout = 30 * time.Second
 
 // settings are read from ~/.startos/config.yaml; flags and environment win.
 type settings struct {
@@ -36,8 +44,16 @@ type session struct {
 	localCookie    string
 	target         string // dial target chosen in Before
 	format         string
-	client         *rpc.Client // dialled on first use
+	quiet          bool          // -q: ids only
+	logTimes       bool          // logs -t
+	logSince       time.Time     // logs --since
+	timeout        time.Duration // per call; 0 for none
+	notFound       string        // an unknown command word, from CommandNotFound
+	client         *rpc.Client   // dialled on first use
 }
+
+// where names the daemon for messages.
+func (s *session) where() string { return strings.TrimPrefix(s.target, "unix://") }
 
 func (s *session) connect(ctx context.Context, stream bool) (*rpc.Client, error) {
 	target := s.target
@@ -48,9 +64,13 @@ func (s *session) connect(ctx context.Context, stream bool) (*rpc.Client, error)
 	if s.client != nil && !stream {
 		return s.client, nil
 	}
-	c, err := rpc.Dial(ctx, target, rpc.ClientOptions{HTTPClient: &http.Client{Jar: s.jar}, LocalCookie: s.localCookie})
+	opts := rpc.ClientOptions{HTTPClient: &http.Client{Jar: s.jar}, LocalCookie: s.localCookie}
+	if stream {
+		opts.KeepAlive = s.timeout
+	}
+	c, err := rpc.Dial(ctx, target, opts)
 	if err != nil {
-		return nil, err
+		return nil, &unreachableError{where: s.where(), err: err}
 	}
 	if !stream {
 		s.client = c
@@ -65,6 +85,11 @@ func (s *session) close() {
 }
 
 func newApp(stdin *os.File, stdout, stderr io.Writer) *cli.App {
+	app, _ := newAppSession(stdin, stdout, stderr)
+	return app
+}
+
+func newAppSession(stdin *os.File, stdout, stderr io.Writer) (*cli.App, *session) {
 	s := &session{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := &cli.App{
 		Name:                 "start-cli",
@@ -77,17 +102,24 @@ func newApp(stdin *os.File, stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:      true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "host", Aliases: []string{"H"}, Usage: "daemon URL, e.g. http://127.0.0.1:5959", EnvVars: []string{"STARTOS_HOST"}},
-			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "daemon unix socket (default " + defaultSocket + " when it exists)", EnvVars: []string{"STARTOS_SOCKET"}},
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "output: table, json or yaml", EnvVars: []string{"STARTOS_FORMAT"}},
+			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "daemon unix socket (default: " + strings.Join(localSockets, " or ") + ", the first that exists)", EnvVars: []string{"STARTOS_SOCKET"}},
+			&cli.StringFlag{Name: "format", Aliases: []string{"o", "f"}, Usage: "output: table, json (streams: one JSON object a line) or yaml", EnvVars: []string{"STARTOS_FORMAT"}},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only ids (lists) or nothing (actions)"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up on a call after this long (0: never); streams end when the daemon stops answering pings", Value: defaultTimeout, EnvVars: []string{"STARTOS_TIMEOUT"}},
 			&cli.StringFlag{Name: "config", Usage: "settings file", Value: defaultSettingsPath(), EnvVars: []string{"STARTOS_CONFIG"}},
 			&cli.StringFlag{Name: "cookie-jar", Usage: "where sessions are kept", Value: defaultPath("cookies.json"), EnvVars: []string{"STARTOS_COOKIE_JAR"}},
 			&cli.StringFlag{Name: "auth-cookie", Usage: "the daemon's local auth cookie, used for HTTP on this machine", Value: "/run/startos/rpc.authcookie", EnvVars: []string{"STARTOS_AUTH_COOKIE"}},
 		},
 		Before: func(cCtx *cli.Context) error { return s.configure(cCtx) },
 		After:  func(*cli.Context) error { s.close(); return nil },
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError(fmt.Sprintf("%v\nhint: start-cli --help", err))
+		},
+		CommandNotFound: func(_ *cli.Context, word string) { s.notFound = word },
 	}
 	app.Commands = append(methodCommands(s), callCommand(s), completionCommand(app))
-	return app
+	quietUsage(app.Commands, "")
+	return app, s
 }
 
 func defaultSettingsPath() string { return defaultPath("config.yaml") }
@@ -129,17 +161,29 @@ func (s *session) configure(cCtx *cli.Context) error {
 		}
 		s.target = host
 	default:
-		if _, err := os.Stat(defaultSocket); err == nil {
-			s.target = "unix://" + defaultSocket
-		} else {
-			s.target = "http://" + rpc.DefaultAddr
+		s.target = "http://" + rpc.DefaultAddr
+		for _, sock := range localSockets {
+			if _, err := os.Stat(sock); err == nil {
+				s.target = "unix://" + sock
+				break
+			}
 		}
 	}
+	s.timeout = cCtx.Duration("timeout")
+	s.quiet = cCtx.Bool("quiet")
 	s.jar = &rpc.FileJar{Path: cCtx.String("cookie-jar"), OnError: func(err error) {
 		fmt.Fprintln(s.stderr, "warning: cookie jar not saved:", err)
 	}}
 	if !strings.HasPrefix(s.target, "unix://") {
-		s.localCookie = localCookie(s.target, cCtx.String("auth-cookie"))
+		cookies := []string{cCtx.String("auth-cookie")}
+		if !cCtx.IsSet("auth-cookie") {
+			cookies = append(cookies, ".data/run/rpc.authcookie") // just run's
+		}
+		for _, f := range cookies {
+			if s.localCookie = localCookie(s.target, f); s.localCookie != "" {
+				break
+			}
+		}
 	}
 	s.format = st.Format
 	if cCtx.IsSet("format") {
@@ -151,30 +195,7 @@ func (s *session) configure(cCtx *cli.Context) error {
 	switch s.format {
 	case "table", "json", "yaml":
 	default:
-		return fmt.Errorf("--format %q: want table, json or yaml", s.format)
+		return usageError(fmt.Sprintf("--format %q: want table, json or yaml", s.format))
 	}
 	return nil
-}
-
-// errorLine is how a failure is printed: "code: message" for daemon errors.
-func errorLine(err error) string {
-	var e *rpc.Error
-	if errors.As(err, &e) {
-		return e.Error()
-	}
-	return "error: " + err.Error()
-}
-
-// usageError is a command used wrongly; it exits with status 2. (urfave's
-// cli.Exit would call os.Exit from inside the library.)
-type usageError string
-
-func (e usageError) Error() string { return string(e) }
-
-func exitCode(err error) int {
-	var u usageError
-	if errors.As(err, &u) {
-		return 2
-	}
-	return 1
 }

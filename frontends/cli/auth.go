@@ -57,7 +57,7 @@ func readSecret(prompt string, s *session) (string, error) {
 		return "", err
 	}
 	defer func() {
-		unix.IoctlSetTermios(fd, unix.TCSETS, term)
+		_ = unix.IoctlSetTermios(fd, unix.TCSETS, term)
 		fmt.Fprintln(out)
 	}()
 	line, err := s.in.ReadString('\n')

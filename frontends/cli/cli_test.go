@@ -96,10 +96,10 @@ func TestErrorsPrintCodeAndExitNonZero(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"call", "echo", `{"message":"x","extra":1}`}, `-32602: Invalid Params: unknown param "extra"`},
-		{[]string{"call", "no.such"}, `-32601: Method Not Found`},
+		{[]string{"call", "echo", `{"message":"x","extra":1}`}, `Invalid Params (-32602): unknown param "extra"`},
+		{[]string{"call", "no.such"}, `Method Not Found (-32601)`},
 		{[]string{"call", "echo", `{not json`}, "params: not valid JSON"},
-		{[]string{"echo"}, `-32602: Invalid Params: missing required param "message"`},
+		{[]string{"echo"}, `Invalid Params (-32602): missing required param "message"`},
 		{[]string{"echo", "a", "b"}, `unexpected argument "b"`},
 	}
 	for _, c := range cases {
@@ -263,7 +263,7 @@ func TestStateDocumentAndNotificationCommands(t *testing.T) {
 	if !strings.Contains(out, `"theme": "dark"`) {
 		t.Fatalf("ui after put-ui: %s", out)
 	}
-	if code, _, errs := cmd(t, append(sock, "db", "dump", "/private")...); code == 0 || !strings.Contains(errs, "34: ") {
+	if code, _, errs := cmd(t, append(sock, "db", "dump", "/private")...); code == 0 || !strings.Contains(errs, "Unauthorized (34)") {
 		t.Fatalf("db dump /private: %d %q", code, errs)
 	}
 
@@ -338,7 +338,7 @@ func withStdin(t *testing.T, lines ...string) {
 func TestSetupLoginSessionsOverHTTP(t *testing.T) {
 	d := startDaemon(t)
 	host := []string{"--host", d.http}
-	if code, _, errs := cmd(t, append(host, "server", "time")...); code == 0 || !strings.Contains(errs, "34: Unauthorized") {
+	if code, _, errs := cmd(t, append(host, "server", "time")...); code == 0 || !strings.Contains(errs, "Unauthorized (34)") {
 		t.Fatalf("without login: %d %q", code, errs)
 	}
 	withStdin(t, "my secret passphrase")
@@ -346,11 +346,11 @@ func TestSetupLoginSessionsOverHTTP(t *testing.T) {
 		t.Fatalf("setup: %d %q %q", code, out, errs)
 	}
 	withStdin(t, "another passphrase")
-	if code, _, errs := cmd(t, append(host, "setup", "--password-stdin")...); code == 0 || !strings.Contains(errs, "53: ") {
+	if code, _, errs := cmd(t, append(host, "setup", "--password-stdin")...); code == 0 || !strings.Contains(errs, "(53)") {
 		t.Fatalf("second setup: %d %q", code, errs)
 	}
 	withStdin(t, "wrong passphrase")
-	if code, _, errs := cmd(t, append(host, "auth", "login", "--password-stdin")...); code == 0 || !strings.Contains(errs, "7: Password Incorrect") {
+	if code, _, errs := cmd(t, append(host, "auth", "login", "--password-stdin")...); code == 0 || !strings.Contains(errs, "Password Incorrect (7)") {
 		t.Fatalf("wrong password: %d %q", code, errs)
 	}
 	withStdin(t, "my secret passphrase")
@@ -383,7 +383,7 @@ func TestSetupLoginSessionsOverHTTP(t *testing.T) {
 	if code, _, errs := cmd(t, append(host, "auth", "logout")...); code != 0 {
 		t.Fatalf("logout: %d %q", code, errs)
 	}
-	if code, _, errs := cmd(t, append(host, "server", "time")...); code == 0 || !strings.Contains(errs, "34:") {
+	if code, _, errs := cmd(t, append(host, "server", "time")...); code == 0 || !strings.Contains(errs, "(34)") {
 		t.Fatalf("after logout: %d %q", code, errs)
 	}
 	// On the box, the socket needs no login.
@@ -395,7 +395,7 @@ func TestSetupLoginSessionsOverHTTP(t *testing.T) {
 	code, out, _ = cmd(t, "--socket", d.sock, "--format", "json", "auth", "session", "list")
 	list.Sessions = nil // Unmarshal merges into an existing map
 	json.Unmarshal([]byte(out), &list)
-	if len(list.Sessions) != 1 {
+	if code != 0 || len(list.Sessions) != 1 {
 		t.Fatalf("sessions after re-login: %s", out)
 	}
 	var id string

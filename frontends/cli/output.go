@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -37,8 +39,113 @@ func render(w io.Writer, format string, raw json.RawMessage) error {
 		return enc.Close()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	renderTable(tw, node, "")
+	renderTable(tw, humanize(node, ""), "")
 	return tw.Flush()
+}
+
+// humanize rewrites a result for people (table format only): byte counts in
+// KiB/MiB/GiB, CPU shares in %, seconds as durations, {value, unit} pairs
+// as one figure, and objects keyed by id as rows with an ID column.
+func humanize(n *yaml.Node, key string) *yaml.Node {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return humanScalar(n, key)
+	case yaml.SequenceNode:
+		out := *n
+		out.Content = make([]*yaml.Node, len(n.Content))
+		for i, c := range n.Content {
+			out.Content[i] = humanize(c, key)
+		}
+		return &out
+	case yaml.MappingNode:
+		if v, u := lookup(n, "value"), lookup(n, "unit"); v != nil && u != nil && len(n.Content) == 4 {
+			return str(metricFigure(v.Value, u.Value))
+		}
+		if rows := keyedRows(n); rows != nil {
+			return humanize(rows, key)
+		}
+		out := *n
+		out.Content = make([]*yaml.Node, len(n.Content))
+		for i := 0; i < len(n.Content); i += 2 {
+			out.Content[i] = n.Content[i]
+			out.Content[i+1] = humanize(n.Content[i+1], n.Content[i].Value)
+		}
+		return &out
+	}
+	return n
+}
+
+func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+// keyedRows turns {"<id>": {...}, ...} (two or more objects keyed by a long
+// id, as sessions are) into a list of rows with the id first; nil otherwise.
+func keyedRows(n *yaml.Node) *yaml.Node {
+	if len(n.Content) < 2 {
+		return nil
+	}
+	list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for i := 0; i < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind != yaml.MappingNode || len(k.Value) < 16 || strings.ContainsAny(k.Value, " .") {
+			return nil
+		}
+		row := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: append([]*yaml.Node{str("id"), str(k.Value)}, v.Content...)}
+		list.Content = append(list.Content, row)
+	}
+	return list
+}
+
+// humanScalar formats one number by what its key says it is.
+func humanScalar(n *yaml.Node, key string) *yaml.Node {
+	if n.Tag != "!!int" && n.Tag != "!!float" {
+		return n
+	}
+	f, err := strconv.ParseFloat(n.Value, 64)
+	if err != nil {
+		return n
+	}
+	k := strings.ToLower(key)
+	switch {
+	case k == "memory" || k == "memorylimit" || k == "ram" || strings.HasSuffix(k, "bytes") || k == "size":
+		if k == "memorylimit" && f == 0 {
+			return str("-")
+		}
+		return str(humanBytes(f))
+	case k == "cpu":
+		return str(strconv.FormatFloat(f, 'f', 1, 64) + "%")
+	case k == "uptime":
+		return str((time.Duration(f) * time.Second).String())
+	}
+	return n
+}
+
+// humanBytes is 2183168 -> "2.1 MiB".
+func humanBytes(f float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return strconv.FormatFloat(f, 'f', 0, 64) + " B"
+	}
+	return strconv.FormatFloat(f, 'f', 1, 64) + " " + units[i]
+}
+
+// metricFigure is a {value, unit} pair as one figure: MiB shown in GiB when
+// large, percentages with %.
+func metricFigure(value, unit string) string {
+	f, err := strconv.ParseFloat(value, 64)
+	switch {
+	case err != nil:
+		return strings.TrimSpace(value + " " + unit)
+	case unit == "MiB":
+		return humanBytes(f * 1024 * 1024)
+	case unit == "%":
+		return strconv.FormatFloat(f, 'f', 1, 64) + "%"
+	}
+	return strings.TrimSpace(strconv.FormatFloat(f, 'f', -1, 64) + " " + unit)
 }
 
 // toNode decodes JSON into a yaml.Node, keeping the order of object keys.
@@ -181,7 +288,7 @@ func cell(n *yaml.Node) string {
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
-	enc.Encode(&yaml.Node{Kind: n.Kind, Style: yaml.FlowStyle, Tag: n.Tag, Content: n.Content})
+	_ = enc.Encode(&yaml.Node{Kind: n.Kind, Style: yaml.FlowStyle, Tag: n.Tag, Content: n.Content})
 	return strings.TrimSpace(buf.String())
 }
 

@@ -84,11 +84,17 @@ func TestPackageLifecycleThroughCLI(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Message == "" {
 		t.Fatalf("action: %d %q %q", code, out, errs)
 	}
-	if code, _, errs := cmd(t, append(sock, "package", "stop", id)...); code != 0 {
-		t.Fatalf("stop: %q", errs)
+	// Completing a package command's ID offers the installed package.
+	if _, out, _ := cmd(t, append(sock, "package", "stop", "--generate-bash-completion")...); strings.TrimSpace(out) != id {
+		t.Fatalf("completion offered %q, want %s", out, id)
+	}
+	// stop --wait says what changed and returns once the package stopped.
+	code, out, errs = cmd(t, append(sock, "package", "stop", id, "--wait")...)
+	if code != 0 || !strings.Contains(out, id+": running → stopped") || !strings.HasSuffix(out, id+": stopped\n") {
+		t.Fatalf("stop --wait: %d %q %q", code, out, errs)
 	}
 	waitStatus(model.DesiredStopped, "")
-	if code, _, errs := cmd(t, append(sock, "package", "action", "run", id, "hello")...); code == 0 || !strings.Contains(errs, "36: ") && !strings.Contains(errs, "running") {
+	if code, _, errs := cmd(t, append(sock, "package", "action", "run", id, "hello")...); code == 0 || !strings.Contains(errs, "(36)") && !strings.Contains(errs, "running") {
 		t.Fatalf("action while stopped: %d %q", code, errs)
 	}
 	if code, _, errs := cmd(t, append(sock, "package", "start", id)...); code != 0 {
@@ -96,8 +102,12 @@ func TestPackageLifecycleThroughCLI(t *testing.T) {
 	}
 	waitStatus(model.DesiredRunning, model.HealthSuccess)
 
-	if code, _, errs := cmd(t, append(sock, "package", "uninstall", id)...); code != 0 {
-		t.Fatalf("uninstall: %q", errs)
+	// Without a terminal and without --yes, uninstall refuses (after the alert).
+	if code, _, errs := cmd(t, append(sock, "package", "rm", id)...); code != 2 || !strings.Contains(errs, "--yes") {
+		t.Fatalf("uninstall unasked: %d %q", code, errs)
+	}
+	if code, out, errs := cmd(t, append(sock, "package", "rm", id, "--yes", "--wait")...); code != 0 || !strings.HasSuffix(out, id+": not installed\n") {
+		t.Fatalf("uninstall: %d %q %q", code, out, errs)
 	}
 	var list []model.PackageSummary
 	c.Call(ctx, "package.list", nil, &list)

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/urfave/cli/v2"
@@ -46,14 +49,27 @@ func methodCommands(s *session) []*cli.Command {
 			customizeCA(node, s)
 		case strings.HasPrefix(m.Name, "backup.") || m.Name == "package.backup.restore":
 			customizeBackupPassword(node, m, s)
+		case m.Name == "setup.execute": // the password by prompt or stdin, never an argument
+			customizeSetup(node, s)
+		case lifecycleTargets[m.Name] != "" || m.Name == "package.uninstall":
+			customizeLifecycle(node, s, m.Name)
 		}
 	}
 	for _, c := range root.Subcommands {
 		if c.Name == "setup" {
 			customizeSetup(c, s)
 		}
+		for _, sub := range c.Subcommands {
+			sub.Aliases = append(sub.Aliases, aliases[c.Name+" "+sub.Name]...)
+		}
 	}
 	return root.Subcommands
+}
+
+// aliases are the docker habits: package ls, package ps, package rm.
+var aliases = map[string][]string{
+	"package list":      {"ls", "ps"},
+	"package uninstall": {"rm"},
 }
 
 // methodFields returns a method's params, or none for an unknown name.
@@ -96,6 +112,9 @@ func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
 	cmd.Flags = append(cmd.Flags, &cli.StringFlag{Name: "params", Usage: "all params as one JSON object"})
 	for _, f := range fields {
 		cmd.Flags = append(cmd.Flags, paramFlag(f))
+	}
+	if pos := positional(fields); len(pos) > 0 && pos[0].Name == "id" && strings.HasPrefix(m.Name, "package.") {
+		cmd.BashComplete = func(cCtx *cli.Context) { s.completePackageIDs(cCtx) }
 	}
 	cmd.Action = func(cCtx *cli.Context) error {
 		params, err := buildParams(cCtx, fields)
@@ -142,10 +161,6 @@ func positional(fields []rpc.ParamField) []rpc.ParamField {
 	return out
 }
 
-func isStringList(f rpc.ParamField) bool {
-	return f.Kind == "array" && f.Type.Elem().Kind() == reflect.String
-}
-
 // isList: a list of strings or numbers, given as several arguments.
 func isList(f rpc.ParamField) bool {
 	if f.Kind != "array" {
@@ -161,6 +176,14 @@ func isList(f rpc.ParamField) bool {
 // buildParams turns --params, positional arguments and flags into the params
 // object; flags and arguments override fields of --params.
 func buildParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, error) {
+	params, err := readParams(cCtx, fields)
+	if err != nil {
+		return nil, usageError(err.Error() + "\nhint: start-cli " + cCtx.Command.FullName() + " --help")
+	}
+	return params, nil
+}
+
+func readParams(cCtx *cli.Context, fields []rpc.ParamField) (map[string]any, error) {
 	params := map[string]any{}
 	if raw := cCtx.String("params"); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &params); err != nil {
@@ -271,20 +294,31 @@ func kebab(s string) string {
 
 // invokeQuiet calls a method for its effect, printing nothing.
 func (s *session) invokeQuiet(ctx context.Context, method string, params any) error {
-	c, err := s.connect(ctx, false)
-	if err != nil {
-		return err
-	}
-	_, err = c.Invoke(ctx, method, params)
+	_, err := s.invoke(ctx, method, params)
 	return err
 }
 
-func (s *session) call(ctx context.Context, method string, params any) error {
+// invoke is one call under the --timeout deadline; a daemon that is not
+// reached or does not answer is an unreachableError.
+func (s *session) invoke(ctx context.Context, method string, params any) (*rpc.Response, error) {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	c, err := s.connect(ctx, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.Invoke(ctx, method, params)
+	if err != nil && transportFailed(err) {
+		return nil, &unreachableError{where: s.where(), err: err}
+	}
+	return resp, err
+}
+
+func (s *session) call(ctx context.Context, method string, params any) error {
+	resp, err := s.invoke(ctx, method, params)
 	if err != nil {
 		return err
 	}
@@ -294,8 +328,11 @@ func (s *session) call(ctx context.Context, method string, params any) error {
 // print renders one result or stream item, with plain log lines for log
 // pages and entries in table format.
 func (s *session) print(raw json.RawMessage) error {
+	if s.quiet {
+		return printIDs(s.stdout, raw)
+	}
 	if s.format == "table" {
-		if done, err := printLogs(s.stdout, raw); done || err != nil {
+		if done, err := s.printLogs(raw); done || err != nil {
 			return err
 		}
 	}
@@ -310,22 +347,32 @@ func (s *session) stream(ctx context.Context, method string, params any) error {
 		return err
 	}
 	defer c.Close()
-	sub, err := c.Subscribe(ctx, method, params)
+	subCtx, cancel := ctx, context.CancelFunc(func() {})
+	if s.timeout > 0 {
+		subCtx, cancel = context.WithTimeout(ctx, s.timeout)
+	}
+	sub, err := c.Subscribe(subCtx, method, params)
+	cancel()
 	if err != nil {
+		if transportFailed(err) {
+			return &unreachableError{where: s.where(), err: err}
+		}
 		return err
 	}
-	if err := s.print(sub.Value); err != nil {
+	if err := s.printItem(sub.Value); err != nil {
 		return err
 	}
 	for {
 		item, err := sub.Next(ctx)
 		switch {
 		case err == nil:
-			if err := s.print(item); err != nil {
+			if err := s.printItem(item); err != nil {
 				return err
 			}
 		case errors.Is(err, context.Canceled):
 			return nil // interrupted
+		case errors.Is(err, rpc.ErrNotAnswering):
+			return &unreachableError{where: s.where(), err: err}
 		case errors.Is(err, feed.ErrSourceClosed):
 			return nil
 		default:
@@ -356,5 +403,89 @@ func callCommand(s *session) *cli.Command {
 			}
 			return s.call(cCtx.Context, method, params)
 		},
+	}
+}
+
+// printItem prints one value of a stream: NDJSON (one compact object a line,
+// keys in the daemon's order; a page of log entries as one line each) for
+// --format json, else as print does.
+func (s *session) printItem(raw json.RawMessage) error {
+	if s.format != "json" || s.quiet {
+		return s.print(raw)
+	}
+	var page struct {
+		Entries []json.RawMessage `json:"entries"`
+	}
+	lines := []json.RawMessage{raw}
+	if json.Unmarshal(raw, &page) == nil && page.Entries != nil {
+		lines = page.Entries
+	}
+	for _, l := range lines {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, l); err != nil {
+			return err
+		}
+		buf.WriteByte('\n')
+		if _, err := s.stdout.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printIDs is -q: the ids of a list (or of one object), one a line.
+func printIDs(w io.Writer, raw json.RawMessage) error {
+	var list []struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(raw, &list) != nil {
+		var one struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(raw, &one) != nil || one.ID == nil {
+			return nil
+		}
+		list = append(list, one)
+	}
+	for _, it := range list {
+		if it.ID == nil {
+			continue
+		}
+		id := string(it.ID)
+		var str string
+		if json.Unmarshal(it.ID, &str) == nil {
+			id = str
+		}
+		if _, err := fmt.Fprintln(w, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// completePackageIDs offers the live box's package ids (shell completion);
+// it stays silent when the box does not answer within a second.
+func (s *session) completePackageIDs(cCtx *cli.Context) {
+	if cCtx.NArg() > 0 {
+		return // the id is typed already
+	}
+	if s.configure(cCtx) != nil { // urfave skips Before while completing
+		return
+	}
+	defer s.close()
+	ctx, cancel := context.WithTimeout(cCtx.Context, time.Second)
+	defer cancel()
+	c, err := s.connect(ctx, false)
+	if err != nil {
+		return
+	}
+	var list []struct {
+		ID string `json:"id"`
+	}
+	if c.Call(ctx, "package.list", nil, &list) != nil {
+		return
+	}
+	for _, p := range list {
+		fmt.Fprintln(s.stdout, p.ID)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/startos-go/startos/internal/testdaemon"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos/model"
 )
@@ -26,7 +27,10 @@ import (
 // failing. It returns the process, the data dir and the pipe's read end.
 func wedgedStartd(t *testing.T, env ...string) (*exec.Cmd, string, *os.File) {
 	t.Helper()
-	bin := buildStartd(t)
+	bin := testdaemon.BuildStartd(t)
+	if len(env) > 0 { // fault knobs exist only in the faultinject build
+		bin = testdaemon.BuildStartd(t, "faultinject")
+	}
 	data := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -166,6 +170,23 @@ func TestWedgedStderrDoesNotStopTheDaemon(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 	<-done
+}
+
+// TestShippedStartdHasNoFaultKnob: the fault-injection switch that brings the
+// original hang back is compiled only into the faultinject test build.
+func TestShippedStartdHasNoFaultKnob(t *testing.T) {
+	for _, c := range []struct {
+		tags []string
+		want bool
+	}{{nil, false}, {[]string{"faultinject"}, true}} {
+		b, err := os.ReadFile(testdaemon.BuildStartd(t, c.tags...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(b, []byte("STARTD_FAULT_BLOCKING_LOG")); got != c.want {
+			t.Errorf("tags %v: binary names STARTD_FAULT_BLOCKING_LOG = %v, want %v", c.tags, got, c.want)
+		}
+	}
 }
 
 // TestWedgedStderrControl: the same wedge with a plain mutex-guarded logger

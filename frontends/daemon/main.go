@@ -59,7 +59,7 @@ func run(cCtx *cli.Context) error {
 	lanTLS, lanPlain := cfg.lanAddrs()
 	srv, err := startos.Open(ctx, startos.Config{
 		DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level, HandleSignals: true,
-		BlockingLogControl:  os.Getenv("STARTD_FAULT_BLOCKING_LOG") == "1",
+		BlockingLogControl:  blockingLogFault(),
 		AllowLocalDownloads: cfg.AllowLocalDownloads, ReservedPorts: listenPorts(cfg.Listen, lanTLS, lanPlain),
 	})
 	if err != nil {

@@ -152,6 +152,6 @@ func icon(id string) []byte {
 		}
 	}
 	var b bytes.Buffer
-	png.Encode(&b, img)
+	_ = png.Encode(&b, img)
 	return b.Bytes()
 }

@@ -54,6 +54,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "start-sdk",
 		Usage:     "package services for StartOS",
+		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		// run prints errors and picks the exit code; urfave must not exit.
@@ -107,13 +108,17 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			{
 				Name:      "inspect",
 				Usage:     "show what an archive holds",
-				ArgsUsage: "FILE manifest|file-tree|cat PATH|commitment",
+				ArgsUsage: "FILE [manifest|file-tree|cat PATH|commitment]",
 				Flags:     []cli.Flag{formatFlag},
 				Action:    e.inspect,
 			},
 		},
 	}
 }
+
+// version is start-sdk's; TestVersionIsTheProducts keeps it equal to
+// startos.Version (start-sdk may not link the daemon's library).
+const version = "0.1.0"
 
 func usageError(format string, args ...any) error {
 	return cli.Exit(fmt.Sprintf(format, args...), 2)

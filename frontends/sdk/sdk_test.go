@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/s9pk"
 )
@@ -354,4 +355,32 @@ func fakeImage(t *testing.T, tag, arch string) []byte {
 		t.Fatal(err)
 	}
 	return out.Bytes()
+}
+
+// TestVersionSummaryAndOldForms: --version; inspect FILE alone summarises;
+// the StartOS 0.3 argument orders of wrapper Makefiles work, with a note.
+func TestVersionSummaryAndOldForms(t *testing.T) {
+	home(t)
+	if version != startos.Version {
+		t.Errorf("start-sdk %s, product %s", version, startos.Version)
+	}
+	if r := startSDK(t, "--version"); r.code != 0 || !strings.Contains(r.stdout, version) {
+		t.Errorf("--version: %+v", r)
+	}
+	file := filepath.Join(t.TempDir(), "hello.s9pk")
+	writeTestArchive(t, file)
+	if r := startSDK(t, "inspect", file); r.code != 0 || !strings.Contains(r.stdout, "(hello)") || !strings.Contains(r.stdout, "x86_64") {
+		t.Errorf("inspect FILE: %+v", r)
+	}
+	var sum inspectSummary
+	if r := startSDK(t, "inspect", file, "--format", "json"); json.Unmarshal([]byte(r.stdout), &sum) != nil || sum.ID != "hello" || sum.Files == 0 {
+		t.Errorf("inspect FILE json: %+v %+v", r, sum)
+	}
+	if r := startSDK(t, "verify", "s9pk", file); r.code != 0 || !strings.HasPrefix(r.stdout, "OK: ") || !strings.Contains(r.stderr, "0.3 form") {
+		t.Errorf("verify s9pk FILE: %+v", r)
+	}
+	var m map[string]any
+	if r := startSDK(t, "inspect", "manifest", file); json.Unmarshal([]byte(r.stdout), &m) != nil || m["id"] != "hello" || !strings.Contains(r.stderr, "0.3 form") {
+		t.Errorf("inspect manifest FILE: %+v", r)
+	}
 }

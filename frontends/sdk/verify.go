@@ -30,10 +30,15 @@ func (e *env) verify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Args().Len() != 1 {
+	args := c.Args().Slice()
+	if len(args) == 2 && args[0] == "s9pk" { // StartOS 0.3: start-sdk verify s9pk FILE
+		fmt.Fprintln(e.stderr, "start-sdk: note: `verify s9pk FILE` is the StartOS 0.3 form; here it is `verify FILE`")
+		args = args[1:]
+	}
+	if len(args) != 1 {
 		return usageError("verify takes one archive")
 	}
-	file := c.Args().First()
+	file := args[0]
 	rep := verifyReport{File: file, Problems: []s9pk.Problem{}}
 	a, err := s9pk.OpenFile(file, &s9pk.Options{LaxManifest: true})
 	if err != nil {
@@ -82,14 +87,21 @@ func (e *env) inspect(c *cli.Context) error {
 		return err
 	}
 	args := c.Args().Slice()
-	if len(args) < 2 {
-		return usageError("usage: start-sdk inspect FILE manifest|file-tree|cat PATH|commitment")
+	if len(args) == 2 && args[0] == "manifest" { // StartOS 0.3: start-sdk inspect manifest FILE
+		fmt.Fprintln(e.stderr, "start-sdk: note: `inspect manifest FILE` is the StartOS 0.3 form; here it is `inspect FILE manifest`")
+		args = []string{args[1], args[0]}
+	}
+	if len(args) < 1 {
+		return usageError("usage: start-sdk inspect FILE [manifest|file-tree|cat PATH|commitment]")
 	}
 	a, err := s9pk.OpenFile(args[0], &s9pk.Options{LaxManifest: true})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if len(args) == 1 {
+		return e.summary(args[0], a, jsonOut)
+	}
 	what, rest := args[1], args[2:]
 	if what != "cat" && len(rest) > 0 {
 		return usageError("inspect %s takes no further arguments", what)
@@ -131,7 +143,7 @@ func (e *env) inspect(c *cli.Context) error {
 			RootSighash string `json:"rootSighash"`
 			RootMaxsize uint64 `json:"rootMaxsize"`
 		}
-		json.Unmarshal(b, &j)
+		_ = json.Unmarshal(b, &j)
 		fmt.Fprintf(e.stdout, "rootSighash: %s\nrootMaxsize: %d\nquery:       %s\n", j.RootSighash, j.RootMaxsize, commit.Query())
 		return nil
 	}
@@ -148,7 +160,7 @@ type treeEntry struct {
 
 func (e *env) fileTree(a *s9pk.Archive, jsonOut bool) error {
 	var entries []treeEntry
-	a.Walk(func(en *s9pk.Entry) error {
+	_ = a.Walk(func(en *s9pk.Entry) error {
 		t := treeEntry{Path: en.Path, Type: en.Type.String(), Size: en.Size, Hash: hex.EncodeToString(en.Hash[:]), Position: en.Pos}
 		if en.Type == s9pk.DirEntry {
 			t.Size = en.TOCSize
@@ -171,4 +183,41 @@ func (e *env) fileTree(a *s9pk.Archive, jsonOut bool) error {
 		fmt.Fprintf(e.stdout, "%-*s %12d  %s…\n", width, name, t.Size, t.Hash[:16])
 	}
 	return nil
+}
+
+// inspectSummary is `start-sdk inspect FILE`: what a person wants to know
+// first of an archive.
+type inspectSummary struct {
+	File      string   `json:"file"`
+	ID        string   `json:"id"`
+	Title     string   `json:"title"`
+	Version   string   `json:"version"`
+	Arches    []string `json:"arches"`
+	Files     int      `json:"files"`
+	Bytes     int64    `json:"bytes"`
+	PublicKey string   `json:"publicKey"`
+}
+
+func (e *env) summary(file string, a *s9pk.File, jsonOut bool) error {
+	sum := inspectSummary{File: file, Arches: a.Arches()}
+	if m := a.Manifest(); m != nil {
+		sum.ID, sum.Title, sum.Version = m.ID, m.Title, m.Version.String()
+	}
+	if err := a.Walk(func(en *s9pk.Entry) error {
+		if en.Type != s9pk.DirEntry {
+			sum.Files++
+			sum.Bytes += en.Size
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	pub, _ := s9pk.MarshalPublicKey(a.PublicKey())
+	sum.PublicKey = strings.TrimSpace(string(pub))
+	if jsonOut {
+		return writeJSON(e.stdout, sum)
+	}
+	_, err := fmt.Fprintf(e.stdout, "%s: %s %s (%s)\narches: %s\nfiles:  %d, %d bytes\nsigned by:\n%s\nmore: start-sdk inspect %s manifest|file-tree|commitment\n",
+		file, sum.Title, sum.Version, sum.ID, strings.Join(sum.Arches, ", "), sum.Files, sum.Bytes, sum.PublicKey, file)
+	return err
 }

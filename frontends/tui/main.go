@@ -33,6 +33,10 @@ import (
 // defaultSocket is where startd puts its socket on a box.
 const defaultSocket = "/run/startos/rpc.sock"
 
+// localSockets are tried in order when no target is given: the box's (the
+// systemd unit's run dir), then `just run`'s in the checkout.
+var localSockets = []string{defaultSocket, ".data/run/rpc.sock"}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
@@ -62,7 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "host", Aliases: []string{"H"}, Usage: "daemon URL, e.g. http://127.0.0.1:5959", EnvVars: []string{"STARTOS_HOST"}},
-		&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "daemon unix socket (default " + defaultSocket + " when it exists)", EnvVars: []string{"STARTOS_SOCKET"}},
+		&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "daemon unix socket (default: " + strings.Join(localSockets, " or ") + ", the first that exists)", EnvVars: []string{"STARTOS_SOCKET"}},
 		&cli.StringFlag{Name: "config", Usage: "settings file (host, socket), shared with start-cli", Value: defaultPath("config.yaml"), EnvVars: []string{"STARTOS_CONFIG"}},
 		&cli.StringFlag{Name: "cookie-jar", Usage: "where sessions are kept, shared with start-cli", Value: defaultPath("cookies.json"), EnvVars: []string{"STARTOS_COOKIE_JAR"}},
 		&cli.StringFlag{Name: "auth-cookie", Usage: "the daemon's local auth cookie, used for HTTP on this machine", Value: "/run/startos/rpc.authcookie", EnvVars: []string{"STARTOS_AUTH_COOKIE"}},
@@ -113,8 +117,10 @@ func target(c *cli.Context) (string, error) {
 		}
 		return host, nil
 	}
-	if _, err := os.Stat(defaultSocket); err == nil {
-		return "unix://" + defaultSocket, nil
+	for _, sock := range localSockets {
+		if _, err := os.Stat(sock); err == nil {
+			return "unix://" + sock, nil
+		}
 	}
 	return "http://" + rpc.DefaultAddr, nil
 }
@@ -166,7 +172,7 @@ func console(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 	if os.Getenv("NO_COLOR") != "" {
 		lipgloss.SetColorProfile(termenv.Ascii)
 	}
-	m := ui.New(ui.Options{Box: box, Copy: clipboard(stdout)})
+	m := ui.New(ui.Options{Box: box, Copy: clipboard(stdout), CookieJar: c.String("cookie-jar")})
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(c.Context), tea.WithInput(stdin), tea.WithOutput(stdout))
 	_, err = p.Run()
 	if errors.Is(err, tea.ErrProgramKilled) && c.Context.Err() != nil {

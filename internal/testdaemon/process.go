@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,11 +19,16 @@ type Process struct {
 	Sock string // its unix socket
 }
 
-// BuildStartd compiles startd into a temporary folder.
-func BuildStartd(t testing.TB) string {
+// BuildStartd compiles startd into a temporary folder, with the given build
+// tags (faultinject for the liveness tests' control).
+func BuildStartd(t testing.TB, tags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "startd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/startos-go/startos/frontends/daemon").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	out, err := exec.Command("go", append(args, "github.com/startos-go/startos/frontends/daemon")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("build startd: %v\n%s", err, out)
 	}
@@ -51,15 +57,15 @@ func RunStartdOn(t testing.TB, bin, dataDir, listen string, extra ...string) *Pr
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	})
 	r := bufio.NewReader(stderr)
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		line, err := r.ReadString('\n')
 		if m := readyLine.FindStringSubmatch(line); m != nil {
-			go io.Copy(io.Discard, r) // ends when the process does
+			go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the process does
 			return &Process{Cmd: cmd, HTTP: "http://" + m[1], Sock: filepath.Join(dataDir, "run", "rpc.sock")}
 		}
 		if err != nil {
@@ -74,7 +80,7 @@ func RunStartdOn(t testing.TB, bin, dataDir, listen string, extra ...string) *Pr
 // returns the exit error (nil for status 0).
 func (p *Process) Stop(t testing.TB) error {
 	t.Helper()
-	p.Cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- p.Cmd.Wait() }()
 	select {

@@ -53,7 +53,7 @@ func Start(t testing.TB, dir string) *Daemon {
 		lib.Close()
 		t.Fatal(err)
 	}
-	go d.Srv.ServeSocket(l) // ends at Shutdown, which waits for it
+	go func() { _ = d.Srv.ServeSocket(l) }() // ends at Shutdown, which waits for it
 	d.hs = httptest.NewServer(d.Srv.Handler())
 	d.HTTP = d.hs.URL
 	lanLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,7 +77,7 @@ func (d *Daemon) Stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d.Srv.Shutdown(ctx)
+	_ = d.Srv.Shutdown(ctx)
 	d.hs.Close()
 	d.Lib.Close()
 	d.Lib = nil

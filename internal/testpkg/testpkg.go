@@ -424,7 +424,7 @@ func (b *Builder) Image(ctx context.Context, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer b.Engine.Remove(context.WithoutCancel(ctx), tag, true)
+	defer func() { _ = b.Engine.Remove(context.WithoutCancel(ctx), tag, true) }()
 	return b.SaveImage(ctx, tag)
 }
 
@@ -554,11 +554,11 @@ func Sweep(c *container.Client, id string) {
 	defer cancel()
 	list, _ := c.ListContainers(ctx, Label+"="+id)
 	for _, s := range list {
-		c.RemoveContainer(ctx, s.ID, true)
+		_ = c.RemoveContainer(ctx, s.ID, true)
 	}
-	c.RemoveNetwork(ctx, "startos-"+id)
+	_ = c.RemoveNetwork(ctx, "startos-"+id)
 	for _, v := range []string{"0.0.9", "0.1.0", "0.2.0", "0.3.0", "1.0.0"} {
-		c.Remove(ctx, "start9/"+id+"/main:"+v, true)
+		_ = c.Remove(ctx, "start9/"+id+"/main:"+v, true)
 	}
 }
 

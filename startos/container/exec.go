@@ -158,7 +158,7 @@ func (c *Client) pump(ctx context.Context, hj types.HijackedResponse, stdin []by
 		if _, err := hj.Conn.Write(stdin); err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		hj.CloseWrite()
+		_ = hj.CloseWrite()
 	}
 	out := &limited{max: MaxStdout}
 	errb := &tail{max: MaxStderr}

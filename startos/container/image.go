@@ -98,7 +98,7 @@ func (c *Client) Build(ctx context.Context, opts BuildOptions, progress io.Write
 	// However the build ends, stop the tar writer and wait for it.
 	defer func() {
 		pr.CloseWithError(errors.New("build ended"))
-		<-tarDone
+		<-tarDone //nolint:errcheck // the build already failed; the tar writer only has to stop
 	}()
 
 	args := make(map[string]*string, len(opts.BuildArgs))
@@ -204,9 +204,9 @@ func readMessages(r io.Reader, out io.Writer) (auxID string, err error) {
 		}
 		if out != nil {
 			if m.Stream != "" {
-				io.WriteString(out, m.Stream)
+				_, _ = io.WriteString(out, m.Stream)
 			} else if m.Status != "" {
-				io.WriteString(out, m.Status+"\n")
+				_, _ = io.WriteString(out, m.Status+"\n")
 			}
 		}
 	}

@@ -81,9 +81,9 @@ func copyTree(ctx context.Context, src, dst string) error {
 		default:
 			return nil // sockets, fifos and devices are not data
 		}
-		os.Chtimes(target, info.ModTime(), info.ModTime())
+		_ = os.Chtimes(target, info.ModTime(), info.ModTime())
 		if st, ok := sysOwner(info); ok {
-			os.Lchown(target, st.uid, st.gid)
+			_ = os.Lchown(target, st.uid, st.gid)
 		}
 		return nil
 	})

@@ -117,7 +117,7 @@ func (o *op) run(ctx context.Context) error {
 	}
 	defer func() {
 		if synced != nil {
-			<-synced
+			<-synced //nolint:errcheck // waited for, not judged: the install reports its own outcome
 		}
 	}()
 	o.tr.start(PhaseValidating)

@@ -68,7 +68,6 @@ func (in *Installer) recover(ctx context.Context) error {
 
 	// Entries left in between with no journal: nothing outside the document
 	// was touched yet (every job writes its journal first).
-	_, doc = in.store.Read()
 	_, err = in.store.Mutate(ctx, func(d *model.Document) error {
 		for id, e := range d.Public.PackageData {
 			if _, ok := journals[id]; ok {

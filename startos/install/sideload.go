@@ -162,7 +162,7 @@ func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, bod
 			if _, err := f.Write(buf[:k]); err != nil {
 				return fail(fmt.Errorf("writing the upload file: %v: %w", err, errdefs.ErrFilesystem))
 			}
-			pw.Write(buf[:k])
+			_, _ = pw.Write(buf[:k])
 		}
 		if errors.Is(rerr, io.EOF) {
 			break

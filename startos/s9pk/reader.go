@@ -367,7 +367,7 @@ type recheckReader struct {
 
 func (r *recheckReader) Read(p []byte) (int, error) {
 	n, err := r.sr.Read(p)
-	r.h.Write(p[:n])
+	_, _ = r.h.Write(p[:n])
 	if err == io.EOF {
 		var sum [32]byte
 		copy(sum[:], r.h.Sum(nil))
@@ -398,7 +398,7 @@ func (a *Archive) VerifyFile(e *Entry, w io.Writer) error {
 	h := blake3.New(32, nil)
 	sr := &sectionReader{r: a.r, off: e.Pos, end: e.Pos + e.Size}
 	err := readAhead(sr, newPool(2, int(min(e.Size, verifyChunk))), nil, func(b []byte) error {
-		h.Write(b)
+		_, _ = h.Write(b)
 		if w != nil {
 			if _, err := w.Write(b); err != nil {
 				return err

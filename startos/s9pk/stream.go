@@ -121,7 +121,7 @@ func (v *Verifier) step(p []byte) (int, error) {
 	if v.cur.e.Type == DirEntry {
 		v.tocBuf = append(v.tocBuf, chunk...)
 	} else {
-		v.hasher.Write(chunk)
+		_, _ = v.hasher.Write(chunk)
 		if v.keepBytes {
 			v.manifest = append(v.manifest, chunk...)
 		}

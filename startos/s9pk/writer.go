@@ -266,7 +266,7 @@ func (n *bnode) write(w io.WriterAt, off int64, pool chan []byte) error {
 	h := blake3.New(32, nil)
 	n.pos = off
 	err = readAhead(r, pool, func() { r.Close() }, func(b []byte) error {
-		h.Write(b)
+		_, _ = h.Write(b)
 		if _, err := w.WriteAt(b, off); err != nil {
 			return fmt.Errorf("s9pk: writing %s: %w", n.name, err)
 		}

@@ -288,7 +288,7 @@ func (h dumpHeader) write(out io.Writer) {
 	}
 	tw.Flush()
 	for line := range strings.Lines(table.String()) {
-		io.WriteString(out, strings.TrimRight(line, " \n")+"\n")
+		_, _ = io.WriteString(out, strings.TrimRight(line, " \n")+"\n")
 	}
 	if len(h.holders) > 0 {
 		fmt.Fprintf(out, "\nlock holders (the goroutine that called Lock, and where):\n")

@@ -97,7 +97,7 @@ func TestMutexHeldForever(t *testing.T) {
 	<-locked
 	var waiters sync.WaitGroup
 	for range 3 {
-		waiters.Go(func() { m.Lock(); m.Unlock() })
+		waiters.Go(func() { m.Lock(); m.Unlock() }) //nolint:staticcheck // queueing on the lock is the point
 	}
 	path := waitHook(t, hooks, "pkg-lock")
 	b, err := os.ReadFile(path)

@@ -90,7 +90,7 @@ func redirectStderr(f *os.File) {
 	if f != nil {
 		if raw, err := f.SyscallConn(); err == nil {
 			var derr error
-			raw.Control(func(fd uintptr) { derr = unix.Dup3(int(fd), 2, 0) })
+			_ = raw.Control(func(fd uintptr) { derr = unix.Dup3(int(fd), 2, 0) })
 			if derr == nil {
 				return
 			}
@@ -124,7 +124,7 @@ func (w *Watchdog) HandleSignals() {
 				return
 			case s := <-ch:
 				if s == syscall.SIGUSR1 {
-					w.dumpNow(dumpSignal, "SIGUSR1")
+					_, _ = w.dumpNow(dumpSignal, "SIGUSR1")
 					continue
 				}
 				w.mu.Lock()

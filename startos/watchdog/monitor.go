@@ -78,8 +78,8 @@ func (w *Watchdog) tick() {
 		w.killed = true
 		v.kill = &event{kind: evKill, probe: worst.name, probeKind: worst.kind, age: time.Duration(worstAge), limit: worst.th.kill}
 	}
-	if w.notify != nil && w.wdSec > 0 && allFatalOK && v.kill == nil &&
-		(!w.pinged || now-w.lastPing+int64(w.cfg.Tick)/2 >= int64(w.wdSec/2)) {
+	if w.notify != nil && w.wdInterval > 0 && allFatalOK && v.kill == nil &&
+		(!w.pinged || now-w.lastPing+int64(w.cfg.Tick)/2 >= int64(w.wdInterval/2)) {
 		v.ping, w.pinged, w.lastPing = true, true, now
 	}
 	v.refill = w.spare.Load() == nil

@@ -25,8 +25,8 @@ func TestSystemdNotify(t *testing.T) {
 			t.Errorf("%s=%q still in the environment: children would inherit it", k, v)
 		}
 	}
-	if w.wdSec != 200*time.Millisecond || w.notify == nil {
-		t.Fatalf("watchdog interval %s, notify %v: the environment was not read", w.wdSec, w.notify)
+	if w.wdInterval != 200*time.Millisecond || w.notify == nil {
+		t.Fatalf("watchdog interval %s, notify %v: the environment was not read", w.wdInterval, w.notify)
 	}
 	s := &switchable{}
 	if err := w.AddProbe("rpc", Fatal, s.check); err != nil {

@@ -207,13 +207,13 @@ func checkThresholds(tick time.Duration, t thresholds) error {
 // RemoveProbe, Ready) are safe on a nil *Watchdog and then watch nothing, so
 // library code runs unchanged without one.
 type Watchdog struct {
-	cfg    Config
-	clock  Clock
-	log    hclog.Logger
-	base   time.Time
-	pid    int
-	notify *notifier // nil without a notify socket
-	wdSec  time.Duration
+	cfg        Config
+	clock      Clock
+	log        hclog.Logger
+	base       time.Time
+	pid        int
+	notify     *notifier // nil without a notify socket
+	wdInterval time.Duration
 
 	ctx    context.Context // parent of every check's context; cancelled by Close
 	cancel context.CancelFunc
@@ -281,7 +281,7 @@ func New(cfg Config) (*Watchdog, error) {
 		log:        cfg.Logger,
 		base:       cfg.Clock.Now(),
 		pid:        os.Getpid(),
-		wdSec:      cfg.WatchdogInterval,
+		wdInterval: cfg.WatchdogInterval,
 		ctx:        ctx,
 		cancel:     cancel,
 		stop:       make(chan struct{}),
@@ -334,8 +334,8 @@ func (w *Watchdog) Start() {
 	w.wg.Add(3)     // under w.mu, so Close cannot be waiting already
 	w.mu.Unlock()
 
-	if w.notify != nil && w.wdSec > 0 && w.wdSec/2 < w.cfg.Tick {
-		w.emit(event{kind: evConfig, msg: fmt.Sprintf("systemd WatchdogSec %s is shorter than two ticks (%s): pings may come late", w.wdSec, w.cfg.Tick)})
+	if w.notify != nil && w.wdInterval > 0 && w.wdInterval/2 < w.cfg.Tick {
+		w.emit(event{kind: evConfig, msg: fmt.Sprintf("systemd WatchdogSec %s is shorter than two ticks (%s): pings may come late", w.wdInterval, w.cfg.Tick)})
 	}
 	ticker := w.clock.NewTicker(w.cfg.Tick)
 	go w.report()

@@ -216,6 +216,34 @@ func (b *Box) Login(ctx context.Context, password string) error {
 	return nil
 }
 
+// SetupStatus asks a remote box whether it has an owner yet (setup.status,
+// which needs no session); the local socket is its administrator already.
+func (b *Box) SetupStatus(ctx context.Context) (string, error) {
+	if !b.remote {
+		return model.SetupComplete, nil
+	}
+	ctx, stop := b.bound(ctx)
+	defer stop()
+	var st model.SetupStatus
+	err := b.httpc.Call(ctx, "setup.status", nil, &st)
+	return st.Status, err
+}
+
+// Setup gives a box with no owner its password (setup.execute), then logs in
+// with it.
+func (b *Box) Setup(ctx context.Context, password string) error {
+	if !b.remote {
+		return errors.New("set up a box from its socket with: start-cli setup")
+	}
+	bctx, stop := b.bound(ctx)
+	err := b.httpc.Call(bctx, "setup.execute", model.SetupParams{Password: password}, nil)
+	stop()
+	if err != nil {
+		return err
+	}
+	return b.Login(ctx, password)
+}
+
 // FollowLogs switches the log stream: "" for the daemon's own log, else a
 // package id (package.logs.follow). It takes effect at once when connected,
 // else at the next connection.
@@ -475,8 +503,8 @@ func (b *Box) sample(ctx context.Context, c *rpc.Client, m model.Metrics, watchd
 	}
 	if *watchdog {
 		cctx, cancel := b.callCtx(ctx)
-		var st model.WatchdogStatus
-		err := c.Call(cctx, "server.watchdog", nil, &st)
+		var rep model.WatchdogReport // server.watchdog's answer: {watchdog, sinks}
+		err := c.Call(cctx, "server.watchdog", nil, &rep)
 		cancel()
 		var e *rpc.Error
 		switch {
@@ -489,7 +517,7 @@ func (b *Box) sample(ctx context.Context, c *rpc.Client, m model.Metrics, watchd
 			}
 			u.Watchdog = &WatchdogReport{Supported: true, Err: err}
 		default:
-			u.Watchdog = &WatchdogReport{Supported: true, Status: st}
+			u.Watchdog = &WatchdogReport{Supported: true, Status: rep.Watchdog}
 		}
 	}
 	if !u.Empty() {
@@ -560,7 +588,7 @@ func (b *Box) followLog(ctx context.Context, c *rpc.Client, src string) {
 		var page struct {
 			Entries []logLine `json:"entries"`
 		}
-		json.Unmarshal(sub.Value, &page)
+		_ = json.Unmarshal(sub.Value, &page)
 		entries := make([]model.LogEntry, len(page.Entries))
 		for i, e := range page.Entries {
 			entries[i] = e.entry()

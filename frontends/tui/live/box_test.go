@@ -147,12 +147,18 @@ func TestFollowsTheBoxOverTheSocket(t *testing.T) {
 	// Metrics arrive from their stream; the watchdog is reported as the
 	// daemon has it, or not.
 	waitFor(t, b, &s, "a metrics sample", func(s *seen) bool { return s.metrics > 0 && s.watchdog != nil })
-	var st model.WatchdogStatus
-	werr := other.Call(ctx, "server.watchdog", nil, &st)
+	var rep model.WatchdogReport
+	werr := other.Call(ctx, "server.watchdog", nil, &rep)
 	var re *rpc.Error
 	absent := errors.As(werr, &re) && re.Code == rpc.CodeMethodNotFound
 	if s.watchdog.Supported == absent {
 		t.Fatalf("watchdog supported=%v, but server.watchdog answered %v", s.watchdog.Supported, werr)
+	}
+	// The box decodes the real answer: the same probes the daemon lists.
+	if werr == nil {
+		if len(rep.Watchdog.Probes) == 0 || len(s.watchdog.Status.Probes) != len(rep.Watchdog.Probes) {
+			t.Fatalf("the box shows %d probes, server.watchdog lists %d", len(s.watchdog.Status.Probes), len(rep.Watchdog.Probes))
+		}
 	}
 
 	// Calls go over the live connection.
@@ -493,5 +499,25 @@ func TestPackageLogLines(t *testing.T) {
 	}
 	if m, _ := LogMethod("", 10); m != "server.logs.follow" {
 		t.Errorf("daemon logs: %s", m)
+	}
+}
+
+// TestSetupOnABoxWithNoOwner: a remote box with no owner says so, and Setup
+// gives it one and connects with that password.
+func TestSetupOnABoxWithNoOwner(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	ctx := context.Background()
+	b := openBox(t, Options{Target: d.HTTP, HTTPClient: &http.Client{Jar: &FileJar{Path: filepath.Join(t.TempDir(), "cookies.json")}}})
+	var s seen
+	waitFor(t, b, &s, "a login request", func(s *seen) bool { return s.conn.Phase == NeedLogin })
+	if st, err := b.SetupStatus(ctx); err != nil || st != model.SetupIncomplete {
+		t.Fatalf("setup status %q %v", st, err)
+	}
+	if err := b.Setup(ctx, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, b, &s, "connected after setup", connected)
+	if st, err := b.SetupStatus(ctx); err != nil || st != model.SetupComplete {
+		t.Fatalf("after setup: %q %v", st, err)
 	}
 }

@@ -141,7 +141,7 @@ func decodeLoosely(raw json.RawMessage) *Manifest {
 		one, _ := json.Marshal(map[string]json.RawMessage{k: v})
 		var part Manifest
 		if json.Unmarshal(one, &part) == nil {
-			json.Unmarshal(one, m)
+			_ = json.Unmarshal(one, m)
 		}
 	}
 	return m

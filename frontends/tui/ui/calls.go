@@ -53,8 +53,10 @@ type (
 		method string
 		err    error
 	}
-	loginDoneMsg struct{ err error }
-	sideloadMsg  struct {
+	loginDoneMsg   struct{ err error }
+	setupStatusMsg struct{ status string }
+	setupDoneMsg   struct{ err error }
+	sideloadMsg    struct {
 		path, upload string
 		err          error
 	}
@@ -137,6 +139,31 @@ func loginCmd(b Box, password string) tea.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		return loginDoneMsg{err: b.Login(ctx, password)}
+	}
+}
+
+// setupStatusCmd asks whether the box has an owner; an error reads as
+// "it has" (the login box stays).
+func setupStatusCmd(b Box) tea.Cmd {
+	if b == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		st, err := b.SetupStatus(ctx)
+		if err != nil {
+			return nil
+		}
+		return setupStatusMsg{status: st}
+	}
+}
+
+func setupCmd(b Box, password string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		return setupDoneMsg{err: b.Setup(ctx, password)}
 	}
 }
 

@@ -62,7 +62,7 @@ func parseSpec(spec, value json.RawMessage) ([]field, error) {
 	}
 	var current map[string]json.RawMessage
 	if len(bytes.TrimSpace(value)) > 0 {
-		json.Unmarshal(value, &current) // a value of another shape: start from defaults
+		_ = json.Unmarshal(value, &current) // a value of another shape: start from defaults
 	}
 	fields := make([]field, 0, len(keys))
 	for _, k := range keys {
@@ -93,7 +93,7 @@ func parseSpec(spec, value json.RawMessage) ([]field, error) {
 			f.input = newInput(scalarText(init))
 		case "boolean", "toggle":
 			f.kind = fieldToggle
-			json.Unmarshal(init, &f.on)
+			_ = json.Unmarshal(init, &f.on)
 		case "enum", "select":
 			f.kind = fieldChoice
 			f.choices = choicesOf(e)
@@ -127,7 +127,7 @@ func choicesOf(e specEntry) []choice {
 	out := make([]choice, len(keys))
 	for i, k := range keys {
 		var label string
-		json.Unmarshal(entries[k], &label)
+		_ = json.Unmarshal(entries[k], &label)
 		out[i] = choice{value: k, label: cmpOr(label, k)}
 	}
 	return out

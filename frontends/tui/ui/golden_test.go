@@ -38,9 +38,31 @@ func TestGolden(t *testing.T) {
 		{"page-asking", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "enter") }},
 		{"page-installing", func(m *Model, fb *fakeBox) { press(m, "2", "G", "enter") }},
 		{"page-error", func(m *Model, fb *fakeBox) { press(m, "2", "j", "j", "j", "enter") }},
+		{"page-error-long", func(m *Model, fb *fakeBox) {
+			st := fixtureState()
+			e := st.Doc.PackageData["lnd"]
+			failed := *e.StatusInfo.Error
+			failed.Details = "starting main: creating container startos.lnd: Error response from daemon: driver failed programming external connectivity on endpoint startos.lnd: Bind for 127.0.0.1:9735 failed: port is already allocated"
+			e.StatusInfo.Error = &failed
+			st.Doc.PackageData["lnd"] = e
+			m.Update(LiveMsg{Update: live.Update{State: st}})
+			press(m, "2", "j", "j", "j", "enter")
+		}},
 		{"logs", func(m *Model, fb *fakeBox) { press(m, "3") }},
 		{"logs-search", func(m *Model, fb *fakeBox) { press(m, "3", "/"); typeText(m, "request 4"); press(m, "enter", "n") }},
 		{"logs-typing", func(m *Model, fb *fakeBox) { press(m, "3", "/"); typeText(m, "took=3") }},
+		{"logs-wrapped", func(m *Model, fb *fakeBox) {
+			m.Update(LiveMsg{Update: live.Update{Logs: &live.LogBatch{Entries: []model.LogEntry{longLogEntry}}}})
+			press(m, "3", "w")
+		}},
+		{"logs-scrolled", func(m *Model, fb *fakeBox) {
+			m.Update(LiveMsg{Update: live.Update{Logs: &live.LogBatch{Entries: []model.LogEntry{longLogEntry}}}})
+			press(m, "3", "right", "right")
+		}},
+		{"log-line", func(m *Model, fb *fakeBox) {
+			m.Update(LiveMsg{Update: live.Update{Logs: &live.LogBatch{Entries: []model.LogEntry{longLogEntry}}}})
+			press(m, "3", "enter")
+		}},
 		{"notifications", func(m *Model, fb *fakeBox) {
 			fb.answers["notification.list"] = string(list)
 			feed(m, press(m, "4"))
@@ -64,6 +86,14 @@ func TestGolden(t *testing.T) {
 		{"login", func(m *Model, fb *fakeBox) {
 			m.Update(LiveMsg{Update: live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Target: "http://192.168.1.7:5959", Remote: true, Err: live.ErrNeedLogin}}})
 			typeText(m, "secret")
+		}},
+		{"setup-wizard", func(m *Model, fb *fakeBox) {
+			fb.answers["setup.status"] = model.SetupIncomplete
+			feed(m, m.apply(live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Target: "http://127.0.0.1:5959", Remote: true, Err: live.ErrNeedLogin}}))
+			typeText(m, "correct horse")
+			press(m, "tab")
+			typeText(m, "correct")
+			press(m, "enter")
 		}},
 		{"install-prompt", func(m *Model, fb *fakeBox) { press(m, "2", "i"); typeText(m, "~/Downloads/hello-world.s9pk") }},
 		{"install-progress", func(m *Model, fb *fakeBox) {
@@ -89,3 +119,9 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+// longLogEntry is wider than any terminal the goldens use; its cause is at
+// the end, where a cut line would hide it.
+var longLogEntry = model.LogEntry{Timestamp: epoch, Level: "error", Cursor: "long",
+	Message: "startd.install: package hello-world: loading image start9/hello-world/main:0.3.5.1 from images/x86_64/main.tar: " +
+		"Error response from daemon: open /var/lib/docker/tmp/docker-import-123456/repositories: no space left on device"}

@@ -91,6 +91,22 @@ func (f *fakeBox) Login(_ context.Context, pw string) error {
 	return f.errs["login"]
 }
 
+func (f *fakeBox) SetupStatus(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st := f.answers["setup.status"]; st != "" {
+		return st, nil
+	}
+	return model.SetupComplete, nil
+}
+
+func (f *fakeBox) Setup(_ context.Context, pw string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, recorded{"setup.execute", pw})
+	return f.errs["setup.execute"]
+}
+
 func (f *fakeBox) FollowLogs(src string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -265,6 +281,7 @@ func newTestModel(t *testing.T, w, h int) (*Model, *fakeBox) {
 			fb.calls = append(fb.calls, recorded{"clipboard", s})
 			return nil
 		}})
+	m.expire = func(int) tea.Cmd { return nil } // statuses stay; TestStatusExpires sends the expiry itself
 	metrics := make([]model.Metrics, 20)
 	for i := range metrics {
 		metrics[i] = metricsSample(i)

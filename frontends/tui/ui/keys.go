@@ -15,7 +15,7 @@ var keys = struct {
 	Quit, Help, NextTab, PrevTab, Dashboard, Services, Logs, Notifications, Back key.Binding
 	Up, Down, PageUp, PageDown, Top, Bottom, Enter, Filter                       key.Binding
 	Install, Start, Stop, Restart, Uninstall, ServiceLogs                        key.Binding
-	Follow, NextMatch, PrevMatch, DaemonLog                                      key.Binding
+	Follow, NextMatch, PrevMatch, DaemonLog, Wrap, Scroll                        key.Binding
 	ToggleSeen, AllSeen, Delete, DeleteAll                                       key.Binding
 	Copy, Toggle, Choose, NextField, PrevField                                   key.Binding
 }{
@@ -49,6 +49,8 @@ var keys = struct {
 	NextMatch: bind([]string{"n"}, "n", "next match"),
 	PrevMatch: bind([]string{"N"}, "N", "previous match"),
 	DaemonLog: bind([]string{"d"}, "d", "daemon log"),
+	Wrap:      bind([]string{"w"}, "w", "wrap lines"),
+	Scroll:    bind([]string{"left", "right"}, "←/→", "scroll sideways"),
 
 	ToggleSeen: bind([]string{"m"}, "m", "(un)seen"),
 	AllSeen:    bind([]string{"a"}, "a", "all seen"),

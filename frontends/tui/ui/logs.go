@@ -22,7 +22,9 @@ type logPane struct {
 	dropped int // lines not shown because the stream outran the console
 	err     error
 	follow  bool
-	top     int // first line shown while not following
+	top     int  // first line shown while not following
+	wrap    bool // long lines continue on the next rows
+	shift   int  // cells scrolled sideways while not wrapping
 
 	search    lineInput
 	searching bool  // keys go to the search
@@ -147,6 +149,16 @@ func (m *Model) logsKey(k tea.KeyMsg) {
 		p.research()
 	case key.Matches(k, keys.DaemonLog):
 		m.followLogs("")
+	case key.Matches(k, keys.Wrap):
+		p.wrap, p.shift = !p.wrap, 0
+	case k.Type == tea.KeyRight && !p.wrap:
+		p.shift += 20
+	case k.Type == tea.KeyLeft && !p.wrap:
+		p.shift = max(p.shift-20, 0)
+	case key.Matches(k, keys.Enter):
+		if e, ok := p.focused(m.bodyHeight()); ok {
+			m.modal = &logLineModal{e: e}
+		}
 	}
 	// Scrolling to the end resumes following, as a pager's F does.
 	if !p.follow && p.top >= maxTop && key.Matches(k, keys.Down, keys.PageDown) {
@@ -196,8 +208,24 @@ func (p *logPane) view(m *Model, w, h int) []string {
 	if len(p.lines) == 0 && p.err == nil {
 		lines = append(lines, " "+stDim.Render("No entries yet."))
 	}
-	for i := top; i < min(top+rows, len(p.lines)); i++ {
-		lines = append(lines, m.logLine(p.lines[i], q, i == cur, w))
+	if p.wrap {
+		// Rows for entries from top on; following, the newest entries' rows.
+		var body []string
+		for i := top; i < len(p.lines) && (p.follow || len(body) < rows); i++ {
+			body = append(body, m.logRows(p.lines[i], q, i == cur, w)...)
+		}
+		if len(body) > rows {
+			if p.follow {
+				body = body[len(body)-rows:]
+			} else {
+				body = body[:rows]
+			}
+		}
+		lines = append(lines, body...)
+	} else {
+		for i := top; i < min(top+rows, len(p.lines)); i++ {
+			lines = append(lines, m.logLine(p.lines[i], q, i == cur, w, p.shift))
+		}
 	}
 	if p.searching {
 		lines = block(lines, w, h-1)
@@ -206,7 +234,57 @@ func (p *logPane) view(m *Model, w, h int) []string {
 	return lines
 }
 
-func (m *Model) logLine(e model.LogEntry, q string, current bool, w int) string {
+// focused is the entry enter opens: the current search match, else the
+// newest line on screen.
+func (p *logPane) focused(h int) (model.LogEntry, bool) {
+	if len(p.matches) > 0 {
+		return p.lines[p.matches[p.match]], true
+	}
+	if len(p.lines) == 0 {
+		return model.LogEntry{}, false
+	}
+	i := len(p.lines) - 1
+	if !p.follow {
+		i = min(p.top+visible(h)-1, i)
+	}
+	return p.lines[max(i, 0)], true
+}
+
+// logRows is one entry wrapped to w: the head, then the message in rows
+// indented under it.
+func (m *Model) logRows(e model.LogEntry, q string, current bool, w int) []string {
+	head := m.logHead(e, current)
+	indent := ansiWidth(head)
+	var out []string
+	for i, row := range wrapText(e.Message, max(w-indent, 10)) {
+		if q != "" {
+			row = highlight(row, q)
+		}
+		if i == 0 {
+			out = append(out, head+row)
+		} else {
+			out = append(out, strings.Repeat(" ", indent)+row)
+		}
+	}
+	return out
+}
+
+func (m *Model) logLine(e model.LogEntry, q string, current bool, w, shift int) string {
+	head := m.logHead(e, current)
+	msg := e.Message
+	if shift > 0 {
+		r := []rune(msg)
+		msg = "…" + string(r[min(shift, len(r)):])
+	}
+	msg = cut(msg, max(w-ansiWidth(head), 10))
+	if q != "" {
+		msg = highlight(msg, q)
+	}
+	return head + msg
+}
+
+// logHead is the time and level before a log message.
+func (m *Model) logHead(e model.LogEntry, current bool) string {
 	ts := e.Timestamp.In(m.loc).Format("15:04:05")
 	lvl := strings.ToUpper(e.Level)
 	st := stDim
@@ -228,11 +306,26 @@ func (m *Model) logLine(e model.LogEntry, q string, current bool, w int) string 
 	if lvl != "" {
 		head += st.Render(fmt.Sprintf("%-5s", lvl)) + " "
 	}
-	msg := cut(e.Message, max(w-len(ts)-8, 10))
-	if q != "" {
-		msg = highlight(msg, q)
+	return head
+}
+
+// logLineModal shows one log entry in full, wrapped.
+type logLineModal struct{ e model.LogEntry }
+
+func (d *logLineModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
+	if key.Matches(k, keys.Back, keys.Enter, keys.Quit) {
+		m.modal = nil
 	}
-	return head + msg
+	return nil
+}
+
+func (*logLineModal) footer() []key.Binding { return shortHelp(keys.Back) }
+
+func (d *logLineModal) view(m *Model, w, h int) []string {
+	meta := d.e.Timestamp.In(m.loc).Format("2006-01-02 15:04:05.000") + " · " + strings.ToUpper(d.e.Level)
+	lines := []string{stDim.Render(meta), ""}
+	lines = append(lines, wrapText(d.e.Message, max(w-8, 20))...)
+	return boxed("Log line", lines, w, h)
 }
 
 // highlight marks each case-insensitive occurrence of q in s.

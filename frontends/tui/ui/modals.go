@@ -2,6 +2,7 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -177,7 +178,7 @@ func (*loginModal) footer() []key.Binding {
 func (l *loginModal) view(m *Model, w, h int) []string {
 	lines := []string{
 		"This box wants its owner's password for a session.",
-		stDim.Render("The session is kept in ~/.startos/cookies.json, as start-cli keeps it."),
+		stDim.Render("The session is kept in " + m.jar + ", as start-cli keeps it."),
 		"",
 		"Password: " + l.input.view(36, !l.busy),
 	}
@@ -188,6 +189,73 @@ func (l *loginModal) view(m *Model, w, h int) []string {
 		lines = append(lines, "", stBad.Render(loginError(l.err)))
 	}
 	return boxed("Log in to "+m.conn.Target, lines, w, h)
+}
+
+// setupModal is the first-run wizard on a box with no owner: choose the
+// owner's password (twice), and the console logs in with it.
+type setupModal struct {
+	inputs [2]lineInput
+	focus  int
+	err    error
+	busy   bool
+}
+
+// minPasswordLen matches what setup.execute accepts.
+const minPasswordLen = 8
+
+func newSetupModal() *setupModal {
+	s := &setupModal{}
+	s.inputs[0].mask, s.inputs[1].mask = true, true
+	return s
+}
+
+func (s *setupModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
+	if s.busy {
+		return nil
+	}
+	switch k.Type {
+	case tea.KeyTab, tea.KeyDown, tea.KeyShiftTab, tea.KeyUp:
+		s.focus = 1 - s.focus
+		return nil
+	case tea.KeyEnter:
+		pw, again := s.inputs[0].Value(), s.inputs[1].Value()
+		switch {
+		case len(pw) < minPasswordLen:
+			s.err, s.focus = fmt.Errorf("the password needs at least %d characters", minPasswordLen), 0
+		case s.focus == 0:
+			s.focus, s.err = 1, nil
+		case again != pw:
+			s.err = errors.New("the two passwords differ")
+			s.inputs[1].Set("")
+		default:
+			s.busy, s.err = true, nil
+			return setupCmd(m.box, pw)
+		}
+		return nil
+	}
+	s.inputs[s.focus].handle(k)
+	return nil
+}
+
+func (*setupModal) footer() []key.Binding {
+	return shortHelp(bind(nil, "tab", "next field"), bind(nil, "enter", "set up"), bind(nil, "ctrl+c", "quit"))
+}
+
+func (s *setupModal) view(m *Model, w, h int) []string {
+	lines := []string{
+		"This box has no owner yet. Choose the owner's password:",
+		stDim.Render("it protects every service on the box; start-cli auth login uses it too."),
+		"",
+		"Password:  " + s.inputs[0].view(36, !s.busy && s.focus == 0),
+		"Repeat it: " + s.inputs[1].view(36, !s.busy && s.focus == 1),
+	}
+	switch {
+	case s.busy:
+		lines = append(lines, "", stDim.Render("Setting up…"))
+	case s.err != nil:
+		lines = append(lines, "", stBad.Render(loginError(s.err)))
+	}
+	return boxed("Set up "+m.conn.Target, lines, w, h)
 }
 
 // loginError says what went wrong in words: wrong password, or wait.

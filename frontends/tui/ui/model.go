@@ -26,6 +26,8 @@ type Box interface {
 	Take() live.Update
 	Call(ctx context.Context, method string, params, result any) error
 	Login(ctx context.Context, password string) error
+	SetupStatus(ctx context.Context) (string, error)
+	Setup(ctx context.Context, password string) error
 	FollowLogs(source string)
 	Upload(ctx context.Context, id, path string) error
 }
@@ -44,6 +46,9 @@ type Options struct {
 	// Width and Height are the initial size, until the terminal reports one
 	// (default 80x24).
 	Width, Height int
+	// CookieJar is where a login's session is kept, for the login box to
+	// name (default ~/.startos/cookies.json).
+	CookieJar string
 }
 
 type tab int
@@ -68,6 +73,7 @@ type Model struct {
 	loc  *time.Location
 	copy func(string) error
 	w, h int
+	jar  string // the cookie jar's path, for the login box
 
 	// What the box told us.
 	conn     live.ConnState
@@ -82,9 +88,11 @@ type Model struct {
 	logs     logPane
 	notes    notesView
 	modal    modal
-	status   string // the status line
-	statusOK bool   // false: an error
-	ticking  bool   // a countdown tick is scheduled
+	status   string              // the status line
+	statusOK bool                // false: an error
+	statusN  int                 // bumped by each setStatus; a status expires statusTTL after it was set
+	expire   func(n int) tea.Cmd // schedules statusExpiredMsg{n}; unit tests stop the clock
+	ticking  bool                // a countdown tick is scheduled
 	lastWake time.Time
 	sorted   struct { // sortedPackageIDs of state
 		state *live.State
@@ -102,7 +110,10 @@ type modal interface {
 
 // New returns the console over opts.Box.
 func New(opts Options) *Model {
-	m := &Model{box: opts.Box, now: opts.Now, loc: opts.Location, copy: opts.Copy, w: opts.Width, h: opts.Height}
+	m := &Model{box: opts.Box, now: opts.Now, loc: opts.Location, copy: opts.Copy, w: opts.Width, h: opts.Height, jar: opts.CookieJar}
+	if m.jar == "" {
+		m.jar = "~/.startos/cookies.json"
+	}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -114,6 +125,22 @@ func New(opts Options) *Model {
 	}
 	m.logs.follow = true
 	m.conn.Phase = live.Connecting
+	m.expire = func(n int) tea.Cmd {
+		var done <-chan struct{} // the timer ends with the box, not 6 s after it
+		if m.box != nil {
+			done = m.box.Done()
+		}
+		return func() tea.Msg {
+			t := time.NewTimer(statusTTL)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return statusExpiredMsg{n}
+			case <-done:
+				return nil
+			}
+		}
+	}
 	return m
 }
 
@@ -125,6 +152,12 @@ type LiveMsg struct {
 }
 
 type tickMsg struct{}
+
+// statusExpiredMsg clears status number n if it still shows.
+type statusExpiredMsg struct{ n int }
+
+// statusTTL is how long a status message stays; a view change clears it too.
+const statusTTL = 6 * time.Second
 
 // frameInterval caps how often stream updates reach Update: high-rate logs
 // arrive in batches, about ten a second.
@@ -162,8 +195,23 @@ func tick() tea.Cmd { return tea.Tick(time.Second, func(time.Time) tea.Msg { ret
 // Init starts listening to the box.
 func (m *Model) Init() tea.Cmd { return m.waitBox() }
 
-// Update handles one message.
+// Update handles one message; a status line it sets expires after statusTTL.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if e, ok := msg.(statusExpiredMsg); ok {
+		if e.n == m.statusN {
+			m.status = ""
+		}
+		return m, nil
+	}
+	n := m.statusN
+	model, cmd := m.update(msg)
+	if m.statusN != n && m.status != "" {
+		cmd = tea.Batch(cmd, m.expire(m.statusN))
+	}
+	return model, cmd
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.w, m.h = max(msg.Width, 20), max(msg.Height, 8)
@@ -184,7 +232,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return m, m.key(msg)
 	case controlDoneMsg:
-		m.done(msg.method+" "+msg.id, msg.err)
+		m.controlDone(msg)
 		return m, nil
 	case actionInputMsg:
 		return m, m.openForm(msg)
@@ -203,7 +251,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.notes.setItems(msg.items)
 		return m, nil
 	case notificationDoneMsg:
-		m.done(msg.method, msg.err)
+		m.done(noteWords[msg.method], msg.err)
 		return m, m.fetchNotes()
 	case loginDoneMsg:
 		if lm, ok := m.modal.(*loginModal); ok {
@@ -212,6 +260,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				lm.err = msg.err
 				lm.input.Set("")
 			}
+		}
+		return m, nil
+	case setupStatusMsg:
+		if _, ok := m.modal.(*loginModal); ok && msg.status == model.SetupIncomplete {
+			m.modal = newSetupModal()
+		}
+		return m, nil
+	case setupDoneMsg:
+		if sm, ok := m.modal.(*setupModal); ok {
+			sm.busy, sm.err = false, msg.err
 		}
 		return m, nil
 	case sideloadMsg:
@@ -230,16 +288,52 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// done reports a call's outcome on the status line.
+// done reports a call's outcome on the status line: what happened, in words.
 func (m *Model) done(what string, err error) {
 	if err != nil {
-		m.setStatus(what+": "+err.Error(), false)
+		m.setStatus("could not "+what+": "+err.Error(), false)
 		return
 	}
 	m.setStatus(what+": done", true)
 }
 
-func (m *Model) setStatus(s string, ok bool) { m.status, m.statusOK = s, ok }
+// noteWords says what a notification call does, for the status line.
+var noteWords = map[string]string{
+	"notification.mark-seen": "mark the notification read", "notification.mark-unseen": "mark the notification unread",
+	"notification.remove": "remove the notification", "notification.mark-all-seen": "mark every notification read",
+}
+
+// controlWords: what a lifecycle call does, and what the status line says
+// once the box accepted it (the state document then shows the outcome).
+var controlWords = map[string][2]string{
+	"package.start":     {"start", "Starting"},
+	"package.stop":      {"stop", "Stopping"},
+	"package.restart":   {"restart", "Restarting"},
+	"package.uninstall": {"uninstall", "Uninstalling"},
+}
+
+// controlDone reports a lifecycle call. What the state document says wins:
+// an uninstall whose package already left the state keeps "no longer
+// installed" rather than a reply that raced it.
+func (m *Model) controlDone(msg controlDoneMsg) {
+	words, ok := controlWords[msg.method]
+	if !ok {
+		words = [2]string{msg.method, msg.method}
+	}
+	title := m.title(msg.id)
+	if msg.err != nil {
+		m.setStatus("could not "+words[0]+" "+title+": "+msg.err.Error(), false)
+		return
+	}
+	if msg.method == "package.uninstall" && m.state != nil {
+		if _, present := m.state.Doc.PackageData[msg.id]; !present {
+			return
+		}
+	}
+	m.setStatus(words[1]+" "+title+"…", true)
+}
+
+func (m *Model) setStatus(s string, ok bool) { m.status, m.statusOK, m.statusN = s, ok, m.statusN+1 }
 
 // apply takes what changed on the box.
 func (m *Model) apply(u live.Update) tea.Cmd {
@@ -250,10 +344,14 @@ func (m *Model) apply(u live.Update) tea.Cmd {
 		switch m.conn.Phase {
 		case live.NeedLogin:
 			if _, ok := m.modal.(*loginModal); !ok {
-				m.modal = newLoginModal()
+				if _, ok := m.modal.(*setupModal); !ok {
+					m.modal = newLoginModal()
+					cmds = append(cmds, setupStatusCmd(m.box)) // a box with no owner gets the wizard
+				}
 			}
 		case live.Connected:
-			if _, ok := m.modal.(*loginModal); ok {
+			switch m.modal.(type) {
+			case *loginModal, *setupModal:
 				m.modal = nil
 			}
 			if was != live.Connected && (m.tab == tabNotifications || m.notes.loaded) {
@@ -382,6 +480,9 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 }
 
 func (m *Model) switchTab(t tab) tea.Cmd {
+	if t != m.tab {
+		m.status = "" // a status belongs to the view it was made in
+	}
 	m.tab = t
 	if t == tabNotifications && !m.notes.loading {
 		return m.fetchNotes()
@@ -496,7 +597,7 @@ func (m *Model) viewFooter() []key.Binding {
 	case m.tab == tabServices:
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.Filter, keys.Install, keys.Help, keys.Quit)
 	case m.tab == tabLogs:
-		return shortHelp(keys.Up, keys.Down, keys.Follow, keys.Filter, keys.NextMatch, keys.DaemonLog, keys.Help)
+		return shortHelp(keys.Up, keys.Down, keys.Follow, keys.Filter, keys.Wrap, bind(nil, "enter", "full line"), keys.Help)
 	case m.tab == tabNotifications:
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.ToggleSeen, keys.AllSeen, keys.Delete, keys.Help)
 	}

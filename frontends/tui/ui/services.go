@@ -348,8 +348,10 @@ func (m *Model) viewPage(w, h int) []string {
 		status += stDim.Render(" · started " + ago(m.now(), *e.StatusInfo.Started))
 	}
 	lines = append(lines, status)
-	if e.StatusInfo.Error != nil {
-		lines = append(lines, " "+stBad.Render("Error: "+e.StatusInfo.Error.Details))
+	if e.StatusInfo.Error != nil { // in full: the cause is usually at the end
+		for _, row := range wrapText("Error: "+e.StatusInfo.Error.Details, max(w-2, 20)) {
+			lines = append(lines, " "+stBad.Render(row))
+		}
 	}
 	if mf.Description.Short != "" {
 		lines = append(lines, " "+stDim.Render(mf.Description.Short))

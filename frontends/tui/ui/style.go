@@ -42,6 +42,18 @@ func fit(s string, w int) string {
 	return s
 }
 
+// wrapText breaks plain text into rows of at most w cells, at spaces where
+// it can, anywhere where it must (a long token, a path).
+func wrapText(s string, w int) []string {
+	var out []string
+	for _, para := range strings.Split(s, "\n") {
+		out = append(out, strings.Split(ansi.Wrap(para, w, " "), "\n")...)
+	}
+	return out
+}
+
+func ansiWidth(s string) int { return ansi.StringWidth(s) }
+
 // cut shortens s to at most w cells, without padding.
 func cut(s string, w int) string {
 	if w <= 0 {

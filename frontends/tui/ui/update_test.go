@@ -149,12 +149,13 @@ func TestServiceControlCalls(t *testing.T) {
 		keys   []string
 		method string
 		params string
+		words  string
 	}{
-		{[]string{"s"}, "package.start", `{"id":"hello-world"}`},
-		{[]string{"t"}, "package.stop", `{"id":"hello-world"}`},
-		{[]string{"r"}, "package.restart", `{"id":"hello-world"}`},
-		{[]string{"u", "y"}, "package.uninstall", `{"id":"hello-world"}`},
-		{[]string{"u", "k"}, "package.uninstall", `{"id":"hello-world","soft":true}`},
+		{[]string{"s"}, "package.start", `{"id":"hello-world"}`, "Starting"},
+		{[]string{"t"}, "package.stop", `{"id":"hello-world"}`, "Stopping"},
+		{[]string{"r"}, "package.restart", `{"id":"hello-world"}`, "Restarting"},
+		{[]string{"u", "y"}, "package.uninstall", `{"id":"hello-world"}`, "Uninstalling"},
+		{[]string{"u", "k"}, "package.uninstall", `{"id":"hello-world","soft":true}`, "Uninstalling"},
 	}
 	for _, onPage := range []bool{false, true} {
 		for _, c := range cases {
@@ -174,7 +175,7 @@ func TestServiceControlCalls(t *testing.T) {
 			if _, ok := msgs[0].(controlDoneMsg); !ok {
 				t.Fatalf("%v: message %T", c.keys, msgs[0])
 			}
-			mustContain(t, m.View(), c.method+" hello-world: done")
+			mustContain(t, m.View(), c.words+" Hello World…")
 		}
 	}
 }
@@ -210,7 +211,7 @@ func TestControlErrorShown(t *testing.T) {
 	fb.errs["package.start"] = &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "Method Not Found"}
 	press(m, "2")
 	feed(m, press(m, "s"))
-	mustContain(t, m.View(), "package.start bitcoind: -32601: Method Not Found")
+	mustContain(t, m.View(), "could not start Bitcoin Core: -32601: Method Not Found")
 }
 
 func TestStartAlertAsksFirst(t *testing.T) {
@@ -989,4 +990,84 @@ func TestDependencyLine(t *testing.T) {
 			t.Errorf("%+v:\n got %q\nwant %q", c.d, got, c.want)
 		}
 	}
+}
+
+// TestUninstallReplyDoesNotOverwriteState: the state that says the package
+// is gone can beat the uninstall's reply; what the state says stays.
+func TestUninstallReplyDoesNotOverwriteState(t *testing.T) {
+	m, _ := newTestModel(t, 80, 24)
+	press(m, "2", "j", "j", "enter")
+	st := fixtureState()
+	delete(st.Doc.PackageData, "hello-world")
+	m.Update(LiveMsg{Update: live.Update{State: st}})
+	m.Update(controlDoneMsg{method: "package.uninstall", id: "hello-world"})
+	mustContain(t, m.View(), "Hello World is no longer installed")
+	mustNotContain(t, m.View(), "Uninstalling")
+}
+
+// TestStatusExpires: a status line clears when its time is up (a newer one
+// stays), and on a change of view.
+func TestStatusExpires(t *testing.T) {
+	m, _ := newTestModel(t, 80, 24)
+	var scheduled []int
+	m.expire = func(n int) tea.Cmd { scheduled = append(scheduled, n); return nil }
+	press(m, "2")
+	m.Update(controlDoneMsg{method: "package.start", id: "hello-world"})
+	m.Update(controlDoneMsg{method: "package.stop", id: "hello-world"})
+	if len(scheduled) != 2 {
+		t.Fatalf("expiries scheduled: %v", scheduled)
+	}
+	m.Update(statusExpiredMsg{scheduled[0]}) // the older one: nothing to clear
+	mustContain(t, m.View(), "Stopping Hello World…")
+	m.Update(statusExpiredMsg{scheduled[1]})
+	mustNotContain(t, m.View(), "Stopping Hello World…")
+
+	m.Update(controlDoneMsg{method: "package.restart", id: "hello-world"})
+	mustContain(t, m.View(), "Restarting Hello World…")
+	press(m, "1")
+	mustNotContain(t, m.View(), "Restarting Hello World…")
+}
+
+// TestSetupWizard: a box with no owner gets the wizard, not a login that can
+// only fail; the password is asked twice and set with setup.execute.
+func TestSetupWizard(t *testing.T) {
+	m, fb := newTestModel(t, 80, 24)
+	fb.answers["setup.status"] = model.SetupIncomplete
+	feed(m, m.apply(live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Target: "http://127.0.0.1:5959", Remote: true, Err: live.ErrNeedLogin}}))
+	if _, ok := m.modal.(*setupModal); !ok {
+		t.Fatalf("modal %T, want the setup wizard", m.modal)
+	}
+	typeText(m, "short")
+	press(m, "enter")
+	mustContain(t, m.View(), "at least 8 characters")
+	press(m, "backspace", "backspace", "backspace", "backspace", "backspace")
+	typeText(m, "correct horse")
+	press(m, "enter") // to the second field
+	typeText(m, "correct hors")
+	press(m, "enter")
+	mustContain(t, m.View(), "the two passwords differ")
+	typeText(m, "correct horse")
+	feed(m, press(m, "enter"))
+	if got := fb.lastCall(t); got.Method != "setup.execute" || got.Params != "correct horse" {
+		t.Fatalf("called %v", got)
+	}
+	m.Update(LiveMsg{Update: live.Update{Conn: &live.ConnState{Phase: live.Connected}}})
+	if m.modal != nil {
+		t.Fatalf("the wizard stays after connecting: %T", m.modal)
+	}
+
+	// A box that has an owner keeps the login box.
+	m2, _ := newTestModel(t, 80, 24)
+	feed(m2, m2.apply(live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Remote: true, Err: live.ErrNeedLogin}}))
+	if _, ok := m2.modal.(*loginModal); !ok {
+		t.Fatalf("modal %T, want login", m2.modal)
+	}
+}
+
+// TestLoginNamesTheCookieJar: the login box names the jar in use.
+func TestLoginNamesTheCookieJar(t *testing.T) {
+	m := New(Options{Box: newFakeBox(), CookieJar: "/tmp/elsewhere.json", Width: 100, Height: 24})
+	m.expire = func(int) tea.Cmd { return nil }
+	m.Update(LiveMsg{Update: live.Update{Conn: &live.ConnState{Phase: live.NeedLogin, Remote: true, Err: live.ErrNeedLogin}}})
+	mustContain(t, m.View(), "/tmp/elsewhere.json")
 }
