@@ -154,7 +154,7 @@ func (c *streamConn) reply(conn *jsonrpc2.Conn, id jsonrpc2.ID, result any, revi
 		out = append(out, meta...)
 	}
 	out = append(out, `,"jsonrpc":"2.0"}`...)
-	c.stream.enqueueReply(out)
+	_ = c.stream.enqueueReply(out) // a full queue closes the stream; the client resyncs
 }
 
 func (c *streamConn) replyError(conn *jsonrpc2.Conn, id jsonrpc2.ID, e *Error) {

@@ -16,7 +16,7 @@ func (s *Server) openBackups() error {
 	s.backups, err = backup.New(backup.Options{
 		Store: s.db, Services: s.services, Installer: restoreInstaller{s.installer}, DataDir: s.cfg.DataDir,
 		Logger: s.log.Named("backup"), Now: s.cfg.Now, PasswordParams: s.acct.params,
-		Notify: func(ctx context.Context, in model.NotificationInput) { s.Notify(ctx, in) },
+		Notify: func(ctx context.Context, in model.NotificationInput) { _, _ = s.Notify(ctx, in) },
 	})
 	return err
 }

@@ -34,7 +34,7 @@ func (s *Server) openServices(ctx context.Context) error {
 	s.engine = engine
 	s.services, err = service.New(service.Options{
 		Store: s.db, Engine: engine, DataDir: s.cfg.DataDir, Logger: s.log, Watchdog: s.wd,
-		Notify: func(ctx context.Context, in model.NotificationInput) { s.Notify(ctx, in) },
+		Notify: func(ctx context.Context, in model.NotificationInput) { _, _ = s.Notify(ctx, in) },
 	})
 	if err != nil {
 		return err

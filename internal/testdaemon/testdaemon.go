@@ -65,7 +65,7 @@ func Start(t testing.TB, dir string) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go lan.ServeTLS(lanLn) // ends when the library closes the router
+	go func() { _ = lan.ServeTLS(lanLn) }() // ends when the library closes the router
 	t.Cleanup(d.Stop)
 	return d
 }

@@ -139,7 +139,7 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 	for _, id := range ids {
 		err := m.backupPackage(ctx, r, password, runID, id)
 		now := m.opts.Now().UTC()
-		m.opts.Store.Mutate(context.WithoutCancel(ctx), func(d *model.Document) error {
+		m.record(context.WithoutCancel(ctx), func(d *model.Document) error {
 			pr := d.Public.ServerInfo.StatusInfo.BackupProgress
 			if pr == nil {
 				pr = map[string]model.BackupProgress{}
@@ -171,7 +171,7 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 		}
 	}
 	now := m.opts.Now().UTC()
-	m.opts.Store.Mutate(context.WithoutCancel(ctx), func(d *model.Document) error {
+	m.record(context.WithoutCancel(ctx), func(d *model.Document) error {
 		d.Public.ServerInfo.StatusInfo.BackupProgress = nil
 		if boxErr == nil {
 			d.Public.ServerInfo.LastBackup = &now
@@ -262,7 +262,7 @@ func (m *Manager) backupPackage(ctx context.Context, r *Restic, password, runID,
 				return
 			}
 			last = time.Now()
-			m.opts.Store.Mutate(ctx, func(d *model.Document) error {
+			m.record(ctx, func(d *model.Document) error {
 				if pr := d.Public.ServerInfo.StatusInfo.BackupProgress; pr != nil {
 					pr[id] = model.BackupProgress{BytesDone: msg.BytesDone, BytesTotal: msg.TotalBytes}
 				}

@@ -124,10 +124,19 @@ func (m *Manager) clearStaleProgress() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	m.opts.Store.Mutate(ctx, func(d *model.Document) error {
+	m.record(ctx, func(d *model.Document) error {
 		d.Public.ServerInfo.StatusInfo.BackupProgress = nil
 		return nil
 	})
+}
+
+// record makes a state write whose failure cannot undo what already
+// happened (progress, times, a cached hash): it is logged, and the next
+// write or start puts the document right.
+func (m *Manager) record(ctx context.Context, fn func(d *model.Document) error) {
+	if _, err := m.opts.Store.Mutate(ctx, fn); err != nil {
+		m.log.Error("recording backup state", "error", err)
+	}
 }
 
 func (m *Manager) path(elem ...string) string {
@@ -296,7 +305,7 @@ func (m *Manager) openAs(ctx context.Context, targetID, password string, create,
 		cleanup()
 		return nil, nil, err
 	}
-	m.opts.Store.Mutate(ctx, func(d *model.Document) error {
+	m.record(ctx, func(d *model.Document) error {
 		if cur, ok := d.Private.BackupTargets[targetID]; ok && cur.URL == t.URL {
 			cur.PasswordHash = hash
 			d.Private.BackupTargets[targetID] = cur

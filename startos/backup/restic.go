@@ -201,7 +201,7 @@ func (r *Restic) run(ctx context.Context, password, dir string, args []string, o
 			onLine(sc.Bytes())
 		}
 	}
-	io.Copy(io.Discard, out)
+	_, _ = io.Copy(io.Discard, out) // drain, so restic never blocks on a full pipe
 	werr := cmd.Wait()
 	if werr == nil {
 		return nil

@@ -127,7 +127,7 @@ func (m *Manager) CheckSchedule() {
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
 	defer cancel()
-	m.opts.Store.Mutate(ctx, func(d *model.Document) error {
+	m.record(ctx, func(d *model.Document) error {
 		if d.Private.BackupSchedule != nil {
 			d.Private.BackupSchedule.LastRun = &now
 		}

@@ -111,7 +111,7 @@ func (r *Router) pipe(fw *forwarder, client net.Conn) {
 	defer stop()
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
-		io.Copy(dst, src)
+		_, _ = io.Copy(dst, src) // ends when either side closes
 		// Half-close so the other direction can finish its reply.
 		if tc, ok := dst.(interface{ CloseWrite() error }); ok {
 			tc.CloseWrite()

@@ -334,7 +334,7 @@ func (r *Router) upstreamError(w http.ResponseWriter, req *http.Request, err err
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusBadGateway)
-	unavailablePage.Execute(w, map[string]string{"Title": title, "Package": rt.Package, "Status": status})
+	_ = unavailablePage.Execute(w, map[string]string{"Title": title, "Package": rt.Package, "Status": status})
 }
 
 // Close stops every listener and forward and waits for their goroutines.
