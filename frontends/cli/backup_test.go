@@ -33,7 +33,7 @@ func TestBackupCommands(t *testing.T) {
 		t.Fatalf("target info: %d %q %q", code, out, errs)
 	}
 	withStdin(t, "not the password")
-	if code, _, errs := cmd(t, append(sock, "backup", "target", "info", id)...); code == 0 || !strings.Contains(errs, "7: ") {
+	if code, _, errs := cmd(t, append(sock, "backup", "target", "info", id)...); code != 1 || !strings.Contains(errs, "(7)") {
 		t.Fatalf("wrong password: %d %q", code, errs)
 	}
 }

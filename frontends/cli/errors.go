@@ -110,7 +110,7 @@ func dedupe(s string) string {
 
 var hints = map[int]string{
 	rpc.CodeUnauthorized:      "log in with: start-cli auth login (on the box itself, the local socket needs none: --socket /run/startos/rpc.sock)",
-	rpc.CodeIncorrectPassword: "the password is the one set with start-cli setup",
+	rpc.CodeIncorrectPassword: "the owner's password is the one set with start-cli setup; a backup target's is the one its first backup was made with",
 	rpc.CodeRateLimited:       "too many attempts: wait a minute",
 	rpc.CodeInvalidParams:     "see the command's --help for its arguments",
 	rpc.CodeMethodNotFound:    "start-cli --help lists the commands; start-cli rpc discover the methods",

@@ -57,7 +57,7 @@ func TestKeyChangeThroughCLI(t *testing.T) {
 	if code, out, _ := cmd(t, append(sock, "package", "list")...); code != 0 || !strings.Contains(out, "0.2.0") {
 		t.Fatalf("package list after the update:\n%s", out)
 	}
-	if code, out, errs := cmd(t, append(sock, "package", "uninstall", id)...); code != 0 {
+	if code, out, errs := cmd(t, append(sock, "package", "uninstall", "--yes", id)...); code != 0 {
 		t.Fatalf("uninstall: %d %q %q", code, out, errs)
 	}
 }
