@@ -284,12 +284,12 @@ func (s *Server) addLANProbe(addr string) error {
 	}
 	client := &http.Client{Transport: tr}
 	return s.wd.AddProbe("lan.proxy", watchdog.Degraded, func(ctx context.Context) error {
-		_, doc := s.db.Read()
-		url := "https://" + router.BoxName(doc.Public.ServerInfo.Hostname) + "/rpc/v1"
+		url := "https://" + router.BoxName(s.db.View().ServerInfo().Hostname) + "/rpc/v1"
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"id":1,"method":"echo","params":{"message":"lan"}}`))
 		if err != nil {
 			return err
 		}
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
