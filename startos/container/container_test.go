@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/versions"
 	"go.uber.org/goleak"
 
@@ -337,5 +341,41 @@ func TestFirstCallsConcurrent(t *testing.T) {
 	}
 	if got := c.pinned.Load().ClientVersion(); versions.LessThan(info.APIVersion, got) {
 		t.Fatalf("client settled on API %s; the engine speaks %s", got, info.APIVersion)
+	}
+}
+
+// TestEnsureNetworkHealsDuplicates: two networks of one name (two creates
+// that raced; API 1.41 lets them) made every use of the name fail as
+// ambiguous. EnsureNetwork keeps one and removes the other.
+func TestEnsureNetworkHealsDuplicates(t *testing.T) {
+	c := engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := "startos-test-dup-" + strings.TrimPrefix(strings.TrimSuffix(randomTag(t), ":1"), "startos-test/container-")
+	raw := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
+	}}}
+	for range 2 {
+		body := strings.NewReader(`{"Name":"` + name + `","Driver":"bridge","CheckDuplicate":false}`)
+		resp, err := raw.Post("http://docker/v1.41/networks/create", "application/json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Skipf("this engine refuses a duplicate network name (%d %s): nothing to heal", resp.StatusCode, b)
+		}
+	}
+	t.Cleanup(func() { _ = c.RemoveNetwork(context.Background(), name) })
+	if _, err := c.EnsureNetwork(ctx, name, nil); err != nil {
+		t.Fatalf("EnsureNetwork over two of a name: %v", err)
+	}
+	list, err := c.engine(ctx).NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", "^"+name+"$"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("%d networks named %s remain, want 1", len(list), name)
 	}
 }

@@ -3,6 +3,11 @@ package container
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -19,6 +24,11 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[stri
 	if err == nil {
 		return n.ID, nil
 	}
+	if strings.Contains(err.Error(), "is ambiguous") {
+		// The engine lets two creates of one name race (API 1.41 checks
+		// duplicates loosely), and every later use of the name then fails.
+		return c.dedupeNetwork(ctx, name)
+	}
 	if werr := c.wrap("inspect network "+name, err); !errors.Is(werr, errdefs.ErrNotFound) {
 		return "", werr
 	}
@@ -27,6 +37,39 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[stri
 		return "", c.wrap("create network "+name, err)
 	}
 	return r.ID, nil
+}
+
+// dedupeNetwork keeps one of the networks named name (one with containers,
+// else the oldest) and removes the others, which are empty.
+func (c *Client) dedupeNetwork(ctx context.Context, name string) (string, error) {
+	list, err := c.engine(ctx).NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", "^"+name+"$"))})
+	if err != nil {
+		return "", c.wrap("list networks named "+name, err)
+	}
+	var same []network.Summary
+	for _, n := range list {
+		if n.Name == name {
+			same = append(same, n)
+		}
+	}
+	if len(same) == 0 {
+		return "", fmt.Errorf("network %s: the engine calls it ambiguous but lists none: %w", name, errdefs.ErrDocker)
+	}
+	sort.Slice(same, func(i, j int) bool {
+		if (len(same[i].Containers) > 0) != (len(same[j].Containers) > 0) {
+			return len(same[i].Containers) > 0
+		}
+		return same[i].Created.Before(same[j].Created)
+	})
+	for _, extra := range same[1:] {
+		if len(extra.Containers) > 0 {
+			continue
+		}
+		if err := c.engine(ctx).NetworkRemove(ctx, extra.ID); err != nil && !cerrdefs.IsNotFound(err) {
+			return "", c.wrap("remove duplicate network "+name, err)
+		}
+	}
+	return same[0].ID, nil
 }
 
 // NetworkExists reports whether a network named name exists.
