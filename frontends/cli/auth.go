@@ -113,6 +113,18 @@ func customizeResetPassword(cmd *cli.Command, s *session) {
 	}
 }
 
+// customizeLogout says that the session ended, as the other auth commands
+// say what they did.
+func customizeLogout(cmd *cli.Command, s *session) {
+	cmd.Action = func(cCtx *cli.Context) error {
+		if err := s.invokeQuiet(cCtx.Context, "auth.logout", nil); err != nil {
+			return err
+		}
+		fmt.Fprintln(s.stdout, "logged out: this session has ended")
+		return nil
+	}
+}
+
 // customizeSetup makes `start-cli setup` the interactive first run.
 func customizeSetup(cmd *cli.Command, s *session) {
 	cmd.Usage = "give the box its owner: set the password (once)"

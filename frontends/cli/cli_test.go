@@ -380,8 +380,8 @@ func TestSetupLoginSessionsOverHTTP(t *testing.T) {
 	if code, out, errs := cmd(t, append(host, "auth", "reset-password", "--password-stdin")...); code != 0 || !strings.Contains(out, "password changed") {
 		t.Fatalf("reset-password: %d %q %q", code, out, errs)
 	}
-	if code, _, errs := cmd(t, append(host, "auth", "logout")...); code != 0 {
-		t.Fatalf("logout: %d %q", code, errs)
+	if code, out, errs := cmd(t, append(host, "auth", "logout")...); code != 0 || !strings.Contains(out, "logged out") {
+		t.Fatalf("logout: %d %q %q", code, out, errs)
 	}
 	if code, _, errs := cmd(t, append(host, "server", "time")...); code == 0 || !strings.Contains(errs, "(34)") {
 		t.Fatalf("after logout: %d %q", code, errs)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,13 @@ func TestPackageLifecycleThroughCLI(t *testing.T) {
 	// Completing a package command's ID offers the installed package.
 	if _, out, _ := cmd(t, append(sock, "package", "stop", "--generate-bash-completion")...); strings.TrimSpace(out) != id {
 		t.Fatalf("completion offered %q, want %s", out, id)
+	}
+	// An action command offers the package first, then its actions.
+	if _, out, _ := cmd(t, append(sock, "package", "action", "run", "--generate-bash-completion")...); strings.TrimSpace(out) != id {
+		t.Fatalf("action completion offered %q, want %s", out, id)
+	}
+	if _, out, _ := cmd(t, append(sock, "package", "action", "run", id, "--generate-bash-completion")...); !slices.Contains(strings.Fields(out), "hello") {
+		t.Fatalf("action id completion offered %q, want hello among them", out)
 	}
 	// stop --wait says what changed and returns once the package stopped.
 	code, out, errs = cmd(t, append(sock, "package", "stop", id, "--wait")...)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos/feed"
+	"github.com/startos-go/startos/startos/model"
 )
 
 // methodCommands builds the command tree from the method table: each dotted
@@ -41,6 +42,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeLogin(node, s)
 		case m.Name == "auth.reset-password":
 			customizeResetPassword(node, s)
+		case m.Name == "auth.logout":
+			customizeLogout(node, s)
 		case m.Name == "package.install":
 			customizeInstall(node, s)
 		case m.Name == "server.diagnose":
@@ -113,8 +116,9 @@ func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
 	for _, f := range fields {
 		cmd.Flags = append(cmd.Flags, paramFlag(f))
 	}
-	if pos := positional(fields); len(pos) > 0 && pos[0].Name == "id" && strings.HasPrefix(m.Name, "package.") {
-		cmd.BashComplete = func(cCtx *cli.Context) { s.completePackageIDs(cCtx) }
+	if pos := positional(fields); len(pos) > 0 && (pos[0].Name == "id" || pos[0].Name == "packageId") && strings.HasPrefix(m.Name, "package.") {
+		actions := len(pos) > 1 && pos[1].Name == "actionId"
+		cmd.BashComplete = func(cCtx *cli.Context) { s.completeFromBox(cCtx, actions) }
 	}
 	cmd.Action = func(cCtx *cli.Context) error {
 		params, err := buildParams(cCtx, fields)
@@ -463,11 +467,13 @@ func printIDs(w io.Writer, raw json.RawMessage) error {
 	return nil
 }
 
-// completePackageIDs offers the live box's package ids (shell completion);
-// it stays silent when the box does not answer within a second.
-func (s *session) completePackageIDs(cCtx *cli.Context) {
-	if cCtx.NArg() > 0 {
-		return // the id is typed already
+// completeFromBox offers the live box's package ids for a command's first
+// argument and, where the second is an action id, that package's actions
+// (shell completion); it stays silent when the box does not answer within
+// a second.
+func (s *session) completeFromBox(cCtx *cli.Context, actions bool) {
+	if cCtx.NArg() > 1 || (cCtx.NArg() == 1 && !actions) {
+		return // nothing more to offer
 	}
 	if s.configure(cCtx) != nil { // urfave skips Before while completing
 		return
@@ -477,6 +483,16 @@ func (s *session) completePackageIDs(cCtx *cli.Context) {
 	defer cancel()
 	c, err := s.connect(ctx, false)
 	if err != nil {
+		return
+	}
+	if cCtx.NArg() == 1 {
+		var info model.PackageInfo
+		if c.Call(ctx, "package.info", model.PackageIDParams{ID: cCtx.Args().First()}, &info) != nil {
+			return
+		}
+		for _, a := range info.Actions {
+			fmt.Fprintln(s.stdout, a.ID)
+		}
 		return
 	}
 	var list []struct {

@@ -8,6 +8,8 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+const completionFlag = "--generate-bash-completion"
+
 // Reorder moves a command's flags in front of its arguments, because
 // urfave/cli v2 stops reading flags at the first argument: without this,
 // `start-sdk pack . -o out.s9pk` would ignore -o. The command is the deepest
@@ -16,6 +18,17 @@ import (
 func Reorder(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
+	}
+	// urfave/cli sees shell completion only as the very last word, and not
+	// at all after "--", which the reordering puts before the arguments.
+	if n := len(args); args[n-1] == completionFlag {
+		var out []string
+		for _, a := range Reorder(app, args[:n-1]) {
+			if a != "--" {
+				out = append(out, a)
+			}
+		}
+		return append(out, completionFlag)
 	}
 	out := []string{args[0]}
 	rest := args[1:]
