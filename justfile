@@ -26,7 +26,7 @@ run: build
     @echo "        elsewhere: export STARTOS_SOCKET={{data_dir}}/run/rpc.sock"
     @echo "        or over HTTP: ./bin/start-cli --host http://{{listen}} echo hello; the web UI: http://{{listen}}/"
     @echo "        LAN router (unprivileged, loopback): https://{{lan_listen}} and http://{{lan_http_listen}}; the CA: ./bin/start-cli server ca"
-    ./bin/startd --data-dir {{data_dir}} --run-dir {{data_dir}}/run --listen {{listen}} --lan-listen {{lan_listen}} --lan-http-listen {{lan_http_listen}}
+    ./bin/startd --data-dir {{data_dir}} --run-dir {{data_dir}}/run --listen {{listen}} --lan-listen {{lan_listen}} --lan-http-listen {{lan_http_listen}} --authorized-keys {{data_dir}}/ssh/authorized_keys
 
 # Make sure a Docker Engine is installed and answering (installs docker.io as root).
 engine:

@@ -102,6 +102,14 @@ type Backend interface {
 	RestoreBackup(ctx context.Context, p model.BackupRestoreParams) (model.Empty, error)
 	SetBackupSchedule(ctx context.Context, p model.BackupSchedule) (model.Empty, error)
 	BackupSchedule(ctx context.Context) (model.BackupSchedule, error)
+	// Administration.
+	SSHAdd(ctx context.Context, p model.SSHAddParams) (model.SSHKey, error)
+	SSHList(ctx context.Context) ([]model.SSHKey, error)
+	SSHRemove(ctx context.Context, p model.SSHRemoveParams) (model.Empty, error)
+	SetName(ctx context.Context, p model.SetNameParams) (model.Empty, error)
+	SetHostname(ctx context.Context, p model.SetHostnameParams) (model.Empty, error)
+	Restart(ctx context.Context, p model.PowerParams) (model.Empty, error)
+	Shutdown(ctx context.Context, p model.PowerParams) (model.Empty, error)
 }
 
 // Method is one entry of the table.
@@ -261,6 +269,20 @@ var Table = []*Method{
 		}),
 	unary("server.ca", "The box's root CA certificate (PEM) and its SHA-256 fingerprint: install it on a device to trust the box's https LAN addresses.", public,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.CAInfo, error) { return b.CA(ctx) }),
+	unary("server.set-name", "Set the box's display name (1-64 printable characters).", mutates,
+		Backend.SetName),
+	unary("server.set-hostname", "Set the box's hostname: one lowercase RFC 1123 label, 1-63 characters.", mutates,
+		Backend.SetHostname),
+	unary("server.restart", "Stop the services and run the restart command; refused during an install, update or removal unless force.", 0,
+		Backend.Restart),
+	unary("server.shutdown", "Stop the services and run the shutdown command; refused during an install, update or removal unless force.", 0,
+		Backend.Shutdown),
+	unary("ssh.add", "Authorize one SSH public key line; it is written to the box's authorized_keys.", mutates,
+		Backend.SSHAdd),
+	unary("ssh.list", "The authorized SSH keys: algorithm, SHA256 fingerprint, comment, when added.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) ([]model.SSHKey, error) { return b.SSHList(ctx) }),
+	unary("ssh.remove", "Remove an authorized SSH key by its SHA256 fingerprint.", mutates,
+		Backend.SSHRemove),
 	unary("server.rebuild", "Drop every service's container and images and rebuild them from the archived packages.", mutates,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.RebuildAll(ctx) }),
 	unary("package.sideload", "Start a sideload: answers a one-shot upload id; POST the .s9pk to /rest/rpc/<id>.", mutates,

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -70,6 +71,12 @@ type Config struct {
 	// ReservedPorts are host ports packages may not publish: the daemon's
 	// own listeners.
 	ReservedPorts []uint16
+	// AuthorizedKeys is the authorized_keys file the owner's SSH keys are
+	// written to; empty means they are kept in the state only.
+	AuthorizedKeys string
+	// RestartCommand and ShutdownCommand are what server.restart and
+	// server.shutdown run (argv, no shell); empty means systemctl.
+	RestartCommand, ShutdownCommand []string
 }
 
 // Server is one running box. Create it with Open and release it with Close.
@@ -92,6 +99,9 @@ type Server struct {
 	started    time.Time
 	ca         *ca.CA    // the box's root CA (net/ca)
 	lan        *lanState // the LAN router, once StartLAN has run
+	// powerStarted is set by the first restart or shutdown: the services
+	// are closed after it, so the command must not run twice.
+	powerStarted atomic.Bool
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data
@@ -145,6 +155,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.openState(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if err := s.syncAuthorizedKeys(); err != nil {
+		// The box must still come up to be repaired; ssh.add retries.
+		s.log.Error("authorized_keys not written", "path", cfg.AuthorizedKeys, "error", err)
 	}
 	if s.metrics, err = metrics.New(metrics.Options{DataDir: cfg.DataDir, Logger: s.log.Named("metrics")}); err != nil {
 		s.Close()

@@ -56,6 +56,12 @@ func methodCommands(s *session) []*cli.Command {
 			customizeSetup(node, s)
 		case lifecycleTargets[m.Name] != "" || m.Name == "package.uninstall":
 			customizeLifecycle(node, s, m.Name)
+		case m.Name == "ssh.add":
+			customizeSSHAdd(node, s)
+		case m.Name == "server.restart":
+			customizePower(node, s, m.Name, "restart")
+		case m.Name == "server.shutdown":
+			customizePower(node, s, m.Name, "shutdown")
 		}
 	}
 	for _, c := range root.Subcommands {

@@ -30,6 +30,12 @@ type config struct {
 	// HTTP one; "" turns each off.
 	LanListen     *string `yaml:"lan-listen"`
 	LanHTTPListen *string `yaml:"lan-http-listen"`
+	// AuthorizedKeys is the file the owner's SSH keys are written to.
+	AuthorizedKeys string `yaml:"authorized-keys"`
+	// RestartCommand and ShutdownCommand run on server.restart and
+	// server.shutdown, split on spaces (no shell).
+	RestartCommand  string `yaml:"restart-command"`
+	ShutdownCommand string `yaml:"shutdown-command"`
 }
 
 var defaults = config{
@@ -37,6 +43,10 @@ var defaults = config{
 	RunDir:   "/run/startos",
 	Listen:   "127.0.0.1:5959",
 	LogLevel: "info",
+	// As StartOS: the start9 user's keys.
+	AuthorizedKeys:  "/home/start9/.ssh/authorized_keys",
+	RestartCommand:  "systemctl reboot",
+	ShutdownCommand: "systemctl poweroff",
 }
 
 // LAN defaults: every interface, the standard ports (root, or
@@ -50,7 +60,7 @@ const (
 const defaultConfigFile = "/etc/startos/config.yaml"
 
 var configFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, lan-listen, lan-http-listen, log-level, allowed-hosts, allow-local-downloads)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, lan-listen, lan-http-listen, log-level, allowed-hosts, allow-local-downloads, authorized-keys, restart-command, shutdown-command)", EnvVars: []string{"STARTD_CONFIG"}},
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
@@ -58,6 +68,9 @@ var configFlags = []cli.Flag{
 	&cli.StringFlag{Name: "lan-http-listen", Usage: "LAN router plain HTTP address (redirects to https); \"\" turns it off (default " + defaultLanHTTPListen + ")", EnvVars: []string{"STARTD_LAN_HTTP_LISTEN"}},
 	&cli.StringSliceFlag{Name: "allowed-host", Usage: "a name the box is reached by, besides IP addresses, localhost and its hostname (repeatable; \".example.org\" allows subdomains); config key allowed-hosts", EnvVars: []string{"STARTD_ALLOWED_HOSTS"}},
 	&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (default " + defaults.LogLevel + ")", EnvVars: []string{"STARTD_LOG_LEVEL"}},
+	&cli.StringFlag{Name: "authorized-keys", Usage: "authorized_keys file the owner's SSH keys are written to (default " + defaults.AuthorizedKeys + ")", EnvVars: []string{"STARTD_AUTHORIZED_KEYS"}},
+	&cli.StringFlag{Name: "restart-command", Usage: "what server.restart runs, split on spaces, no shell (default " + defaults.RestartCommand + ")", EnvVars: []string{"STARTD_RESTART_COMMAND"}},
+	&cli.StringFlag{Name: "shutdown-command", Usage: "what server.shutdown runs, split on spaces, no shell (default " + defaults.ShutdownCommand + ")", EnvVars: []string{"STARTD_SHUTDOWN_COMMAND"}},
 	&cli.BoolFlag{Name: "allow-local-downloads", Usage: "let package.install fetch from loopback, link-local and private addresses (tests, a registry on the LAN)", EnvVars: []string{"STARTD_ALLOW_LOCAL_DOWNLOADS"}},
 }
 
@@ -88,6 +101,8 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 	}
 	for name, dst := range map[string]*string{
 		"data-dir": &cfg.DataDir, "run-dir": &cfg.RunDir, "listen": &cfg.Listen, "log-level": &cfg.LogLevel,
+		"authorized-keys": &cfg.AuthorizedKeys,
+		"restart-command": &cfg.RestartCommand, "shutdown-command": &cfg.ShutdownCommand,
 	} {
 		if cCtx.IsSet(name) {
 			*dst = cCtx.String(name)
@@ -132,6 +147,8 @@ func (c config) lanAddrs() (tlsAddr, plainAddr string) {
 func merge(dst *config, src config) {
 	for _, p := range []struct{ d, s *string }{
 		{&dst.DataDir, &src.DataDir}, {&dst.RunDir, &src.RunDir}, {&dst.Listen, &src.Listen}, {&dst.LogLevel, &src.LogLevel},
+		{&dst.AuthorizedKeys, &src.AuthorizedKeys},
+		{&dst.RestartCommand, &src.RestartCommand}, {&dst.ShutdownCommand, &src.ShutdownCommand},
 	} {
 		if *p.s != "" {
 			*p.d = *p.s

@@ -90,11 +90,13 @@ func TestConfigPrecedence(t *testing.T) {
 		{"local downloads from the environment", nil, map[string]string{"STARTD_ALLOW_LOCAL_DOWNLOADS": "true"}, withLocal(defaults, true), ""},
 		{"local downloads flag over file", []string{"--config", local, "--allow-local-downloads=false"}, nil, defaults, ""},
 		{"local downloads flag", []string{"--allow-local-downloads"}, nil, withLocal(defaults, true), ""},
-		{"file", []string{"--config", file}, nil, config{DataDir: "/from/file", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"box.example"}}, ""},
+		{"file", []string{"--config", file}, nil, withAdminDefaults(config{DataDir: "/from/file", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"box.example"}}), ""},
 		{"env over file", []string{"--config", file}, map[string]string{"STARTD_DATA_DIR": "/from/env"},
-			config{DataDir: "/from/env", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"box.example"}}, ""},
+			withAdminDefaults(config{DataDir: "/from/env", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"box.example"}}), ""},
 		{"flag over env", []string{"--config", file, "--data-dir", "/from/flag", "--allowed-host", "a.example", "--allowed-host", ".b.example"}, map[string]string{"STARTD_DATA_DIR": "/from/env"},
-			config{DataDir: "/from/flag", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"a.example", ".b.example"}}, ""},
+			withAdminDefaults(config{DataDir: "/from/flag", RunDir: "/run/file", Listen: "10.0.0.1:1", LogLevel: "info", AllowedHosts: []string{"a.example", ".b.example"}}), ""},
+		{"admin settings from flag and environment", []string{"--authorized-keys", "/k/authorized_keys", "--restart-command", "/bin/echo r"}, map[string]string{"STARTD_SHUTDOWN_COMMAND": "/bin/echo s"},
+			withAdmin(defaults, "/k/authorized_keys", "/bin/echo r", "/bin/echo s"), ""},
 		{"missing explicit file", []string{"--config", "/nonexistent.yaml"}, nil, config{}, "nonexistent.yaml"},
 		{"unknown key", []string{"--config", bad}, nil, config{}, "colour"},
 		{"bad allowed host", []string{"--allowed-host", "*.example"}, nil, config{}, `allowed-host "*.example"`},
@@ -189,4 +191,15 @@ func TestLANConfig(t *testing.T) {
 			t.Errorf("%s: %q %q, want %q %q", c.name, tlsAddr, plainAddr, c.wantTLS, c.wantRaw)
 		}
 	}
+}
+
+// withAdminDefaults fills the administration settings a test's literal
+// leaves out with their defaults.
+func withAdminDefaults(c config) config {
+	return withAdmin(c, defaults.AuthorizedKeys, defaults.RestartCommand, defaults.ShutdownCommand)
+}
+
+func withAdmin(c config, keys, restart, shutdown string) config {
+	c.AuthorizedKeys, c.RestartCommand, c.ShutdownCommand = keys, restart, shutdown
+	return c
 }

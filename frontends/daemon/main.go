@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -61,6 +62,8 @@ func run(cCtx *cli.Context) error {
 		DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level, HandleSignals: true,
 		BlockingLogControl:  blockingLogFault(),
 		AllowLocalDownloads: cfg.AllowLocalDownloads, ReservedPorts: listenPorts(cfg.Listen, lanTLS, lanPlain),
+		AuthorizedKeys: cfg.AuthorizedKeys,
+		RestartCommand: strings.Fields(cfg.RestartCommand), ShutdownCommand: strings.Fields(cfg.ShutdownCommand),
 	})
 	if err != nil {
 		return err

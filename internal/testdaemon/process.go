@@ -50,7 +50,8 @@ func RunStartd(t testing.TB, bin, dataDir string, extra ...string) *Process {
 func RunStartdOn(t testing.TB, bin, dataDir, listen string, extra ...string) *Process {
 	t.Helper()
 	args := []string{"--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", listen, "--config", "",
-		"--lan-listen", "127.0.0.1:0", "--lan-http-listen", ""}
+		"--lan-listen", "127.0.0.1:0", "--lan-http-listen", "",
+		"--authorized-keys", filepath.Join(dataDir, "ssh", "authorized_keys")}
 	cmd := exec.Command(bin, append(args, extra...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -41,7 +41,8 @@ func Start(t testing.TB, dir string) *Daemon {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &CheapPassword})
+	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &CheapPassword,
+		AuthorizedKeys: filepath.Join(dir, "ssh", "authorized_keys")})
 	if err != nil {
 		t.Fatal(err)
 	}

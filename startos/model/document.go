@@ -297,6 +297,9 @@ type PrivateDocument struct {
 	// schedule was ever set.
 	BackupTargets  map[string]BackupTargetPrivate `json:"backupTargets,omitempty"`
 	BackupSchedule *BackupSchedulePrivate         `json:"backupSchedule,omitempty"`
+	// SSHKeys are the owner's authorized SSH keys, keyed by fingerprint;
+	// the authorized_keys file is rewritten from them.
+	SSHKeys map[string]StoredSSHKey `json:"sshKeys,omitempty"`
 }
 
 // Session is one logged-in client. Its key is the session id (a hash of the
