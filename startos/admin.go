@@ -65,7 +65,7 @@ func (s *Server) SSHList(context.Context) ([]model.SSHKey, error) {
 func (s *Server) SSHRemove(ctx context.Context, p model.SSHRemoveParams) (model.Empty, error) {
 	if _, err := s.db.Mutate(ctx, func(d *model.Document) error {
 		if _, ok := d.Private.SSHKeys[p.Fingerprint]; !ok {
-			return fmt.Errorf("ssh key %q: %w", p.Fingerprint, errdefs.ErrNotFound)
+			return fmt.Errorf("no authorized SSH key has fingerprint %s: %w", p.Fingerprint, errdefs.ErrNotFound)
 		}
 		keys := make(map[string]model.StoredSSHKey, len(d.Private.SSHKeys))
 		for fp, k := range d.Private.SSHKeys {

@@ -101,7 +101,7 @@ func TestSSHKeysThroughCLI(t *testing.T) {
 	if code, _, errs := cmd(t, "--socket", d.Sock, "ssh", "remove", fpB); code != 0 {
 		t.Fatalf("ssh remove: %d %q", code, errs)
 	}
-	if code, _, errs := cmd(t, "--socket", d.Sock, "ssh", "remove", fpB); code == 0 || !strings.Contains(errs, "not found") {
+	if code, _, errs := cmd(t, "--socket", d.Sock, "ssh", "remove", fpB); code != 1 || !strings.Contains(errs, "(6)") || !strings.Contains(errs, "no authorized SSH key") {
 		t.Fatalf("removing an absent key: %d %q", code, errs)
 	}
 	wantFile([]string{lineA, lineC}, []string{lineB})
