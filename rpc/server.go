@@ -121,14 +121,23 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// which Accept's own same-origin check does not know), so Accept skips
 	// its check. The connection then lives under its own deadlines (every
 	// write bounded by WriteTimeout), not the request's.
+	// Counted before the upgrade and under mu: an Add while Shutdown waits
+	// on a zero count is a race (Shutdown sets closing first).
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		http.Error(w, "the daemon is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.accepted.Add(1)
+	s.mu.Unlock()
+	defer s.accepted.Done()
 	liftDeadlines(w)
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
 	}
 	c.SetReadLimit(MaxBodyBytes)
-	s.accepted.Add(1)
-	defer s.accepted.Done()
 	peer := Peer{Transport: "websocket", RemoteAddr: r.RemoteAddr, UID: -1}
 	s.serveStream(s.ctx, &wsFramer{c: c, ctx: s.ctx}, peer, who)
 }
