@@ -473,3 +473,67 @@ func CanonicalJSON(c Config) []byte {
 	_ = enc.Encode(c)
 	return bytes.TrimSpace(b.Bytes())
 }
+
+// ParseGetResult reads the output of a config get procedure, {spec,
+// config} in YAML or JSON, keeping the spec's key order. A missing or null
+// config is nil.
+func ParseGetResult(data []byte) (*Spec, Config, error) {
+	if len(data) > MaxValueBytes {
+		return nil, nil, &SpecError{Message: fmt.Sprintf("config get printed %d bytes; the limit is %d", len(data), MaxValueBytes)}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, nil, &SpecError{Message: "config get printed something that is not YAML or JSON: " + firstLine(err.Error())}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, nil, &SpecError{Message: "config get printed no {spec, config} mapping"}
+	}
+	var specNode, cfgNode *yaml.Node
+	top := doc.Content[0]
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		switch top.Content[i].Value {
+		case "spec":
+			specNode = top.Content[i+1]
+		case "config":
+			cfgNode = top.Content[i+1]
+		}
+	}
+	if specNode == nil {
+		return nil, nil, &SpecError{Path: "spec", Message: "config get printed no spec"}
+	}
+	p := &specParser{}
+	s := p.spec(specNode, "", 0)
+	if p.err != nil {
+		return nil, nil, p.err
+	}
+	if cfgNode == nil || isNull(cfgNode) {
+		return s, nil, nil
+	}
+	if err := checkKeys(cfgNode, "", 0); err != nil {
+		return nil, nil, err
+	}
+	raw, err := nodeJSON(cfgNode, 0)
+	if err != nil {
+		return nil, nil, &ValueError{Message: err.Error()}
+	}
+	var c Config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, nil, &ValueError{Message: "config: want a mapping: " + err.Error()}
+	}
+	return s, c, nil
+}
+
+// Res is the answer of package.config.get: the spec and the current config
+// (generated from the spec's defaults while none is saved).
+type Res struct {
+	Spec   *Spec  `json:"spec"`
+	Config Config `json:"config"`
+}
+
+// AutoConfigureRes is the answer of package.dependency.configure: the
+// dependency's config before and after the dependent's auto-configure.
+type AutoConfigureRes struct {
+	OldConfig Config `json:"oldConfig"`
+	NewConfig Config `json:"newConfig"`
+	Spec      *Spec  `json:"spec"`
+}
