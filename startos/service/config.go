@@ -419,14 +419,8 @@ func (m *Manager) volumeFile(mf *manifest.Manifest, p manifest.Procedure, cpath 
 	if err := hostpath.CheckSubPath("path "+cpath, cpath); err != nil {
 		return "", err
 	}
-	vol, target := "", ""
-	for _, v := range sortedKeys(p.Mounts) {
-		t := strings.TrimRight(p.Mounts[v], "/")
-		if (cpath == t || strings.HasPrefix(cpath, t+"/")) && (vol == "" || len(t) > len(target)) {
-			vol, target = v, t
-		}
-	}
-	if vol == "" {
+	vol, rel, ok := p.VolumeOf(cpath)
+	if !ok {
 		return "", fmt.Errorf("path %s is in none of the procedure's mounts: %w", cpath, errdefs.ErrInvalidRequest)
 	}
 	v := mf.Volumes[vol]
@@ -440,7 +434,6 @@ func (m *Manager) volumeFile(mf *manifest.Manifest, p manifest.Procedure, cpath 
 	if err != nil {
 		return "", err
 	}
-	rel := strings.Trim(strings.TrimPrefix(cpath, target), "/")
 	if rel == "" {
 		return "", fmt.Errorf("path %s is a volume's root, not a file: %w", cpath, errdefs.ErrInvalidRequest)
 	}
