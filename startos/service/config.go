@@ -186,13 +186,9 @@ func (m *Manager) ConfigSet(ctx context.Context, id string, cfg config.Config, d
 func (m *Manager) writeConfig(ctx context.Context, mf *manifest.Manifest, cfg config.Config) error {
 	id, p := mf.ID, mf.Config.Set
 	if p.Native == manifest.NativeConfigSet {
-		// compat config set <package-id> <config path> [<rules>]: the
-		// path is read from config get, whose path the two share.
-		get := mf.Config.Get
-		if get.Native != manifest.NativeConfigGet || len(get.Args) < 3 {
-			return fmt.Errorf("config set of %q: the compat form needs the compat config get form beside it: %w", id, errdefs.ErrInvalidRequest)
-		}
-		path, err := m.volumeFile(mf, get, get.Args[2], true)
+		// compat config set <package-id> <config path> [<rules>]; an
+		// older form without the path shares config get's.
+		path, err := m.compatConfigPath(mf, true)
 		if err != nil {
 			return fmt.Errorf("config set of %q: %w", id, err)
 		}
@@ -201,12 +197,26 @@ func (m *Manager) writeConfig(ctx context.Context, mf *manifest.Manifest, cfg co
 			return fmt.Errorf("config set of %q: %w", id, err)
 		}
 		if err := atomicfile.Write(path, data, 0o644); err != nil {
-			return fmt.Errorf("config set of %q: writing %s: %v: %w", id, get.Args[2], err, errdefs.ErrFilesystem)
+			return fmt.Errorf("config set of %q: writing the config: %v: %w", id, err, errdefs.ErrFilesystem)
 		}
 		return nil
 	}
 	_, err := m.runConfigProcedure(ctx, mf, "config set", p, cfg)
 	return err
+}
+
+// compatConfigPath is the host file where the compat form keeps the
+// config: config set's path (its fourth argument), else config get's
+// (its third).
+func (m *Manager) compatConfigPath(mf *manifest.Manifest, create bool) (string, error) {
+	set, get := mf.Config.Set, mf.Config.Get
+	switch {
+	case set.Native == manifest.NativeConfigSet && len(set.Args) >= 4:
+		return m.volumeFile(mf, set, set.Args[3], create)
+	case get.Native == manifest.NativeConfigGet && len(get.Args) >= 3:
+		return m.volumeFile(mf, get, get.Args[2], create)
+	}
+	return "", fmt.Errorf("the compat config set form names no config path: %w", errdefs.ErrInvalidRequest)
 }
 
 // Properties returns package id's properties (package.properties); nil
