@@ -132,7 +132,11 @@ func TestConfigFormAndPropertiesInTmux(t *testing.T) {
 		t.Fatalf("a masked property is shown:\n%s", scr)
 	}
 	writeScreenshot(t, "properties", scr)
-	s.keys("Down", "Down", "c")
+	s.keys("Down", "q")
+	writeScreenshot(t, "properties-qr", s.waitScreen("Address", "(any key closes)", "▀▀▀▀▀▀▀"))
+	s.keys("x")
+	s.waitScreen("Properties of Test Package")
+	s.keys("Down", "c")
 	s.waitScreen("copied to the clipboard")
 	deadline = time.Now().Add(10 * time.Second)
 	for {

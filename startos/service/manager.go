@@ -310,6 +310,11 @@ func (m *Manager) Adopt(ctx context.Context, id string) error {
 		case e.StatusInfo.Configured == nil || configured:
 			e.StatusInfo.Configured = &configured
 		}
+		// An update that brings a config spec: the package waits for
+		// its config instead of running without one.
+		if e.StatusInfo.NeedsConfig() && e.StatusInfo.Desired.Main == model.DesiredRunning {
+			e.StatusInfo.Desired = model.DesiredStatus{Main: model.DesiredStopped}
+		}
 	}); err != nil {
 		return fmt.Errorf("adopt %q: %w", id, err)
 	}

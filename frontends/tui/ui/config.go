@@ -14,6 +14,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/startos-go/startos/startos/config"
 	"github.com/startos-go/startos/startos/model"
@@ -627,10 +628,62 @@ type propertiesModal struct {
 	rows   []propRow
 	cursor int
 	reveal bool
+	qr     []string // the QR code of the selected value, while shown
+	qrOf   string
+}
+
+// qrLines draws s as a QR code with half blocks, light modules lit (so it
+// reads as dark on light on a dark terminal), quiet zone included.
+func qrLines(s string) ([]string, error) {
+	if len(s) > 1000 {
+		return nil, fmt.Errorf("the value is too long for a QR code here")
+	}
+	q, err := qrcode.New(s, qrcode.Low)
+	if err != nil {
+		return nil, err
+	}
+	bm := q.Bitmap() // true: a dark module
+	var out []string
+	for y := 0; y < len(bm); y += 2 {
+		var b strings.Builder
+		for x := range bm[y] {
+			top := !bm[y][x]
+			bottom := y+1 < len(bm) && !bm[y+1][x]
+			switch {
+			case top && bottom:
+				b.WriteString("█")
+			case top:
+				b.WriteString("▀")
+			case bottom:
+				b.WriteString("▄")
+			default:
+				b.WriteString(" ")
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out, nil
 }
 
 func (p *propertiesModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
+	if p.qr != nil {
+		p.qr = nil // any key closes the code
+		return nil
+	}
 	switch {
+	case k.String() == "q" && p.cursor < len(p.rows):
+		r := p.rows[p.cursor]
+		if r.group || !r.isQR {
+			m.setStatus(r.name+" is not marked for a QR code", false)
+			return nil
+		}
+		lines, err := qrLines(r.value)
+		if err != nil {
+			m.setStatus("QR code: "+err.Error(), false)
+			return nil
+		}
+		p.qr, p.qrOf = lines, r.name
+		return nil
 	case key.Matches(k, keys.Back, keys.Enter, keys.Quit):
 		m.modal = nil
 	case key.Matches(k, keys.Up):
@@ -653,10 +706,15 @@ func (p *propertiesModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
 }
 
 func (p *propertiesModal) footer() []key.Binding {
-	return shortHelp(keys.Up, keys.Down, keys.Copy, bind(nil, "r", "reveal masked"), bind(nil, "esc", "close"))
+	return shortHelp(keys.Up, keys.Down, keys.Copy, bind(nil, "q", "QR code"), bind(nil, "r", "reveal masked"), bind(nil, "esc", "close"))
 }
 
 func (p *propertiesModal) view(m *Model, w, h int) []string {
+	if p.qr != nil {
+		// Unboxed and uncut: a QR code needs every module and its quiet zone.
+		lines := append([]string{stBold.Render(p.qrOf) + stDim.Render("  (any key closes)")}, p.qr...)
+		return center(strings.Join(lines, "\n"), w, h)
+	}
 	if len(p.rows) == 0 {
 		return boxed(p.title, []string{stDim.Render("No properties.")}, w, h)
 	}

@@ -174,6 +174,18 @@ func TestPropertiesView(t *testing.T) {
 	if !strings.Contains(m.status, "not marked copyable") {
 		t.Fatalf("status %q", m.status)
 	}
+	press(m, "q") // URL is marked qr
+	qr := strings.Join(m.modal.view(m, 100, 40), "\n")
+	if !strings.Contains(qr, "URL") || !strings.Contains(qr, "▀") || !strings.Contains(qr, "█") {
+		t.Fatalf("no QR code:\n%s", qr)
+	}
+	if want, _ := qrLines("http://x.local"); len(want) < 10 || !strings.Contains(qr, want[len(want)/2]) {
+		t.Fatalf("the QR code is cut:\n%s", qr)
+	}
+	press(m, "x") // any key closes the code
+	if strings.Contains(strings.Join(m.modal.view(m, 100, 30), "\n"), "█") {
+		t.Fatal("the QR code stays")
+	}
 	cmd := press(m, "down", "c")
 	m.Update(cmd())
 	if got := fb.callsTo("clipboard"); len(got) != 1 || got[0] != "s3cret" {
