@@ -30,10 +30,23 @@ func (e *env) adoptWithAssets(pkg *testpkg.Package, assets map[string]string) st
 		}
 	}
 	e.record(pkg.Manifest, model.DesiredStopped)
+	e.adopt(id)
+	return id
+}
+
+// adopt adopts id and releases it at the end of the test, before
+// testpkg's sweep removes its image: an actor still running then would
+// recreate the network and leave it behind.
+func (e *env) adopt(id string) {
+	e.t.Helper()
 	if err := e.m.Adopt(context.Background(), id); err != nil {
 		e.t.Fatal(err)
 	}
-	return id
+	e.t.Cleanup(func() {
+		if err := e.m.Release(context.Background(), id); err != nil {
+			e.t.Errorf("release %s: %v", id, err)
+		}
+	})
 }
 
 func everyTypeSpec(t *testing.T) string {
@@ -217,7 +230,6 @@ func TestConfigDockerProcedures(t *testing.T) {
 // A config get that prints garbage or hangs is a clear error.
 func TestConfigProcedureFaults(t *testing.T) {
 	e := newEnv(t)
-	e.m.opts.ConfigTimeout = 3 * time.Second
 	ctx := context.Background()
 	assets := map[string]string{"spec.json": dockerSpec}
 	garbage := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "docker-garbage", Assets: assets}), assets)
@@ -228,6 +240,9 @@ func TestConfigProcedureFaults(t *testing.T) {
 		t.Fatal("a set against a spec that cannot be read succeeded")
 	}
 	hang := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "docker-hang", Assets: assets}), assets)
+	// Short, so the test does not wait long; a start slower than this on a
+	// loaded machine times out the same way.
+	e.m.opts.ConfigTimeout = 3 * time.Second
 	if _, err := e.m.ConfigGet(ctx, hang); !errors.Is(err, errdefs.ErrTimeout) || !strings.Contains(err.Error(), "did not finish within 3s") {
 		t.Fatalf("hang: %v", err)
 	}
@@ -254,9 +269,7 @@ func TestDependencyConfigCheckAndAutoConfigure(t *testing.T) {
 		ConfigRules: map[string]testpkg.ConfigRule{dep: {Key: "greeting", Value: "hello-dependent"}}})
 	e.record(dependent.Manifest, model.DesiredStopped)
 	did := dependent.Manifest.ID
-	if err := e.m.Adopt(ctx, did); err != nil {
-		t.Fatal(err)
-	}
+	e.adopt(did)
 	e.waitFor(did, "config check recorded", 30*time.Second, func(en model.PackageDataEntry) bool {
 		return strings.Contains(en.StatusInfo.DependencyConfigErrors[dep], "greeting must be hello-dependent, not hello")
 	})
