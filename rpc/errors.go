@@ -23,6 +23,7 @@ const (
 	CodeUnknown           = 1
 	CodeFilesystem        = 2
 	CodeDocker            = 3
+	CodeConfigSpec        = 4 // StartOS's ConfigSpecViolation
 	CodeNotFound          = 6
 	CodeIncorrectPassword = 7
 	CodeNetwork           = 9
@@ -83,6 +84,8 @@ var codeTable = []struct {
 	{errdefs.ErrRateLimited, CodeRateLimited, "Rate Limited"},
 	{errdefs.ErrNotFound, CodeNotFound, "Not Found"},
 	{errdefs.ErrDuplicate, CodeDuplicate, "Duplicate"},
+	{errdefs.ErrConfigSpecViolation, CodeConfigSpec, "Config Spec Violation"},
+	{errdefs.ErrInvalidConfigSpec, CodeConfigSpec, "Config Spec Violation"},
 	{errdefs.ErrInvalidRequest, CodeInvalidRequestApp, "Invalid Request"},
 	{errdefs.ErrInvalidSignature, CodeInvalidSignature, "Invalid Signature"},
 	{errdefs.ErrParseS9pk, CodeParseS9pk, "S9PK Parsing Error"},

@@ -10,6 +10,7 @@ import (
 
 var (
 	rawMessageType = reflect.TypeFor[json.RawMessage]()
+	marshalerType  = reflect.TypeFor[json.Marshaler]()
 	timeType       = reflect.TypeFor[time.Time]()
 )
 
@@ -57,6 +58,9 @@ func (b *schemaBuilder) of(t reflect.Type) *Schema {
 	}
 	switch {
 	case t == rawMessageType || t.Kind() == reflect.Interface:
+		return &Schema{}
+	case t.Kind() == reflect.Struct && (t.Implements(marshalerType) || reflect.PointerTo(t).Implements(marshalerType)):
+		// Its JSON is its own (a config spec keeps its key order): free-form.
 		return &Schema{}
 	case t == timeType:
 		return &Schema{Type: "string", Format: "date-time"}

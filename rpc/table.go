@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/startos-go/startos/startos/config"
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/static"
@@ -82,6 +83,10 @@ type Backend interface {
 	FollowPackageLogs(ctx context.Context, p model.PackageLogsParams) (model.PackageLogPage, *feed.Feed[model.PackageLogEntry], error)
 	ActionInput(ctx context.Context, p model.ActionInputParams) (model.ActionInput, error)
 	RunAction(ctx context.Context, p model.ActionParams) (model.ActionResult, error)
+	ConfigGet(ctx context.Context, p model.PackageIDParams) (config.Res, error)
+	ConfigSet(ctx context.Context, p model.ConfigSetParams) (map[string]model.Breakage, error)
+	Properties(ctx context.Context, p model.PackageIDParams) (*config.Properties, error)
+	DependencyConfigure(ctx context.Context, p model.DependencyConfigureParams) (config.AutoConfigureRes, error)
 
 	CreateNotification(ctx context.Context, in model.NotificationInput) (uint32, error)
 	Notifications(ctx context.Context, p model.NotificationListParams) ([]model.Notification, error)
@@ -320,6 +325,14 @@ var Table = []*Method{
 		Backend.ActionInput),
 	unary("package.action.run", "Run a package's action with its input; answers the action's result.", mutates,
 		Backend.RunAction),
+	unary("package.config.get", "A package's config spec and its config (generated from the spec's defaults while none is saved).", 0,
+		Backend.ConfigGet),
+	unary("package.config.set", "Validate and save a package's config, restarting it if it runs; answers the dependents whose config checks it breaks (with dryRun only answers).", mutates,
+		Backend.ConfigSet),
+	unary("package.properties", "A package's properties (StartOS 0.3 version 2: nested values, masked, copyable, qr); null when it has none.", 0,
+		Backend.Properties),
+	unary("package.dependency.configure", "Run a dependent's auto-configure on its dependency's config and save the result (with dryRun only answers old and new config).", mutates,
+		Backend.DependencyConfigure),
 	unary("db.dump", "The public state document, or the part at a JSON Pointer (default /public), with its revision.", 0,
 		Backend.Dump),
 	withCLI("db watch", streaming("db.subscribe", "db.revision", "The state document at a pointer, then every revision as a JSON Patch scoped to it.", 0,

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/startos-go/startos/startos/config"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/feed"
@@ -179,6 +180,27 @@ func (s *Server) ActionInput(ctx context.Context, p model.ActionInputParams) (mo
 // RunAction runs a package's action with its input.
 func (s *Server) RunAction(ctx context.Context, p model.ActionParams) (model.ActionResult, error) {
 	return s.services.RunAction(ctx, p.PackageID, p.ActionID, p.Input)
+}
+
+// ConfigGet is a package's config spec and config (package.config.get).
+func (s *Server) ConfigGet(ctx context.Context, p model.PackageIDParams) (config.Res, error) {
+	return s.services.ConfigGet(ctx, p.ID)
+}
+
+// ConfigSet validates and saves a package's config (package.config.set).
+func (s *Server) ConfigSet(ctx context.Context, p model.ConfigSetParams) (map[string]model.Breakage, error) {
+	return s.services.ConfigSet(ctx, p.ID, p.Config, p.DryRun)
+}
+
+// Properties is a package's properties (package.properties).
+func (s *Server) Properties(ctx context.Context, p model.PackageIDParams) (*config.Properties, error) {
+	return s.services.Properties(ctx, p.ID)
+}
+
+// DependencyConfigure runs a dependent's auto-configure on its dependency
+// (package.dependency.configure).
+func (s *Server) DependencyConfigure(ctx context.Context, p model.DependencyConfigureParams) (config.AutoConfigureRes, error) {
+	return s.services.AutoConfigure(ctx, p.DependentID, p.DependencyID, p.DryRun)
 }
 
 // Packages lists installed and installing packages with the status a person

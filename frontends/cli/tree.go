@@ -58,11 +58,20 @@ func methodCommands(s *session) []*cli.Command {
 			customizeLifecycle(node, s, m.Name)
 		case m.Name == "ssh.add":
 			customizeSSHAdd(node, s)
+		case m.Name == "package.config.get":
+			customizeConfigGet(node, s)
+		case m.Name == "package.config.set":
+			customizeConfigSet(node, s)
+		case m.Name == "package.properties":
+			customizeProperties(node, s)
 		case m.Name == "server.restart":
 			customizePower(node, s, m.Name, "restart")
 		case m.Name == "server.shutdown":
 			customizePower(node, s, m.Name, "shutdown")
 		}
+	}
+	if cfg := child(child(root, "package"), "config"); cfg != nil {
+		cfg.Subcommands = append(cfg.Subcommands, configEditCommand(s))
 	}
 	for _, c := range root.Subcommands {
 		if c.Name == "setup" {

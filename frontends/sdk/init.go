@@ -34,6 +34,7 @@ var scaffold = []struct{ tmpl, file string }{
 	{"main.go.tmpl", "cmd/app/main.go"},
 	{"LICENSE.md.tmpl", "LICENSE.md"},
 	{"instructions.md.tmpl", "instructions.md"},
+	{"config_spec.yaml.tmpl", "assets/compat/config_spec.yaml"},
 }
 
 func (e *env) initCmd(c *cli.Context) error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/startos-go/startos/startos/config"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/manifest"
@@ -174,6 +176,9 @@ func (e *env) packDir(ctx context.Context, dir string, opts packOptions) (*packR
 		return nil, err
 	}
 	if pkg.Assets, err = packAssets(dir, m); err != nil {
+		return nil, err
+	}
+	if err := checkConfigSpecs(dir, m); err != nil {
 		return nil, err
 	}
 
@@ -435,4 +440,36 @@ func gitHash(ctx context.Context, dir string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// checkConfigSpecs refuses a package whose config spec (the compat form's
+// config_spec.yaml in an assets volume) or an action's input spec is not a
+// valid StartOS 0.3 spec, naming the key path.
+func checkConfigSpecs(dir string, m *manifest.Manifest) error {
+	if m.Config != nil && m.Config.Get.Native == manifest.NativeConfigGet {
+		get := m.Config.Get
+		if len(get.Args) < 4 {
+			return fmt.Errorf("config.get.args: compat config get wants a config path and a spec path")
+		}
+		vol, rel, ok := get.VolumeOf(get.Args[3])
+		if !ok || m.Volumes[vol] == nil || m.Volumes[vol].Type != manifest.VolumeAssets || rel == "" {
+			return fmt.Errorf("config.get.args: the spec %s is not in an assets volume the procedure mounts", get.Args[3])
+		}
+		file := filepath.Join(m.Assets.AssetsPath(), vol, filepath.FromSlash(rel))
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			return fmt.Errorf("config spec %s: %w", file, err)
+		}
+		if _, err := config.ParseSpec(b); err != nil {
+			return fmt.Errorf("config spec %s: %w", file, err)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(m.Actions)) {
+		if in := m.Actions[id].InputSpec; in != nil {
+			if _, err := config.SpecFromValue(in); err != nil {
+				return fmt.Errorf("actions.%s.input-spec: %w", id, err)
+			}
+		}
+	}
+	return nil
 }

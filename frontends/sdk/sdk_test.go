@@ -164,6 +164,12 @@ func TestInitScaffold(t *testing.T) {
 	if len(m.Build) == 0 || m.Backup.Create.Native != manifest.NativeBackupCreate || len(m.Actions) != 1 || m.Volumes["main"].Type != manifest.VolumeData {
 		t.Errorf("scaffold manifest lacks build, native backup, an action or a data volume: %+v", m)
 	}
+	if m.Config == nil || m.Config.Get.Native != manifest.NativeConfigGet || m.Properties == nil || m.Properties.Native != manifest.NativeProperties {
+		t.Errorf("scaffold manifest lacks the compat config and properties forms: %+v %+v", m.Config, m.Properties)
+	}
+	if err := checkConfigSpecs(dir, m); err != nil {
+		t.Errorf("the scaffold's config spec: %v", err)
+	}
 	if r := startSDK(t, "init", dir); r.code != 1 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("init over an existing package: %+v", r)
 	}
@@ -202,6 +208,27 @@ func TestPackRefusesInvalidManifest(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "app")); err == nil {
 		t.Error("build commands ran for an invalid manifest")
+	}
+}
+
+func TestPackRefusesInvalidConfigSpec(t *testing.T) {
+	home(t)
+	dir := t.TempDir()
+	if r := startSDK(t, "key", "init"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := startSDK(t, "init", dir); r.code != 0 {
+		t.Fatal(r)
+	}
+	p := filepath.Join(dir, "assets", "compat", "config_spec.yaml")
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, bytes.Replace(b, []byte("len: 20"), []byte("len: 0"), 1), 0o644)
+	r := startSDK(t, "pack", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "config spec assets/compat/config_spec.yaml: invalid config spec: password.default.len: want 1 to 4096") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "app")); err == nil {
+		t.Error("build commands ran for an invalid config spec")
 	}
 }
 

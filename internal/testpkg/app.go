@@ -14,6 +14,13 @@ package testpkg
 //	write P  writes "written" to the file P; exit 4 with the error if it cannot
 //	backup-create   copies /data and /extra to /mnt/backup/{data,extra}
 //	backup-restore  replaces /data and /extra with /mnt/backup/{data,extra}
+//	config-get C S  prints {"spec": <file S>, "config": <file C or null>}
+//	config-set C    writes stdin to C and prints {"depends-on": {}}; a config
+//	                holding "boom" is refused (exit 5)
+//	garbage         prints something that is not JSON
+//	dep-check K W   exit 1 with a message unless stdin's JSON has K = W
+//	dep-autoconf K W  prints stdin's JSON with K set to W
+//	properties C    prints version 2 properties built from the config file C
 const appSource = `package main
 
 import (
@@ -28,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -101,6 +109,50 @@ func main() {
 			}
 			must(copyTree("/mnt/backup/"+v, "/"+v))
 		}
+	case "config-get":
+		spec, err := os.ReadFile(os.Args[3])
+		must(err)
+		cfg, err := os.ReadFile(os.Args[2])
+		if err != nil {
+			cfg = []byte("null")
+		}
+		fmt.Printf("{\"spec\": %s, \"config\": %s}\n", spec, cfg)
+	case "config-set":
+		in, _ := io.ReadAll(os.Stdin)
+		if strings.Contains(string(in), "boom") {
+			fmt.Fprintln(os.Stderr, "config-set: refusing a config with boom in it")
+			os.Exit(5)
+		}
+		must(os.MkdirAll(filepath.Dir(os.Args[2]), 0o755))
+		must(os.WriteFile(os.Args[2], in, 0o644))
+		fmt.Println("{\"depends-on\": {}}")
+	case "garbage":
+		fmt.Println("this is not json {")
+	case "dep-check":
+		in, _ := io.ReadAll(os.Stdin)
+		var v map[string]any
+		json.Unmarshal(in, &v)
+		if fmt.Sprint(v[os.Args[2]]) != os.Args[3] {
+			fmt.Fprintf(os.Stderr, "%s must be %s, not %v\n", os.Args[2], os.Args[3], v[os.Args[2]])
+			os.Exit(1)
+		}
+	case "dep-autoconf":
+		in, _ := io.ReadAll(os.Stdin)
+		var v map[string]any
+		must(json.Unmarshal(in, &v))
+		v[os.Args[2]] = os.Args[3]
+		json.NewEncoder(os.Stdout).Encode(v)
+	case "properties":
+		var v map[string]any
+		if b, err := os.ReadFile(os.Args[2]); err == nil {
+			json.Unmarshal(b, &v)
+		}
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"version": 2, "data": map[string]any{
+			"Password": map[string]any{"type": "string", "value": fmt.Sprint(v["password"]), "description": "The admin password", "masked": true, "copyable": true, "qr": false},
+			"Connection": map[string]any{"type": "object", "value": map[string]any{
+				"Greeting": map[string]any{"type": "string", "value": fmt.Sprint(v["greeting"]), "copyable": true, "qr": true, "masked": false},
+			}},
+		}})
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", cmd)
 		os.Exit(64)

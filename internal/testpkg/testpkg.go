@@ -76,7 +76,22 @@ type Options struct {
 	// (/extra) and docker backup.create/restore procedures that copy /data
 	// and /extra to and from BACKUP, instead of the compat duplicity form.
 	BackupProcedure bool
+	// Config gives the package a config: "compat" (the compat image's
+	// config get/set and properties forms, carried out by the daemon; the
+	// spec is config_spec.yaml in Assets), "docker" (the app's config-get,
+	// config-set and properties procedures; the spec is spec.json in
+	// Assets), or "docker-garbage" / "docker-hang" (config get prints
+	// garbage / never ends). The config lives in /data/start9.
+	Config string
+	// ConfigRules gives a required dependency (a key of Requires) a docker
+	// config check wanting Key = Value in its config, and an auto-configure
+	// that sets it.
+	ConfigRules map[string]ConfigRule
 }
+
+// ConfigRule is what a dependent's config check wants of a dependency's
+// config.
+type ConfigRule struct{ Key, Value string }
 
 func (o Options) withDefaults() Options {
 	if o.ID == "" {
@@ -245,6 +260,71 @@ actions:
       args: [fail]
       inject: true
       io-format: json
+{{- if eq .Config "compat"}}
+config:
+  get:
+    type: docker
+    image: compat
+    system: true
+    entrypoint: compat
+    args: [config, get, /data/start9/config.yaml, /mnt/assets/config_spec.yaml]
+    mounts:
+      main: /data
+      static: /mnt/assets
+    io-format: yaml
+  set:
+    type: docker
+    image: compat
+    system: true
+    entrypoint: compat
+    args: [config, set, {{.ID}}, /data/start9/config.yaml, /mnt/assets/config_rules.yaml]
+    mounts:
+      main: /data
+      static: /mnt/assets
+    io-format: yaml
+properties:
+  type: docker
+  image: compat
+  system: true
+  entrypoint: compat
+  args: [properties, /data/start9/stats.yaml]
+  mounts:
+    main: /data
+  io-format: yaml
+{{- else if .Config}}
+config:
+  get:
+    type: docker
+    image: main
+    entrypoint: /app
+{{- if eq .Config "docker-garbage"}}
+    args: [garbage]
+{{- else if eq .Config "docker-hang"}}
+    args: [sleep]
+{{- else}}
+    args: [config-get, /data/start9/config.json, /mnt/assets/spec.json]
+{{- end}}
+    mounts:
+      main: /data
+      static: /mnt/assets
+    io-format: json
+  set:
+    type: docker
+    image: main
+    entrypoint: /app
+    args: [config-set, /data/start9/config.json]
+    mounts:
+      main: /data
+    io-format: json
+properties:
+  type: docker
+  image: main
+  entrypoint: /app
+  args: [properties, /data/start9/config.json]
+  mounts:
+    main: /data
+  io-format: json
+{{- end}}
 {{- if .MigrationFrom}}
 migrations:
   from:
@@ -264,6 +344,22 @@ dependencies:
     version: "{{$r}}"
     requirement:
       type: required
+{{- $rule := index $.ConfigRules $id}}
+{{- with $rule}}{{if .Key}}
+    config:
+      check:
+        type: docker
+        image: main
+        entrypoint: /app
+        args: [dep-check, "{{.Key}}", "{{.Value}}"]
+        io-format: json
+      auto-configure:
+        type: docker
+        image: main
+        entrypoint: /app
+        args: [dep-autoconf, "{{.Key}}", "{{.Value}}"]
+        io-format: json
+{{- end}}{{end}}
 {{- end}}
 {{- end}}
 {{- if .RAM}}

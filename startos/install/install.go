@@ -546,7 +546,9 @@ func (o *op) finish(ctx context.Context) error {
 		}
 		o.prevPin = d.Private.PackageKeys[o.id]
 		d.Private.PackageKeys[o.id] = KeyFingerprint(o.sum.PublicKey)
-		if !o.update() {
+		// A fresh install starts, unless the package needs its config
+		// first (it then shows needs-config until one is saved).
+		if !o.update() && o.m.Config == nil {
 			e.StatusInfo.Desired = model.DesiredStatus{Main: model.DesiredRunning}
 		}
 		d.Public.PackageData[o.id] = e

@@ -511,3 +511,21 @@ func (m *Manifest) MarshalArchived() ([]byte, error) {
 func (i *Interface) IsHTTP() bool {
 	return len(i.Protocols) == 0 || slices.Contains(i.Protocols, "http") || slices.Contains(i.Protocols, "https")
 }
+
+// VolumeOf finds which of the procedure's mounts holds the container path
+// cpath (the deepest mount point that contains it) and the path inside
+// that volume, without a leading slash. The compat forms name their files
+// this way.
+func (p *Procedure) VolumeOf(cpath string) (vol, rel string, ok bool) {
+	target := ""
+	for _, v := range sortedKeys(p.Mounts) {
+		t := strings.TrimRight(p.Mounts[v], "/")
+		if (cpath == t || strings.HasPrefix(cpath, t+"/")) && (vol == "" || len(t) > len(target)) {
+			vol, target = v, t
+		}
+	}
+	if vol == "" {
+		return "", "", false
+	}
+	return vol, strings.Trim(strings.TrimPrefix(cpath, target), "/"), true
+}

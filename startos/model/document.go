@@ -143,7 +143,16 @@ type PackageStatusInfo struct {
 	Error   *ErrorData                   `json:"error"`
 	Started *time.Time                   `json:"started"`
 	Desired DesiredStatus                `json:"desired"`
+	// Configured is false while a package with a config spec has none saved
+	// (StartOS's "needs config"); nil for a package without config.
+	Configured *bool `json:"configured,omitempty"`
+	// DependencyConfigErrors holds, per dependency, why its config fails
+	// this package's config check (StartOS 0.3's dependency-config-errors).
+	DependencyConfigErrors map[string]string `json:"dependencyConfigErrors,omitempty"`
 }
+
+// NeedsConfig reports whether the package waits for its first config.
+func (s *PackageStatusInfo) NeedsConfig() bool { return s.Configured != nil && !*s.Configured }
 
 // DesiredStatus is tagged by Main. RestartAgain goes with "restarting",
 // OnComplete ("start" or "stop") with "backing-up".
@@ -373,6 +382,8 @@ func (e PackageDataEntry) Clone() PackageDataEntry {
 	c.StatusInfo.Error = clonePtr(e.StatusInfo.Error)
 	c.StatusInfo.Started = clonePtr(e.StatusInfo.Started)
 	c.StatusInfo.Desired.RestartAgain = clonePtr(e.StatusInfo.Desired.RestartAgain)
+	c.StatusInfo.Configured = clonePtr(e.StatusInfo.Configured)
+	c.StatusInfo.DependencyConfigErrors = cloneMap(e.StatusInfo.DependencyConfigErrors)
 	c.Registry = clonePtr(e.Registry)
 	c.StaticFiles = clonePtr(e.StaticFiles)
 	c.LastBackup = clonePtr(e.LastBackup)

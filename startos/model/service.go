@@ -64,6 +64,9 @@ const (
 	DependencyIncorrectVersion   = "incorrectVersion"
 	DependencyNotRunning         = "notRunning"
 	DependencyHealthChecksFailed = "healthChecksFailed"
+	// DependencyConfigUnsatisfied: the dependency's config fails this
+	// package's config check; auto-configure can fix it.
+	DependencyConfigUnsatisfied = "configUnsatisfied"
 )
 
 // DependencyStatus is the state of one declared dependency of a package.
@@ -74,4 +77,28 @@ type DependencyStatus struct {
 	Received string `json:"received,omitempty"` // the installed version, for incorrectVersion
 	Check    string `json:"check,omitempty"`    // the failing health check, for healthChecksFailed
 	Message  string `json:"message,omitempty"`  // a sentence a person can read
+}
+
+// ConfigSetParams is the params of package.config.set: the whole new
+// config; with DryRun nothing changes and the answer says what would break.
+type ConfigSetParams struct {
+	ID     string         `json:"id"`
+	Config map[string]any `json:"config"`
+	DryRun bool           `json:"dryRun,omitempty"`
+}
+
+// Breakage is one dependent a config change would break (StartOS 0.3's
+// TaggedDependencyError): which dependency, and the dependent's check's
+// message.
+type Breakage struct {
+	Dependency string `json:"dependency"`
+	Error      string `json:"error"`
+}
+
+// DependencyConfigureParams is the params of package.dependency.configure:
+// run the dependent's auto-configure on the dependency's config.
+type DependencyConfigureParams struct {
+	DependentID  string `json:"dependentId"`
+	DependencyID string `json:"dependencyId"`
+	DryRun       bool   `json:"dryRun,omitempty"`
 }

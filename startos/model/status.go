@@ -7,6 +7,9 @@ const (
 	StatusError    = "error"
 	StatusStarting = "starting"
 	StatusStopping = "stopping"
+	// StatusNeedsConfig: the package has a config spec and no saved config;
+	// it cannot start until one is saved.
+	StatusNeedsConfig = "needs-config"
 )
 
 // DisplayStatus is what a person sees of one package.
@@ -38,6 +41,8 @@ func DeriveStatus(e *PackageDataEntry) DisplayStatus {
 	switch {
 	case si.Error != nil:
 		s.Primary = StatusError
+	case si.NeedsConfig() && si.Started == nil:
+		s.Primary = StatusNeedsConfig
 	case desired == DesiredRunning && (si.Started == nil || anyHealth(si.Health, HealthStarting, HealthWaiting)):
 		s.Primary = StatusStarting
 	case desired == DesiredStopped && si.Started != nil:

@@ -44,6 +44,7 @@ func (m *Manager) Dependencies(id string) (map[string]model.DependencyStatus, er
 // dependencyStates judges each declared dependency against the document.
 func dependencyStates(doc *model.Document, mf *manifest.Manifest) map[string]model.DependencyStatus {
 	out := map[string]model.DependencyStatus{}
+	self := doc.Public.PackageData[mf.ID]
 	for depID, d := range mf.Dependencies {
 		if d == nil {
 			continue
@@ -60,6 +61,9 @@ func dependencyStates(doc *model.Document, mf *manifest.Manifest) map[string]mod
 		case !d.Version.IsZero() && !d.Version.Satisfies(dm.Version):
 			s.Kind, s.Expected, s.Received = model.DependencyIncorrectVersion, d.Version.String(), dm.Version.String()
 			s.Message = fmt.Sprintf("%s %s is installed; %s is needed", depID, dm.Version, d.Version)
+		case self.StatusInfo.DependencyConfigErrors[depID] != "":
+			s.Kind = model.DependencyConfigUnsatisfied
+			s.Message = fmt.Sprintf("%s's config fails %s's check: %s", depID, mf.ID, self.StatusInfo.DependencyConfigErrors[depID])
 		case e.StatusInfo.Started == nil:
 			s.Kind, s.Message = model.DependencyNotRunning, depID+" is not running"
 		default:

@@ -45,6 +45,9 @@ type Options struct {
 	ResyncInterval time.Duration
 	// ActionTimeout bounds an action; default 5m.
 	ActionTimeout time.Duration
+	// ConfigTimeout bounds each config procedure (get, set, properties,
+	// a dependency's check and auto-configure); default 1m.
+	ConfigTimeout time.Duration
 	// ProcedureTimeout bounds RunProcedure when ctx has no deadline;
 	// default 30m.
 	ProcedureTimeout time.Duration
@@ -70,6 +73,7 @@ func (o *Options) setDefaults() {
 	def(&o.RestartBackoffMax, time.Minute)
 	def(&o.ResyncInterval, 10*time.Second)
 	def(&o.ActionTimeout, 5*time.Minute)
+	def(&o.ConfigTimeout, time.Minute)
 	def(&o.ProcedureTimeout, 30*time.Minute)
 	def(&o.SweepInterval, 10*time.Minute)
 	if o.HostIP == "" {
@@ -297,12 +301,25 @@ func (m *Manager) Adopt(ctx context.Context, id string) error {
 	if _, err := m.ensureContainer(ctx, mf); err != nil {
 		return fmt.Errorf("adopt %q: %w", id, err)
 	}
+	configured := m.hasSavedConfig(mf)
 	if err := m.mutateEntry(ctx, id, func(e *model.PackageDataEntry) {
 		e.CurrentDependencies = currentDependencies(mf)
+		switch {
+		case mf.Config == nil:
+			e.StatusInfo.Configured = nil
+		case e.StatusInfo.Configured == nil || configured:
+			e.StatusInfo.Configured = &configured
+		}
+		// An update that brings a config spec: the package waits for
+		// its config instead of running without one.
+		if e.StatusInfo.NeedsConfig() && e.StatusInfo.Desired.Main == model.DesiredRunning {
+			e.StatusInfo.Desired = model.DesiredStatus{Main: model.DesiredStopped}
+		}
 	}); err != nil {
 		return fmt.Errorf("adopt %q: %w", id, err)
 	}
 	m.spawn(id)
+	m.checkDependencyConfigsLater(id, mf)
 	return nil
 }
 
@@ -390,6 +407,9 @@ func (m *Manager) StartPackage(ctx context.Context, id string) error {
 	_, mf, err := m.installed(id)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
+	}
+	if e, _, _ := m.installed(id); e.StatusInfo.NeedsConfig() {
+		return fmt.Errorf("start %q: it needs config: save one with package.config.set (start-cli package config edit %s) first: %w", id, id, errdefs.ErrInvalidRequest)
 	}
 	if err := m.checkRequired(mf); err != nil {
 		return fmt.Errorf("start %q: %w", id, err)

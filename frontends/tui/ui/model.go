@@ -234,6 +234,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case controlDoneMsg:
 		m.controlDone(msg)
 		return m, nil
+	case configGetMsg, configSetMsg, propertiesMsg:
+		cmd, _ := m.configMessage(msg)
+		return m, cmd
 	case actionInputMsg:
 		return m, m.openForm(msg)
 	case actionRunMsg:
@@ -593,7 +596,7 @@ func (m *Model) viewFooter() []key.Binding {
 	case m.tab == tabServices && m.services.filtering, m.tab == tabLogs && m.logs.searching:
 		return shortHelp(bind(nil, "enter", "apply"), bind(nil, "esc", "clear"))
 	case m.tab == tabServices && m.services.open != "":
-		return shortHelp(bind(nil, "enter", "run action"), bind(nil, "esc", "back"), keys.Start, keys.Stop, keys.Restart, keys.Uninstall, keys.ServiceLogs, keys.Help)
+		return shortHelp(bind(nil, "enter", "run action"), bind(nil, "esc", "back"), keys.Start, keys.Stop, keys.Restart, keys.Uninstall, keys.ServiceLogs, keyConfig, keyProperties, keys.Help)
 	case m.tab == tabServices:
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.Filter, keys.Install, keys.Help, keys.Quit)
 	case m.tab == tabLogs:

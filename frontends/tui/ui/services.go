@@ -184,6 +184,9 @@ func (m *Model) pageKey(k tea.KeyMsg) tea.Cmd {
 			return m.runAction(v.open, actions[min(v.action, len(actions)-1)])
 		}
 	default:
+		if cmd, ok := m.configKey(k, v.open); ok {
+			return cmd
+		}
 		return m.controlKey(k, v.open)
 	}
 	return nil
