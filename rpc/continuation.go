@@ -178,8 +178,14 @@ func (s *Server) serveContinuation(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	// Client messages are ignored, as in StartOS; reading notices its close.
-	ctx = ws.CloseRead(ctx)
+	// Client messages are ignored, as in StartOS; reading notices its
+	// close. The read gets a context of its own: cancelling the one given to
+	// CloseRead drops the connection without a close frame, and this
+	// handler wants to say why it ends.
+	readCtx, stopRead := context.WithCancel(context.Background())
+	defer stopRead()
+	clientGone := ws.CloseRead(readCtx)
+	defer context.AfterFunc(clientGone, cancel)()
 	for {
 		v, err := c.sub.next(ctx)
 		if err != nil {
@@ -188,11 +194,12 @@ func (s *Server) serveContinuation(w http.ResponseWriter, r *http.Request) {
 				ws.Close(websocket.StatusTryAgainLater, "fell behind: call the method again for a fresh value")
 			case errors.Is(err, feed.ErrSourceClosed), errors.Is(err, feed.ErrClosed):
 				ws.Close(websocket.StatusNormalClosure, "complete")
-			case ctx.Err() != nil && s.ctx.Err() == nil:
-				// The client went away, or its session ended.
-				ws.Close(websocket.StatusPolicyViolation, "session ended")
-			default:
+			case clientGone.Err() != nil:
+				// The client closed; nothing to say.
+			case s.ctx.Err() != nil:
 				ws.Close(websocket.StatusGoingAway, "the daemon is shutting down")
+			default:
+				ws.Close(websocket.StatusPolicyViolation, "session ended")
 			}
 			return
 		}
