@@ -40,7 +40,11 @@ func Markdown() []byte {
 			fmt.Fprintf(&b, "Result: `{subscription, value}` where value is %s; then notifications `%s` with params\n"+
 				"`{subscription, value}` where value is %s, and finally `rpc.end`.\n", typeName(m.Result), m.Notification, typeName(m.Item))
 		} else {
-			fmt.Fprintf(&b, "Result: %s.\n", typeName(m.Result))
+			if m.Result == emptyType {
+				b.WriteString("Result: `null`.\n")
+			} else {
+				fmt.Fprintf(&b, "Result: %s.\n", typeName(m.Result))
+			}
 		}
 		cli := "start-cli " + strings.Join(m.CommandPath(), " ")
 		for _, f := range fs {

@@ -78,6 +78,7 @@ func (s *Server) closeSessions(ids []string) {
 		}
 	}
 	s.mu.Unlock()
+	s.conts.endSessions(ended)
 	for _, c := range doomed {
 		s.log.Info("closing connection of ended session", "transport", c.peer.Transport)
 		c.stream.Close()

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/startos-go/startos/startos/caller"
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/model"
 )
 
 // Peer describes who is on the other end of a call.
@@ -81,6 +83,10 @@ func (d *dispatcher) dispatch(ctx context.Context, req *request) (out outcome) {
 	if err != nil {
 		return outcome{method: m, err: toError(err)}
 	}
+	if _, empty := result.(model.Empty); empty {
+		// StartOS answers null where there is nothing to say ("()" in Rust).
+		result = nil
+	}
 	out = outcome{result: result, stream: stream, method: m}
 	if m.Mutates {
 		out.revision = d.backend.Revision()
@@ -89,6 +95,9 @@ func (d *dispatcher) dispatch(ctx context.Context, req *request) (out outcome) {
 }
 
 var errUnauthenticated = fmt.Errorf("authentication required: log in with auth.login, or use the local socket: %w", errdefs.ErrUnauthorized)
+
+// emptyType is the result of methods that answer null.
+var emptyType = reflect.TypeFor[model.Empty]()
 
 // responseMeta is the metadata a stream transport's response carries.
 type responseMeta struct {

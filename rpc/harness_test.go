@@ -144,7 +144,15 @@ func (w *rawWS) close() { w.c.Close(websocket.StatusNormalClosure, "") }
 // postRaw posts body and returns the status and the body.
 func postRaw(t *testing.T, url, body string) (int, http.Header, string) {
 	t.Helper()
+	return postRawHeader(t, url, body, nil)
+}
+
+func postRawHeader(t *testing.T, url, body string, h http.Header) (int, http.Header, string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url+"/rpc/v1", strings.NewReader(body))
+	for k, v := range h {
+		req.Header[k] = v
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.AddCookie(&http.Cookie{Name: "local", Value: localCookie})
 	resp, err := http.DefaultClient.Do(req)

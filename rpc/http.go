@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // MaxBodyBytes is the largest request body or stream message accepted.
@@ -39,7 +40,9 @@ func errorResponse(id json.RawMessage, e *Error) *wireResponse {
 }
 
 // serveHTTP is POST /rpc/v1: one request or a batch per body, always HTTP 200
-// with the envelope, 204 when there is nothing to answer.
+// with the envelope; 204 only when every request asked for no answer
+// (see prefersNoAnswer). A streaming method answers its initial value with
+// a guid; the items then flow on the WebSocket /ws/rpc/<guid>.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -118,22 +121,39 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, maxRev, out)
 }
 
-// callHTTP runs one request of a body; nil means it was a notification.
+// callHTTP runs one request of a body; nil means the client asked for no
+// answer.
 func (s *Server) callHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, raw []byte) (*wireResponse, uint64) {
 	req, id, perr := parseRequest(raw)
 	if perr != nil {
 		return errorResponse(id, perr), 0
 	}
-	req.noStreams = true
 	out := s.run(ctx, req)
-	if req.notification() {
+	if req.notification() && prefersNoAnswer(r) {
+		if out.stream != nil {
+			out.stream.close()
+		}
 		if out.err == nil {
 			applyCookie(w, r, out.method, out.result)
 		}
 		return nil, out.revision
 	}
+	id = req.ID
+	if id == nil {
+		// StartOS answers a request without an id, and its clients
+		// (the web UI among them) wait for that answer.
+		id = nullID
+	}
 	if out.err != nil {
-		return errorResponse(req.ID, out.err), 0
+		return errorResponse(id, out.err), 0
+	}
+	if out.stream != nil {
+		guid := s.conts.open(out.stream, caller.From(ctx).Session)
+		b, merr := continuationResult(out.method, out.result, guid)
+		if merr != nil {
+			return errorResponse(id, merr), 0
+		}
+		return &wireResponse{JSONRPC: "2.0", ID: id, Result: b}, out.revision
 	}
 	applyCookie(w, r, out.method, out.result)
 	result := out.result
@@ -142,9 +162,24 @@ func (s *Server) callHTTP(ctx context.Context, w http.ResponseWriter, r *http.Re
 	}
 	b, merr := marshalResult(result)
 	if merr != nil {
-		return errorResponse(req.ID, merr), 0
+		return errorResponse(id, merr), 0
 	}
-	return &wireResponse{JSONRPC: "2.0", ID: req.ID, Result: b}, out.revision
+	return &wireResponse{JSONRPC: "2.0", ID: id, Result: b}, out.revision
+}
+
+// prefersNoAnswer reports whether the client asked for JSON-RPC
+// notification semantics over HTTP: "Prefer: return=minimal" (RFC 7240) on
+// a request without an id. Without it every request is answered, as
+// StartOS does.
+func prefersNoAnswer(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "return=minimal") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, revision uint64, v any) {

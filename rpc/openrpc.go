@@ -165,6 +165,9 @@ func openRPCDocument() json.RawMessage {
 				om.Params = append(om.Params, openRPCContent{Name: f.Name, Required: f.Required, Schema: b.of(f.Type)})
 			}
 			result := b.of(m.Result)
+			if m.Result == emptyType {
+				result = &Schema{Type: "null"}
+			}
 			if m.Streaming() {
 				result = &Schema{Type: "object", Required: []string{"subscription", "value"}, Properties: map[string]*Schema{
 					"subscription": {Type: "string"}, "value": result,

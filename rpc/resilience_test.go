@@ -84,13 +84,24 @@ func TestHTTPEmptyBodyAndNotification(t *testing.T) {
 	if status != 200 || !strings.Contains(got, `"code":-32700`) {
 		t.Fatalf("empty body: %d %s", status, got)
 	}
+	// StartOS answers a request without an id, and so do we...
 	status, _, got = postRaw(t, ts.httpURL, `{"method":"echo","params":{"message":"n"}}`)
+	if status != http.StatusOK || !sameJSON(t, got, `{"jsonrpc":"2.0","id":null,"result":"n"}`) {
+		t.Fatalf("request without an id: %d %q", status, got)
+	}
+	// ...unless the client asks for notification semantics.
+	minimal := http.Header{"Prefer": {"respond-async, return=minimal"}}
+	status, _, got = postRawHeader(t, ts.httpURL, `{"method":"echo","params":{"message":"n"}}`, minimal)
 	if status != http.StatusNoContent || got != "" {
 		t.Fatalf("notification: %d %q", status, got)
 	}
-	status, _, got = postRaw(t, ts.httpURL, `[{"method":"echo","params":{"message":"n"}}]`)
+	status, _, got = postRawHeader(t, ts.httpURL, `[{"method":"echo","params":{"message":"n"}}]`, minimal)
 	if status != http.StatusNoContent || got != "" {
 		t.Fatalf("batch of notifications: %d %q", status, got)
+	}
+	status, _, got = postRawHeader(t, ts.httpURL, `{"id":1,"method":"echo","params":{"message":"n"}}`, minimal)
+	if status != http.StatusOK || !sameJSON(t, got, `{"jsonrpc":"2.0","id":1,"result":"n"}`) {
+		t.Fatalf("a request with an id is answered whatever the Prefer header says: %d %q", status, got)
 	}
 	resp, err := http.Get(ts.httpURL + "/rpc/v1")
 	if err != nil {

@@ -53,6 +53,7 @@ type Server struct {
 	sockets  map[net.Listener]struct{} // guarded by mu
 	accepted sync.WaitGroup            // accept loops and stream connections
 	unwatch  func()                    // stops the session-end watch
+	conts    continuations             // streams opened over HTTP
 }
 
 // NewServer returns a Server that calls b.
@@ -87,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rpc/", s.serveHTTP)
 	mux.HandleFunc("/ws/rpc", s.serveWebSocket)
+	mux.HandleFunc("/ws/rpc/", s.serveContinuation)
 	mux.HandleFunc("/rest/rpc/", s.serveUpload)
 	mux.HandleFunc(static.URLPrefix, s.serveStatic)
 	return s.guard(mux)
@@ -363,6 +365,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.stream.flushAndClose(time.Second)
 	}
+	s.conts.endSessions(nil)
 	s.cancel()
 	s.accepted.Wait()
 	s.unwatch()

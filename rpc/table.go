@@ -126,6 +126,10 @@ type Method struct {
 	// Notification is, for a streaming method, the method name of the
 	// notifications that carry its items; empty for a plain call.
 	Notification string
+	// GUIDKey is, for a streaming method called over plain HTTP, the key
+	// its initial value goes under beside "guid" (StartOS's {metrics,
+	// guid}); empty merges the value's fields with "guid".
+	GUIDKey string
 	// Cookie is what the HTTP transport does with the session cookie after
 	// a successful call: set it from a LoginResult, or clear it.
 	Cookie cookieEffect
@@ -191,6 +195,13 @@ func streaming[P, R, N any](name, notif, doc string, f flags, fn func(Backend, c
 			return r, feedSubscription[N]{fd}, nil
 		},
 	}
+}
+
+// withGUIDKey sets the key of a streaming method's initial value in its
+// plain-HTTP answer.
+func withGUIDKey(key string, m *Method) *Method {
+	m.GUIDKey = key
+	return m
 }
 
 // withCLI names the start-cli command of m when the dotted name reads badly.
@@ -268,10 +279,10 @@ var Table = []*Method{
 		}),
 	unary("server.metrics", "CPU (user/kernel/wait/idle), memory, disk of the data folder and temperature, sampled in the background.", 0,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, error) { return b.Metrics(ctx) }),
-	streaming("server.metrics.follow", "server.metrics.sample", "The latest metrics sample, then each new one (every 4 s).", 0,
+	withGUIDKey("metrics", streaming("server.metrics.follow", "server.metrics.sample", "The latest metrics sample, then each new one (every 4 s).", 0,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, *feed.Feed[model.Metrics], error) {
 			return b.FollowMetrics(ctx)
-		}),
+		})),
 	unary("server.ca", "The box's root CA certificate (PEM) and its SHA-256 fingerprint: install it on a device to trust the box's https LAN addresses.", public,
 		func(b Backend, ctx context.Context, _ model.Empty) (model.CAInfo, error) { return b.CA(ctx) }),
 	unary("server.set-name", "Set the box's display name (1-64 printable characters).", mutates,

@@ -259,7 +259,7 @@ func (s *Server) State(context.Context) (model.ServerState, error) {
 // Time returns the box's clock and how long the daemon has run.
 func (s *Server) Time(context.Context) (model.ServerTime, error) {
 	now := s.cfg.Now()
-	return model.ServerTime{Now: now.UTC(), Uptime: now.Sub(s.started).Seconds()}, nil
+	return model.ServerTime{Now: now.UTC(), Uptime: uint64(now.Sub(s.started) / time.Second)}, nil
 }
 
 // DeviceInfo describes the software and the machine.

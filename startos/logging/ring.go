@@ -89,6 +89,7 @@ func (e ringEntry) entry() model.LogEntry {
 		Level:     e.level.String(),
 		Message:   e.msg,
 		Cursor:    strconv.FormatUint(e.seq, 10),
+		BootID:    model.BootID(),
 	}
 }
 

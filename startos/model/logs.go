@@ -9,6 +9,7 @@ type LogEntry struct {
 	Level     string    `json:"level"`   // trace, debug, info, warn, error
 	Message   string    `json:"message"` // "name: message: key=value ..."
 	Cursor    string    `json:"cursor"`  // pass back as LogsParams.Cursor to page from here
+	BootID    string    `json:"bootId"`  // the kernel's boot id, as StartOS's journal entries carry
 }
 
 // LogsParams is the params of server.logs (and, without Before, of

@@ -29,7 +29,7 @@ const (
 // ServerTime is the result of server.time.
 type ServerTime struct {
 	Now    time.Time `json:"now"`
-	Uptime float64   `json:"uptime"` // seconds since the daemon started
+	Uptime uint64    `json:"uptime"` // whole seconds since the daemon started, as StartOS counts
 }
 
 // DeviceInfo is the result of server.device-info.

@@ -48,6 +48,7 @@ type PackageLogEntry struct {
 	Stream    string    `json:"stream"` // stdout or stderr
 	Message   string    `json:"message"`
 	Cursor    string    `json:"cursor"`
+	BootID    string    `json:"bootId"` // the kernel's boot id, as in StartOS
 }
 
 // PackageLogPage is one page of a package's log, oldest first.

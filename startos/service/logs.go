@@ -22,7 +22,7 @@ var errPageFull = errors.New("page full")
 
 func logEntry(l container.LogLine) model.PackageLogEntry {
 	t := l.Time.UTC()
-	return model.PackageLogEntry{Timestamp: t, Stream: l.Stream, Message: l.Text, Cursor: t.Format(time.RFC3339Nano)}
+	return model.PackageLogEntry{Timestamp: t, Stream: l.Stream, Message: l.Text, Cursor: t.Format(time.RFC3339Nano), BootID: model.BootID()}
 }
 
 func page(entries []model.PackageLogEntry) model.PackageLogPage {

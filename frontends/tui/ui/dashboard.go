@@ -53,7 +53,7 @@ func (m *Model) uptime() string {
 	if m.clock == nil {
 		return stDim.Render("unknown")
 	}
-	up := time.Duration(m.clock.Time.Uptime*float64(time.Second)) + m.now().Sub(m.clock.At)
+	up := time.Duration(m.clock.Time.Uptime)*time.Second + m.now().Sub(m.clock.At)
 	return duration(up)
 }
 

@@ -1,0 +1,41 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/startos-go/startos/startos/model"
+)
+
+// TestNothingToSayIsNull: a method with nothing to answer answers null, as
+// StartOS does, on HTTP and on the stream transports; the Go client reads
+// that as success.
+func TestNothingToSayIsNull(t *testing.T) {
+	ts := startServer(t, newBackend(t))
+	local := []*http.Cookie{{Name: LocalCookie, Value: ts.cookie}}
+	res, e, _ := postAs(t, ts, local, `{"id":1,"method":"db.put.ui","params":{"pointer":"/a","value":1}}`)
+	if e != nil || string(res) != "null" {
+		t.Fatalf("db.put.ui over HTTP answered %s (error %v); want null", res, e)
+	}
+	ws := dialWS(t, ts.wsURL)
+	defer ws.close()
+	ws.send(t, `{"jsonrpc":"2.0","id":2,"method":"db.put.ui","params":{"pointer":"/b","value":2}}`)
+	got := ws.recv(t)
+	var env struct {
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(got), &env); err != nil || string(env.Result) != "null" {
+		t.Fatalf("db.put.ui over WebSocket answered %s; want result null", got)
+	}
+	c, err := Dial(context.Background(), "unix://"+ts.sock, ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out model.Empty
+	if err := c.Call(context.Background(), "db.put.ui", model.PutUIParams{Pointer: "/c", Value: []byte("3")}, &out); err != nil {
+		t.Fatalf("the Go client reading a null result: %v", err)
+	}
+}
