@@ -226,8 +226,7 @@ func (c *summaryCache) get(v db.View) []model.PackageSummary {
 // PackageInfo is one package in detail: status, health, dependencies,
 // interfaces with their local addresses, actions.
 func (s *Server) PackageInfo(_ context.Context, p model.PackageIDParams) (model.PackageInfo, error) {
-	_, doc := s.db.Read()
-	e, ok := doc.Public.PackageData[p.ID]
+	e, ok := s.db.View().Package(p.ID)
 	if !ok {
 		return model.PackageInfo{}, fmt.Errorf("package %q: %w", p.ID, errdefs.ErrNotFound)
 	}
@@ -263,8 +262,7 @@ func (s *Server) PackageInfo(_ context.Context, p model.PackageIDParams) (model.
 
 // InstalledVersion is the installed version of a package.
 func (s *Server) InstalledVersion(_ context.Context, p model.PackageIDParams) (string, error) {
-	_, doc := s.db.Read()
-	e, ok := doc.Public.PackageData[p.ID]
+	e, ok := s.db.View().Package(p.ID)
 	if !ok {
 		return "", fmt.Errorf("package %q: %w", p.ID, errdefs.ErrNotFound)
 	}
