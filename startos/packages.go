@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/startos-go/startos/startos/config"
 	"github.com/startos-go/startos/startos/container"
+	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/install"
@@ -206,21 +209,46 @@ func (s *Server) DependencyConfigure(ctx context.Context, p model.DependencyConf
 // Packages lists installed and installing packages with the status a person
 // sees.
 func (s *Server) Packages(context.Context) ([]model.PackageSummary, error) {
-	var out []model.PackageSummary
-	for id, e := range s.db.View().Packages() {
-		out = append(out, summarize(id, &e))
+	return slices.Clone(s.summaries.get(s.db.View())), nil
+}
+
+// summaryCache holds the listing of one revision: a summary is a function
+// of the document alone, so calls between two revisions (most of them: a
+// client polling a quiet box) reuse it instead of walking every entry.
+type summaryCache struct {
+	cur atomic.Pointer[revSummaries]
+}
+
+type revSummaries struct {
+	rev  uint64
+	list []model.PackageSummary // shared: callers get a copy
+}
+
+func (c *summaryCache) get(v db.View) []model.PackageSummary {
+	if r := c.cur.Load(); r != nil && r.rev == v.Revision() {
+		return r.list
 	}
-	if out == nil {
-		out = []model.PackageSummary{}
+	list := []model.PackageSummary{}
+	v.EachPackage(func(id string, e *model.PackageDataEntry) bool {
+		list = append(list, summarize(id, e))
+		return true
+	})
+	// A slower caller holding an older view must not replace a newer list.
+	for {
+		old := c.cur.Load()
+		if old != nil && old.rev >= v.Revision() {
+			return list
+		}
+		if c.cur.CompareAndSwap(old, &revSummaries{rev: v.Revision(), list: list}) {
+			return list
+		}
 	}
-	return out, nil
 }
 
 // PackageInfo is one package in detail: status, health, dependencies,
 // interfaces with their local addresses, actions.
 func (s *Server) PackageInfo(_ context.Context, p model.PackageIDParams) (model.PackageInfo, error) {
-	_, doc := s.db.Read()
-	e, ok := doc.Public.PackageData[p.ID]
+	e, ok := s.db.View().Package(p.ID)
 	if !ok {
 		return model.PackageInfo{}, fmt.Errorf("package %q: %w", p.ID, errdefs.ErrNotFound)
 	}
@@ -256,8 +284,7 @@ func (s *Server) PackageInfo(_ context.Context, p model.PackageIDParams) (model.
 
 // InstalledVersion is the installed version of a package.
 func (s *Server) InstalledVersion(_ context.Context, p model.PackageIDParams) (string, error) {
-	_, doc := s.db.Read()
-	e, ok := doc.Public.PackageData[p.ID]
+	e, ok := s.db.View().Package(p.ID)
 	if !ok {
 		return "", fmt.Errorf("package %q: %w", p.ID, errdefs.ErrNotFound)
 	}

@@ -71,17 +71,18 @@ func (s *Server) power(ctx context.Context, what string, argv, def []string, for
 // busyPackages names the packages in a transitional state, and a backup
 // that is running.
 func (s *Server) busyPackages() []string {
-	_, doc := s.db.Read()
+	view := s.db.View()
 	var busy []string
-	if len(doc.Public.ServerInfo.StatusInfo.BackupProgress) > 0 {
+	if len(view.ServerInfo().StatusInfo.BackupProgress) > 0 {
 		busy = append(busy, "a backup is running")
 	}
-	for id, e := range doc.Public.PackageData {
+	view.EachPackage(func(id string, e *model.PackageDataEntry) bool {
 		switch e.StateInfo.State {
 		case model.PackageInstalling, model.PackageUpdating, model.PackageRestoring, model.PackageRemoving:
 			busy = append(busy, id+" is "+string(e.StateInfo.State))
 		}
-	}
+		return true
+	})
 	sort.Strings(busy)
 	return busy
 }

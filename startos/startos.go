@@ -102,6 +102,7 @@ type Server struct {
 	// powerStarted is set by the first restart or shutdown: the services
 	// are closed after it, so the command must not run twice.
 	powerStarted atomic.Bool
+	summaries    summaryCache // package.list of the newest revision
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data

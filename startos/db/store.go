@@ -328,6 +328,19 @@ func (v View) Packages() iter.Seq2[string, model.PackageDataEntry] {
 	}
 }
 
+// EachPackage calls fn with every package's entry in id order, without
+// copying it: fn must only read the entry and must not keep it, or anything
+// it points to, after it returns (copy what it keeps). It is Packages for
+// hot paths that read a few fields of every entry, such as a listing.
+func (v View) EachPackage(fn func(id string, e *model.PackageDataEntry) bool) {
+	for _, id := range v.PackageIDs() {
+		e := v.snap.doc.Public.PackageData[id]
+		if !fn(id, &e) {
+			return
+		}
+	}
+}
+
 // ServerInfo is a copy of public.serverInfo.
 func (v View) ServerInfo() model.ServerInfo { return cloneValue(v.snap.doc.Public.ServerInfo) }
 

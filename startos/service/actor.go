@@ -125,8 +125,9 @@ func (a *actor) watchStatus(ctx context.Context) {
 // how long until it should look again.
 func (a *actor) reconcile(ctx context.Context) time.Duration {
 	resync := a.m.opts.ResyncInterval
-	_, doc := a.m.store.Read()
-	e, ok := doc.Public.PackageData[a.id]
+	// One entry, not the whole document: every actor reconciles on its
+	// own timer, so a copy of the document here made n packages cost n².
+	e, ok := a.m.store.View().Package(a.id)
 	if !ok || e.StateInfo.State != model.PackageInstalled {
 		a.stopHealth()
 		return resync

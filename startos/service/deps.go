@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
@@ -29,8 +30,8 @@ func currentDependencies(mf *manifest.Manifest) map[string]model.CurrentDependen
 
 // Dependencies returns the state of each dependency package id declares.
 func (m *Manager) Dependencies(id string) (map[string]model.DependencyStatus, error) {
-	_, doc := m.store.Read()
-	e, ok := doc.Public.PackageData[id]
+	view := m.store.View()
+	e, ok := view.Package(id)
 	if !ok {
 		return nil, fmt.Errorf("package %q is not installed: %w", id, errdefs.ErrNotFound)
 	}
@@ -38,11 +39,11 @@ func (m *Manager) Dependencies(id string) (map[string]model.DependencyStatus, er
 	if err != nil {
 		return nil, err
 	}
-	return dependencyStates(doc, mf), nil
+	return dependencyStates(view, mf), nil
 }
 
 // dependencyStates judges each declared dependency against the document.
-func dependencyStates(doc *model.Document, mf *manifest.Manifest) map[string]model.DependencyStatus {
+func dependencyStates(view db.View, mf *manifest.Manifest) map[string]model.DependencyStatus {
 	out := map[string]model.DependencyStatus{}
 	self := doc.Public.PackageData[mf.ID]
 	for depID, d := range mf.Dependencies {
@@ -50,7 +51,7 @@ func dependencyStates(doc *model.Document, mf *manifest.Manifest) map[string]mod
 			continue
 		}
 		s := model.DependencyStatus{Required: d.Requirement.Type == "required"}
-		e, ok := doc.Public.PackageData[depID]
+		e, ok := view.Package(depID)
 		var dm *manifest.Manifest
 		if ok && e.StateInfo.State == model.PackageInstalled {
 			dm, _ = parseManifest(depID, e.StateInfo.Manifest)
@@ -89,9 +90,8 @@ func dependencyStates(doc *model.Document, mf *manifest.Manifest) map[string]mod
 // checkRequired refuses, naming each reason, when a required dependency is
 // not satisfied.
 func (m *Manager) checkRequired(mf *manifest.Manifest) error {
-	_, doc := m.store.Read()
 	var why []string
-	states := dependencyStates(doc, mf)
+	states := dependencyStates(m.store.View(), mf)
 	for _, id := range sortedKeys(states) {
 		if s := states[id]; s.Required && s.Kind != model.DependencySatisfied {
 			why = append(why, s.Message)

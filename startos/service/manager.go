@@ -238,8 +238,7 @@ func (m *Manager) kickAll() {
 // installed returns package id's entry and manifest; the package must be
 // installed.
 func (m *Manager) installed(id string) (model.PackageDataEntry, *manifest.Manifest, error) {
-	_, doc := m.store.Read()
-	e, ok := doc.Public.PackageData[id]
+	e, ok := m.store.View().Package(id)
 	if !ok {
 		return e, nil, fmt.Errorf("package %q is not installed: %w", id, errdefs.ErrNotFound)
 	}
@@ -346,8 +345,7 @@ func (m *Manager) Release(ctx context.Context, id string) error {
 // installedAny is installed without the state check, for Release during an
 // update or removal.
 func (m *Manager) installedAny(id string) (model.PackageDataEntry, *manifest.Manifest, error) {
-	_, doc := m.store.Read()
-	e, ok := doc.Public.PackageData[id]
+	e, ok := m.store.View().Package(id)
 	if !ok {
 		return e, nil, fmt.Errorf("package %q: %w", id, errdefs.ErrNotFound)
 	}

@@ -12,13 +12,13 @@ import (
 // Stats samples every running package's memory and CPU (package.stats).
 // Packages that are not running are left out.
 func (m *Manager) Stats(ctx context.Context) (map[string]model.PackageStats, error) {
-	_, doc := m.store.Read()
 	var ids []string
-	for id, e := range doc.Public.PackageData {
+	m.store.View().EachPackage(func(id string, e *model.PackageDataEntry) bool {
 		if e.StateInfo.State == model.PackageInstalled && e.StatusInfo.Started != nil {
 			ids = append(ids, id)
 		}
-	}
+		return true
+	})
 	out := map[string]model.PackageStats{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
