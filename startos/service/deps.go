@@ -45,7 +45,7 @@ func (m *Manager) Dependencies(id string) (map[string]model.DependencyStatus, er
 // dependencyStates judges each declared dependency against the document.
 func dependencyStates(view db.View, mf *manifest.Manifest) map[string]model.DependencyStatus {
 	out := map[string]model.DependencyStatus{}
-	self := doc.Public.PackageData[mf.ID]
+	self, _ := view.Package(mf.ID)
 	for depID, d := range mf.Dependencies {
 		if d == nil {
 			continue
