@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/startos-go/startos/startos/model"
@@ -34,6 +35,21 @@ func TestNothingToSayIsNull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	res, e, _ = postAs(t, ts, local, `{"id":3,"method":"package.installed-version","params":{"id":"absent"}}`)
+	if e != nil || string(res) != "null" {
+		t.Fatalf("package.installed-version of an absent package answered %s (error %v); want null", res, e)
+	}
+	res, e, _ = postAs(t, ts, local, `{"id":4,"method":"notification.create","params":{"package":"bitcoind","level":"info","title":"t","message":"m"}}`)
+	if e != nil {
+		t.Fatalf("notification.create with StartOS's package param: %v", e)
+	}
+	res, e, _ = postAs(t, ts, local, `{"id":5,"method":"notification.list","params":{}}`)
+	if e != nil || !strings.Contains(string(res), `"packageId":"bitcoind"`) {
+		t.Fatalf("notification created with package: list says %s (%v); want packageId bitcoind", res, e)
+	}
+	if _, e, _ = postAs(t, ts, local, `{"id":6,"method":"notification.create","params":{"package":"a","packageId":"b","level":"info","title":"t","message":"m"}}`); e == nil || !strings.Contains(e.Error(), "two packages") {
+		t.Fatalf("two different package names: %v; want an error naming both", e)
+	}
 	var out model.Empty
 	if err := c.Call(context.Background(), "db.put.ui", model.PutUIParams{Pointer: "/c", Value: []byte("3")}, &out); err != nil {
 		t.Fatalf("the Go client reading a null result: %v", err)

@@ -72,7 +72,7 @@ type Backend interface {
 	Uninstall(ctx context.Context, p model.UninstallParams) (model.Empty, error)
 	Packages(ctx context.Context) ([]model.PackageSummary, error)
 	PackageInfo(ctx context.Context, p model.PackageIDParams) (model.PackageInfo, error)
-	InstalledVersion(ctx context.Context, p model.PackageIDParams) (string, error)
+	InstalledVersion(ctx context.Context, p model.PackageIDParams) (*string, error)
 	StartPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)
 	StopPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)
 	RestartPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)

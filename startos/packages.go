@@ -283,15 +283,17 @@ func (s *Server) PackageInfo(_ context.Context, p model.PackageIDParams) (model.
 }
 
 // InstalledVersion is the installed version of a package.
-func (s *Server) InstalledVersion(_ context.Context, p model.PackageIDParams) (string, error) {
+// It is nil, as in StartOS, when the package is absent or not installed yet.
+func (s *Server) InstalledVersion(_ context.Context, p model.PackageIDParams) (*string, error) {
 	e, ok := s.db.View().Package(p.ID)
 	if !ok {
-		return "", fmt.Errorf("package %q: %w", p.ID, errdefs.ErrNotFound)
+		return nil, nil
 	}
 	if mf := entryManifest(&e); mf != nil {
-		return mf.Version.String(), nil
+		v := mf.Version.String()
+		return &v, nil
 	}
-	return "", fmt.Errorf("package %q is %s: %w", p.ID, e.StateInfo.State, errdefs.ErrNotFound)
+	return nil, nil
 }
 
 func summarize(id string, e *model.PackageDataEntry) model.PackageSummary {

@@ -39,12 +39,14 @@ type Notification struct {
 // NotificationInput is what a caller supplies to raise a notification
 // (notification.create params).
 type NotificationInput struct {
-	PackageID string            `json:"packageId,omitempty"`
-	Level     NotificationLevel `json:"level"`
-	Title     string            `json:"title"`
-	Message   string            `json:"message"`
-	Code      uint32            `json:"code,omitempty"`
-	Data      json.RawMessage   `json:"data,omitempty"`
+	PackageID string `json:"packageId,omitempty"`
+	// Package is StartOS's name for PackageID; give one or the other.
+	Package string            `json:"package,omitempty"`
+	Level   NotificationLevel `json:"level"`
+	Title   string            `json:"title"`
+	Message string            `json:"message"`
+	Code    uint32            `json:"code,omitempty"`
+	Data    json.RawMessage   `json:"data,omitempty"`
 }
 
 // NotificationListParams are the params of notification.list. Before keeps

@@ -115,6 +115,13 @@ func Create(ctx context.Context, s *db.Store, in model.NotificationInput) (uint3
 	if in.Title == "" {
 		return 0, fmt.Errorf("notification title is empty: %w", errdefs.ErrInvalidRequest)
 	}
+	switch {
+	case in.PackageID == "":
+		in.PackageID = in.Package
+	case in.Package != "" && in.Package != in.PackageID:
+		return 0, fmt.Errorf("notification names two packages, packageId %q and package %q: %w", in.PackageID, in.Package, errdefs.ErrInvalidRequest)
+	}
+	in.Package = ""
 	if err := checkSizes(in); err != nil {
 		return 0, err
 	}
