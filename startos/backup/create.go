@@ -54,12 +54,13 @@ func (m *Manager) create(ctx context.Context, p model.BackupCreateParams, keep m
 	if err != nil {
 		return err
 	}
-	if err := m.acquire("backup"); err != nil {
+	release, err := m.acquire("backup")
+	if err != nil {
 		return err
 	}
 	r, cleanup, err := m.openAs(ctx, p.TargetID, p.Password, true, scheduled)
 	if err != nil {
-		m.release()
+		release()
 		return err
 	}
 	progress := map[string]model.BackupProgress{}
@@ -71,7 +72,7 @@ func (m *Manager) create(ctx context.Context, p model.BackupCreateParams, keep m
 		return nil
 	}); err != nil {
 		cleanup()
-		m.release()
+		release()
 		return err
 	}
 	done := make(chan struct{})
@@ -82,9 +83,9 @@ func (m *Manager) create(ctx context.Context, p model.BackupCreateParams, keep m
 	go func() {
 		defer m.wg.Done()
 		defer close(done)
-		defer m.release()
+		defer release()
 		defer cleanup()
-		m.run(m.ctx, r, p.TargetID, p.Password, ids, keep)
+		m.run(m.ctx, r, p.TargetID, p.Password, ids, keep, release)
 	}()
 	return nil
 }
@@ -131,10 +132,16 @@ func (m *Manager) packagesToBackUp(want []string) ([]string, error) {
 	return out, nil
 }
 
-// run backs each package up, then the box, and reports.
-func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string, ids []string, keep model.BackupRetention) {
+// run backs each package and the box up, and reports.
+func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string, ids []string, keep model.BackupRetention, release func()) {
 	runID := newID()
 	started := m.opts.Now()
+	// The box's snapshot is made beside the packages': it is small, and
+	// most of its cost is restic opening the repository (deriving the key),
+	// which then overlaps the first package's stop and backup. restic
+	// allows backups side by side in one repository.
+	boxDone := make(chan error, 1)
+	go func() { boxDone <- m.backupBox(ctx, r, password, runID) }()
 	var failed []string
 	for _, id := range ids {
 		err := m.backupPackage(ctx, r, password, runID, id)
@@ -161,7 +168,7 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 			failed = append(failed, fmt.Sprintf("%s: %v", id, err))
 		}
 	}
-	boxErr := m.backupBox(ctx, r, password, runID)
+	boxErr := <-boxDone
 	if boxErr != nil {
 		failed = append(failed, "box: "+boxErr.Error())
 	}
@@ -172,6 +179,9 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 	}
 	now := m.opts.Now().UTC()
 	m.record(context.WithoutCancel(ctx), func(d *model.Document) error {
+		// Free in the same step that clears the progress: whoever sees
+		// no backup running can start one.
+		release()
 		d.Public.ServerInfo.StatusInfo.BackupProgress = nil
 		if boxErr == nil {
 			d.Public.ServerInfo.LastBackup = &now

@@ -38,10 +38,11 @@ func (m *Manager) RecoverBox(ctx context.Context, src model.RecoverySource) erro
 		}
 		targetID = t.ID
 	}
-	if err := m.acquire("restore"); err != nil {
+	release, err := m.acquire("restore")
+	if err != nil {
 		return err
 	}
-	defer m.release()
+	defer release()
 	r, cleanup, err := m.open(ctx, targetID, src.Password, false)
 	if err != nil {
 		return err
