@@ -21,6 +21,17 @@ func TestBackupCommands(t *testing.T) {
 	if code, out, errs := cmd(t, append(sock, "backup", "target", "list")...); code != 0 || !strings.Contains(out, repo) {
 		t.Fatalf("target list: %d %q %q", code, out, errs)
 	}
+	// Completion offers the box's target ids: for a --target-id flag's
+	// value, and as a target command's first argument.
+	for _, args := range [][]string{
+		{"backup", "create", "--target-id", "--generate-bash-completion"},
+		{"backup", "target", "info", "--generate-bash-completion"},
+		{"backup", "target", "remove", "--target-id", "--generate-bash-completion"},
+	} {
+		if _, out, errs := cmd(t, append(sock, args...)...); strings.TrimSpace(out) != id {
+			t.Errorf("%v offered %q (%q), want %s", args, out, errs, id)
+		}
+	}
 	withStdin(t, "a good backup password")
 	if code, _, errs := cmd(t, append(sock, "backup", "create", id)...); code != 0 {
 		t.Fatalf("backup create: %d %q", code, errs)

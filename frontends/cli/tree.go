@@ -126,6 +126,13 @@ func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
 		actions := len(pos) > 1 && pos[1].Name == "actionId"
 		cmd.BashComplete = func(cCtx *cli.Context) { s.completeFromBox(cCtx, actions) }
 	}
+	if pos := positional(fields); len(pos) > 0 && pos[0].Name == "targetId" {
+		cmd.BashComplete = func(cCtx *cli.Context) {
+			if cCtx.NArg() == 0 {
+				s.printFromBox(cCtx, targetIDs)
+			}
+		}
+	}
 	cmd.Action = func(cCtx *cli.Context) error {
 		params, err := buildParams(cCtx, fields)
 		if err != nil {
