@@ -3,6 +3,7 @@ package backup_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/startos"
@@ -406,6 +409,18 @@ func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
 	if _, err := a.srv.Setup(ctx, model.SetupParams{Password: "owner password 1", Name: "Box A"}); err != nil {
 		t.Fatal(err)
 	}
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := xssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyLine := strings.TrimSpace(string(xssh.MarshalAuthorizedKey(sshPub))) + " owner@laptop"
+	if _, err := a.srv.SSHAdd(ctx, model.SSHAddParams{Key: keyLine}); err != nil {
+		t.Fatal(err)
+	}
 	files := map[string][]byte{"a.txt": []byte("from box A\n"), "b.bin": randomBytes(64 << 10)}
 	writeData(t, a.vol("main"), files)
 	if _, err := a.srv.StartPackage(ctx, model.PackageIDParams{ID: a.id}); err != nil {
@@ -425,7 +440,8 @@ func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
 	a.srv.Close()
 
 	dirB := t.TempDir()
-	srvB, err := startos.Open(context.Background(), startos.Config{DataDir: dirB, Stderr: io.Discard, PasswordParams: &cheap})
+	authorizedB := filepath.Join(dirB, "ssh", "authorized_keys")
+	srvB, err := startos.Open(context.Background(), startos.Config{DataDir: dirB, Stderr: io.Discard, PasswordParams: &cheap, AuthorizedKeys: authorizedB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,6 +463,13 @@ func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
 	}
 	if _, err := srvB.Login(ctx, model.LoginParams{Password: "owner password 1"}); err != nil {
 		t.Errorf("login with box A's password: %v", err)
+	}
+	// The owner's SSH key is back, in the document and in authorized_keys.
+	if keys, err := srvB.SSHList(ctx); err != nil || len(keys) != 1 || keys[0].Fingerprint != xssh.FingerprintSHA256(sshPub) {
+		t.Errorf("SSH keys on box B: %+v %v", keys, err)
+	}
+	if b, err := os.ReadFile(authorizedB); err != nil || !strings.Contains(string(b), strings.Fields(keyLine)[1]) {
+		t.Errorf("box B's authorized_keys lacks box A's key: %v\n%s", err, b)
 	}
 	e, ok := d.Public.PackageData[a.id]
 	if !ok || e.StateInfo.State != model.PackageInstalled {

@@ -36,6 +36,7 @@ type BoxMeta struct {
 	Hostname      string                        `json:"hostname"`
 	PasswordHash  string                        `json:"passwordHash"`
 	DeveloperKey  string                        `json:"developerKey,omitempty"`
+	SSHKeys       map[string]model.StoredSSHKey `json:"sshKeys,omitempty"`
 	Notifications map[uint32]model.Notification `json:"notifications"`
 	Packages      map[string]string             `json:"packages"` // id -> desired (running/stopped)
 	Time          time.Time                     `json:"time"`
@@ -308,7 +309,7 @@ func (m *Manager) backupBox(ctx context.Context, r *Restic, password, runID stri
 	_, doc := m.opts.Store.Read()
 	meta := BoxMeta{
 		Version: doc.Public.ServerInfo.Version, Name: doc.Public.ServerInfo.Name, Hostname: doc.Public.ServerInfo.Hostname,
-		PasswordHash: doc.Private.PasswordHash, DeveloperKey: doc.Private.DeveloperKey,
+		PasswordHash: doc.Private.PasswordHash, DeveloperKey: doc.Private.DeveloperKey, SSHKeys: doc.Private.SSHKeys,
 		Notifications: doc.Private.Notifications, Packages: map[string]string{}, Time: m.opts.Now().UTC(),
 	}
 	for id, e := range doc.Public.PackageData {
