@@ -58,8 +58,10 @@ type (
 	// backupDoneMsg ends a call made from a form (add target, back up now)
 	// or a restore.
 	backupDoneMsg struct {
-		what string // for the status line: "add the target", ...
-		err  error
+		method string
+		what   string // for a failure: "could not <what>: …"
+		done   string // for a success, in words
+		err    error
 	}
 	backupInfoMsg struct {
 		target, password string
@@ -76,13 +78,13 @@ func backupTargetsCmd(b Box) tea.Cmd {
 	}
 }
 
-func backupCallCmd(b Box, what, method string, params any) tea.Cmd {
+func backupCallCmd(b Box, what, done, method string, params any) tea.Cmd {
 	return func() tea.Msg {
 		timeout := callTimeout
 		if method == "package.backup.restore" {
 			timeout = uploadTimeout // it returns when the package is back
 		}
-		return backupDoneMsg{what: what, err: call(b, timeout, method, params, nil)}
+		return backupDoneMsg{method: method, what: what, done: done, err: call(b, timeout, method, params, nil)}
 	}
 }
 
@@ -120,7 +122,7 @@ func (m *Model) backupsMsg(msg tea.Msg) tea.Cmd {
 		}
 		return nil
 	case backupDoneMsg:
-		if msg.what == "restore "+v.restoring {
+		if msg.method == "package.backup.restore" {
 			v.restoring = ""
 		}
 		if f, ok := m.modal.(*fieldsModal); ok {
@@ -130,7 +132,11 @@ func (m *Model) backupsMsg(msg tea.Msg) tea.Cmd {
 			}
 			m.modal = nil
 		}
-		m.done(msg.what, msg.err)
+		if msg.err != nil {
+			m.done(msg.what, msg.err)
+		} else {
+			m.setStatus(msg.done, true)
+		}
 		return m.fetchTargets()
 	case backupInfoMsg:
 		if f, ok := m.modal.(*fieldsModal); ok {
@@ -164,7 +170,7 @@ func (m *Model) backupsKey(k tea.KeyMsg) tea.Cmd {
 		m.modal = newFieldsModal("Add a backup target", "add target", []string{"Name", "Repository"}, []bool{false, false},
 			"The repository is a restic repository: an absolute folder (a mounted disk), sftp:user@host:/path, s3:… or rest:….",
 			func(m *Model, vals []string) tea.Cmd {
-				return backupCallCmd(m.box, "add the target "+vals[0], "backup.target.add", model.BackupTargetAddParams{Name: vals[0], URL: vals[1]})
+				return backupCallCmd(m.box, "add the target "+vals[0], "Added the target "+vals[0], "backup.target.add", model.BackupTargetAddParams{Name: vals[0], URL: vals[1]})
 			})
 		return nil
 	}
@@ -178,14 +184,14 @@ func (m *Model) backupsKey(k tea.KeyMsg) tea.Cmd {
 			title: "Forget the target " + t.Name + "?",
 			body:  "Its repository (" + t.URL + ") is left as it is; add it again to use it.",
 			options: []confirmOption{{key: "y", label: "forget it", run: func(m *Model) tea.Cmd {
-				return backupCallCmd(m.box, "forget the target "+t.Name, "backup.target.remove", model.BackupTargetIDParams{TargetID: t.ID})
+				return backupCallCmd(m.box, "forget the target "+t.Name, "Forgot the target "+t.Name, "backup.target.remove", model.BackupTargetIDParams{TargetID: t.ID})
 			}}},
 		}
 	case key.Matches(k, keys.BackupNow):
 		m.modal = newFieldsModal("Back up to "+t.Name, "back up", []string{"Backup password"}, []bool{true},
 			"Every installed service and the box itself are backed up; each service is stopped during its own backup.",
 			func(m *Model, vals []string) tea.Cmd {
-				return backupCallCmd(m.box, "start the backup to "+t.Name, "backup.create", model.BackupCreateParams{TargetID: t.ID, Password: vals[0]})
+				return backupCallCmd(m.box, "back up to "+t.Name, "Backing up to "+t.Name+"…", "backup.create", model.BackupCreateParams{TargetID: t.ID, Password: vals[0]})
 			})
 	case key.Matches(k, keys.Enter):
 		m.modal = newFieldsModal("Snapshots in "+t.Name, "list snapshots", []string{"Backup password"}, []bool{true},
@@ -226,7 +232,7 @@ func (m *Model) snapshotsKey(k tea.KeyMsg) tea.Cmd {
 		body:  body,
 		options: []confirmOption{{key: "y", label: "restore", run: func(m *Model) tea.Cmd {
 			m.backups.restoring = s.PackageID
-			return backupCallCmd(m.box, "restore "+s.PackageID, "package.backup.restore",
+			return backupCallCmd(m.box, "restore "+title, "Restored "+title, "package.backup.restore",
 				model.BackupRestoreParams{TargetID: target, Password: password, IDs: []string{s.PackageID}, Snapshot: s.ID})
 		}}},
 	}
