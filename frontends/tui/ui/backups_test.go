@@ -56,6 +56,7 @@ func TestBackupsFlow(t *testing.T) {
 	st := fixtureState()
 	e := st.Doc.PackageData["hello-world"]
 	st.Doc.PackageData["gone"] = e
+	st.Manifests["gone"] = &live.Manifest{ID: "gone", Title: "Gone App", Version: "1.0.0"}
 	m.Update(LiveMsg{Update: live.Update{State: st}})
 	feed(m, cmd)
 	if c := fb.lastCall(t); c.Method != "package.backup.restore" || !strings.Contains(c.Params, `"password":"backup pw"`) || !strings.Contains(c.Params, `"snapshot":"a2"`) {
