@@ -79,7 +79,7 @@ func helpGroups() []helpGroup {
 		{"Services", []key.Binding{k.Install, k.Start, k.Stop, k.Restart, k.Uninstall, k.ServiceLogs}},
 		{"Logs", []key.Binding{k.Follow, k.Filter, k.NextMatch, k.PrevMatch, k.DaemonLog}},
 		{"Notifications", []key.Binding{k.Enter, k.ToggleSeen, k.AllSeen, k.Delete, k.DeleteAll}},
-		{"Backups", []key.Binding{k.AddTarget, k.BackupNow, k.Enter, k.RestoreSnapshot, k.Delete}},
+		{"Backups", []key.Binding{k.AddTarget, k.BackupNow, k.RestoreSnapshot}},
 		{"Forms and results", []key.Binding{k.NextField, k.PrevField, k.Toggle, k.Choose, k.Enter, k.Copy}},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,9 +25,18 @@ import (
 	"github.com/startos-go/startos/startos/model"
 )
 
-// Run measures with a 256 MiB volume and prints the figures to w.
+// Run measures with a 256 MiB volume (STARTOS_BENCH_BACKUP_MIB sets
+// another size: the goal is for 1024) and prints the figures to w.
 func Run(ctx context.Context, w io.Writer) error {
-	return run(ctx, w, 256<<20)
+	mib := int64(256)
+	if v := os.Getenv("STARTOS_BENCH_BACKUP_MIB"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("STARTOS_BENCH_BACKUP_MIB=%q: a size in MiB, at least 1", v)
+		}
+		mib = n
+	}
+	return run(ctx, w, mib<<20)
 }
 
 const password = "bench backup password"
