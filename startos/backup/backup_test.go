@@ -208,6 +208,20 @@ func TestBackupRestoreLocalCompatForm(t *testing.T) {
 	if got := d.Public.PackageData[b.id].StatusInfo.Desired.Main; got != model.DesiredRunning {
 		t.Errorf("desired after restore = %q, want running", got)
 	}
+	// A package this target holds no backup of: not found, by name.
+	_, err = b.srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: "correct horse", IDs: []string{"never-backed-up"}})
+	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), `no backup of package "never-backed-up"`) {
+		t.Errorf("restore of a package never backed up: %v", err)
+	}
+	// A run id picks that run's snapshot.
+	runs, err := b.srv.BackupTargetInfo(ctx, model.BackupTargetPasswordParams{TargetID: tid.ID, Password: "correct horse"})
+	if err != nil || len(runs.Snapshots) == 0 {
+		t.Fatalf("target info: %+v %v", runs, err)
+	}
+	if _, err := b.srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: "correct horse", IDs: []string{b.id}, Snapshot: runs.Snapshots[0].Run}); err != nil {
+		t.Errorf("restore of run %s: %v", runs.Snapshots[0].Run, err)
+	}
+	checkData(t, b.vol("main"), files)
 
 	// restic alone reads the backup.
 	out := t.TempDir()

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,14 +44,18 @@ func (m *Manager) Restore(ctx context.Context, p model.BackupRestoreParams) erro
 		return err
 	}
 	defer cleanup()
-	snaps, err := r.Snapshots(ctx, p.Password, tagStartOS)
-	if err != nil {
-		return err
+	var snaps []Snapshot
+	if p.Snapshot != "" { // a run or snapshot id: find it among the snapshots
+		if snaps, err = r.Snapshots(ctx, p.Password, tagStartOS); err != nil {
+			return err
+		}
 	}
 	for _, id := range p.IDs {
-		snap, err := pickSnapshot(snaps, id, p.Snapshot)
-		if err != nil {
-			return err
+		snap := Snapshot{ShortID: "latest"} // the newest, picked by restic itself
+		if p.Snapshot != "" {
+			if snap, err = pickSnapshot(snaps, id, p.Snapshot); err != nil {
+				return err
+			}
 		}
 		if err := m.restorePackage(ctx, r, p.Password, id, snap); err != nil {
 			return fmt.Errorf("restore of %s: %w", id, err)
@@ -79,13 +84,23 @@ func pickSnapshot(snaps []Snapshot, id, want string) (Snapshot, error) {
 	return match[0], nil
 }
 
+// restorePackage restores package id from snap, or from its newest
+// snapshot when snap has no ID.
 func (m *Manager) restorePackage(ctx context.Context, r *Restic, password, id string, snap Snapshot) error {
 	tmp := m.path("tmp", "restore-"+id+"-"+newID())
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return fmt.Errorf("restore folder: %v: %w", err, errdefs.ErrFilesystem)
 	}
 	defer os.RemoveAll(tmp)
-	if err := r.Restore(ctx, password, snap.ID, tmp, nil); err != nil {
+	if snap.ID == "" {
+		err := r.RestoreLatest(ctx, password, tmp, []string{tagStartOS, "package=" + id})
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return fmt.Errorf("no backup of package %q in this target: %w", id, errdefs.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+	} else if err := r.Restore(ctx, password, snap.ID, tmp, nil); err != nil {
 		return err
 	}
 	b, err := os.ReadFile(filepath.Join(tmp, "backup", id, "meta.json"))
