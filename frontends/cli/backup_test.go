@@ -18,8 +18,10 @@ func TestBackupCommands(t *testing.T) {
 		t.Fatalf("target add: %d %q %q", code, out, errs)
 	}
 	id := strings.Split(strings.Split(out, `"id": "`)[1], `"`)[0]
-	if code, out, errs := cmd(t, append(sock, "backup", "target", "list")...); code != 0 || !strings.Contains(out, repo) {
-		t.Fatalf("target list: %d %q %q", code, out, errs)
+	for _, list := range []string{"list", "ls"} { // ls: the docker habit, on every list
+		if code, out, errs := cmd(t, append(sock, "backup", "target", list)...); code != 0 || !strings.Contains(out, repo) {
+			t.Fatalf("target %s: %d %q %q", list, code, out, errs)
+		}
 	}
 	// Completion offers the box's target ids: for a --target-id flag's
 	// value, and as a target command's first argument.

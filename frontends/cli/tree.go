@@ -72,7 +72,27 @@ func methodCommands(s *session) []*cli.Command {
 			sub.Aliases = append(sub.Aliases, aliases[c.Name+" "+sub.Name]...)
 		}
 	}
+	dockerAliases(root.Subcommands)
 	return root.Subcommands
+}
+
+// dockerAliases gives every list command an ls and every remove an rm
+// (backup target ls, ssh rm), as docker does, where no sibling has the name.
+func dockerAliases(cmds []*cli.Command) {
+	taken := map[string]bool{}
+	for _, c := range cmds {
+		for _, n := range c.Names() {
+			taken[n] = true
+		}
+	}
+	for _, c := range cmds {
+		alias := map[string]string{"list": "ls", "remove": "rm"}[c.Name]
+		if alias != "" && !taken[alias] {
+			c.Aliases = append(c.Aliases, alias)
+			taken[alias] = true
+		}
+		dockerAliases(c.Subcommands)
+	}
 }
 
 // aliases are the docker habits: package ls, package ps, package rm.
