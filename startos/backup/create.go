@@ -178,6 +178,15 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 			failed = append(failed, "retention: "+err.Error())
 		}
 	}
+	report, _ := json.Marshal(map[string]any{"run": runID, "packages": ids, "failed": failed, "seconds": m.opts.Now().Sub(started).Seconds()})
+	in := model.NotificationInput{Level: model.NotificationSuccess, Title: "Backup complete", Code: model.NotificationCodeBackupReport, Data: report,
+		Message: fmt.Sprintf("%d package(s) and the box backed up (run %s).", len(ids), runID)}
+	if len(failed) > 0 {
+		in.Level, in.Title = model.NotificationError, "Backup failed"
+		in.Message = strings.Join(failed, "; ")
+	}
+	// The report first: whoever sees the progress cleared finds it too.
+	m.opts.Notify(context.WithoutCancel(ctx), in)
 	now := m.opts.Now().UTC()
 	m.record(context.WithoutCancel(ctx), func(d *model.Document) error {
 		// Free in the same step that clears the progress: whoever sees
@@ -193,14 +202,6 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 		}
 		return nil
 	})
-	report, _ := json.Marshal(map[string]any{"run": runID, "packages": ids, "failed": failed, "seconds": m.opts.Now().Sub(started).Seconds()})
-	in := model.NotificationInput{Level: model.NotificationSuccess, Title: "Backup complete", Code: model.NotificationCodeBackupReport, Data: report,
-		Message: fmt.Sprintf("%d package(s) and the box backed up (run %s).", len(ids), runID)}
-	if len(failed) > 0 {
-		in.Level, in.Title = model.NotificationError, "Backup failed"
-		in.Message = strings.Join(failed, "; ")
-	}
-	m.opts.Notify(context.WithoutCancel(ctx), in)
 }
 
 // backupPackage stops the service, stages its metadata (and for the
