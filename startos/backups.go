@@ -91,6 +91,9 @@ func (s *Server) recoverBox(ctx context.Context, src model.RecoverySource) error
 	if err := s.backups.RecoverBox(ctx, src); err != nil {
 		return err
 	}
+	if err := s.syncAuthorizedKeys(); err != nil { // the recovered owner's SSH keys
+		s.log.Error("authorized_keys not written", "path", s.cfg.AuthorizedKeys, "error", err)
+	}
 	s.log.Info("setup complete: the box was recovered from a backup")
 	return nil
 }

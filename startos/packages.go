@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/startos-go/startos/startos/backup"
 	"github.com/startos-go/startos/startos/config"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/db"
@@ -54,6 +55,9 @@ func (s *Server) openServices(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Volumes a crashed restore swapped go back before any container
+	// mounts them.
+	backup.RollBackVolumes(s.cfg.DataDir, s.log.Named("backup"))
 	if err := s.services.Start(ctx); err != nil {
 		return err
 	}

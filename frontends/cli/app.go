@@ -49,6 +49,7 @@ type session struct {
 	logSince       time.Time     // logs --since
 	timeout        time.Duration // per call; 0 for none
 	notFound       string        // an unknown command word, from CommandNotFound
+	completing     string        // a flag whose values the shell asks for
 	client         *rpc.Client   // dialled on first use
 }
 
@@ -119,6 +120,7 @@ func newAppSession(stdin *os.File, stdout, stderr io.Writer) (*cli.App, *session
 	}
 	app.Commands = append(methodCommands(s), callCommand(s), completionCommand(app))
 	quietUsage(app.Commands, "")
+	withValueCompletion(app, s)
 	return app, s
 }
 

@@ -18,8 +18,21 @@ func TestBackupCommands(t *testing.T) {
 		t.Fatalf("target add: %d %q %q", code, out, errs)
 	}
 	id := strings.Split(strings.Split(out, `"id": "`)[1], `"`)[0]
-	if code, out, errs := cmd(t, append(sock, "backup", "target", "list")...); code != 0 || !strings.Contains(out, repo) {
-		t.Fatalf("target list: %d %q %q", code, out, errs)
+	for _, list := range []string{"list", "ls"} { // ls: the docker habit, on every list
+		if code, out, errs := cmd(t, append(sock, "backup", "target", list)...); code != 0 || !strings.Contains(out, repo) {
+			t.Fatalf("target %s: %d %q %q", list, code, out, errs)
+		}
+	}
+	// Completion offers the box's target ids: for a --target-id flag's
+	// value, and as a target command's first argument.
+	for _, args := range [][]string{
+		{"backup", "create", "--target-id", "--generate-bash-completion"},
+		{"backup", "target", "info", "--generate-bash-completion"},
+		{"backup", "target", "remove", "--target-id", "--generate-bash-completion"},
+	} {
+		if _, out, errs := cmd(t, append(sock, args...)...); strings.TrimSpace(out) != id {
+			t.Errorf("%v offered %q (%q), want %s", args, out, errs, id)
+		}
 	}
 	withStdin(t, "a good backup password")
 	if code, _, errs := cmd(t, append(sock, "backup", "create", id)...); code != 0 {

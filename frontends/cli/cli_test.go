@@ -8,6 +8,7 @@ import (
 	"github.com/startos-go/startos/internal/testdaemon"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,6 +162,27 @@ func TestEveryMethodHasACommand(t *testing.T) {
 		}
 		if found.Action == nil {
 			t.Fatalf("command for %s has no action", m.Name)
+		}
+	}
+}
+
+// Completing a flag's value offers its values, not the command's flags:
+// --format's anywhere (a global flag), nothing for a flag the box cannot
+// know (a file name, left to the shell); a boolean flag takes none, so
+// what follows it is completed as usual.
+func TestCompletionOfFlagValues(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--format", "--generate-bash-completion"}, []string{"table", "json", "yaml"}},
+		{[]string{"package", "list", "-o", "--generate-bash-completion"}, []string{"table", "json", "yaml"}},
+		{[]string{"server", "ca", "-o", "--generate-bash-completion"}, nil},
+		{[]string{"package", "--format", "--generate-bash-completion"}, []string{"table", "json", "yaml"}},
+	} {
+		_, out, errs := cmd(t, c.args...)
+		if got := strings.Fields(out); !slices.Equal(got, c.want) {
+			t.Errorf("%v offered %q (%q), want %q", c.args, got, errs, c.want)
 		}
 	}
 }

@@ -125,6 +125,7 @@ func TestTablesUseHumanUnits(t *testing.T) {
 		{`{"memory":2183168,"memoryLimit":0,"cpu":0.0041}`, "memory       2.1 MiB\nmemoryLimit  -\ncpu          0.0%\n"},
 		{`{"now":"2026-01-01T00:00:00Z","uptime":3725.5}`, "now     2026-01-01T00:00:00Z\nuptime  1h2m5s\n"},
 		{`{"memory":{"total":{"value":"24105.3","unit":"MiB"},"percentageUsed":{"value":"12.25","unit":"%"}}}`, "memory:           \n  total           23.5 GiB\n  percentageUsed  12.2%\n"},
+		{`{"disk":{"used":{"value":"25.5","unit":"GB"}}}`, "disk:   \n  used  23.7 GiB\n"},
 		{`{"sessions":{"aaaaaaaaaaaaaaaaaaaaaaaa":{"userAgent":"x"},"bbbbbbbbbbbbbbbbbbbbbbbb":{"userAgent":"y"}}}`, "sessions:                   \n  ID                        USERAGENT\n  aaaaaaaaaaaaaaaaaaaaaaaa  x\n  bbbbbbbbbbbbbbbbbbbbbbbb  y\n"},
 	}
 	for _, c := range cases {

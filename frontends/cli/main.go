@@ -26,7 +26,7 @@ func main() {
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	app, s := newAppSession(stdin, stdout, stderr)
-	err := app.RunContext(ctx, cliargs.Reorder(app, hoistGlobals(app, args)))
+	err := app.RunContext(ctx, cliargs.Reorder(app, hoistGlobals(app, s.takeFlagCompletion(args))))
 	if err == nil && s.notFound != "" {
 		err = usageError(fmt.Sprintf("unknown command %q\nhint: start-cli --help lists the commands", s.notFound))
 	}

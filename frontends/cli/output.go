@@ -133,8 +133,9 @@ func humanBytes(f float64) string {
 	return strconv.FormatFloat(f, 'f', 1, 64) + " " + units[i]
 }
 
-// metricFigure is a {value, unit} pair as one figure: MiB shown in GiB when
-// large, percentages with %.
+// metricFigure is a {value, unit} pair as one figure: MiB and GB (the
+// disk's, 10^9 bytes) in binary units like every other size, percentages
+// with %.
 func metricFigure(value, unit string) string {
 	f, err := strconv.ParseFloat(value, 64)
 	switch {
@@ -142,6 +143,8 @@ func metricFigure(value, unit string) string {
 		return strings.TrimSpace(value + " " + unit)
 	case unit == "MiB":
 		return humanBytes(f * 1024 * 1024)
+	case unit == "GB":
+		return humanBytes(f * 1e9)
 	case unit == "%":
 		return strconv.FormatFloat(f, 'f', 1, 64) + "%"
 	}

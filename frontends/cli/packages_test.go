@@ -96,6 +96,23 @@ func TestPackageLifecycleThroughCLI(t *testing.T) {
 	if _, out, _ := cmd(t, append(sock, "package", "action", "run", id, "--generate-bash-completion")...); !slices.Contains(strings.Fields(out), "hello") {
 		t.Fatalf("action id completion offered %q, want hello among them", out)
 	}
+	// Flag values: package ids for --id and the like, a package's actions
+	// for --action-id, wherever the flag stands.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"package", "stop", "--id", "--generate-bash-completion"}, id},
+		{[]string{"package", "logs", "--id", "--generate-bash-completion"}, id},
+		{[]string{"backup", "create", "--package-ids", "--generate-bash-completion"}, id},
+		{[]string{"package", "backup", "restore", "--ids", "--generate-bash-completion"}, id},
+		{[]string{"package", "action", "run", "--id", id, "--action-id", "--generate-bash-completion"}, "hello"},
+		{[]string{"package", "action", "run", id, "--action-id", "--generate-bash-completion"}, "hello"},
+	} {
+		if _, out, errs := cmd(t, append(sock, c.args...)...); !slices.Contains(strings.Fields(out), c.want) {
+			t.Errorf("%v offered %q (%q), want %s among them", c.args, out, errs, c.want)
+		}
+	}
 	// stop --wait says what changed and returns once the package stopped.
 	code, out, errs = cmd(t, append(sock, "package", "stop", id, "--wait")...)
 	if code != 0 || !strings.Contains(out, id+": running → stopped") || !strings.HasSuffix(out, id+": stopped\n") {

@@ -81,7 +81,27 @@ func methodCommands(s *session) []*cli.Command {
 			sub.Aliases = append(sub.Aliases, aliases[c.Name+" "+sub.Name]...)
 		}
 	}
+	dockerAliases(root.Subcommands)
 	return root.Subcommands
+}
+
+// dockerAliases gives every list command an ls and every remove an rm
+// (backup target ls, ssh rm), as docker does, where no sibling has the name.
+func dockerAliases(cmds []*cli.Command) {
+	taken := map[string]bool{}
+	for _, c := range cmds {
+		for _, n := range c.Names() {
+			taken[n] = true
+		}
+	}
+	for _, c := range cmds {
+		alias := map[string]string{"list": "ls", "remove": "rm"}[c.Name]
+		if alias != "" && !taken[alias] {
+			c.Aliases = append(c.Aliases, alias)
+			taken[alias] = true
+		}
+		dockerAliases(c.Subcommands)
+	}
 }
 
 // aliases are the docker habits: package ls, package ps, package rm.
@@ -134,6 +154,13 @@ func fillCommand(cmd *cli.Command, m *rpc.Method, s *session) {
 	if pos := positional(fields); len(pos) > 0 && (pos[0].Name == "id" || pos[0].Name == "packageId") && strings.HasPrefix(m.Name, "package.") {
 		actions := len(pos) > 1 && pos[1].Name == "actionId"
 		cmd.BashComplete = func(cCtx *cli.Context) { s.completeFromBox(cCtx, actions) }
+	}
+	if pos := positional(fields); len(pos) > 0 && pos[0].Name == "targetId" {
+		cmd.BashComplete = func(cCtx *cli.Context) {
+			if cCtx.NArg() == 0 {
+				s.printFromBox(cCtx, targetIDs)
+			}
+		}
 	}
 	cmd.Action = func(cCtx *cli.Context) error {
 		params, err := buildParams(cCtx, fields)

@@ -3,6 +3,7 @@ package backup_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/startos"
@@ -167,8 +170,16 @@ func TestBackupRestoreLocalCompatForm(t *testing.T) {
 		t.Errorf("desired after backup = %q, want running", got)
 	}
 
-	// Wrong password: error 7, nothing changed.
-	rev := b.srv.Revision()
+	// Wrong password: error 7, nothing changed. (What backups write is
+	// compared, not the revision: the service's actor is still bringing the
+	// package back up.)
+	backupState := func() string {
+		_, d := b.srv.DB().Read()
+		j, _ := json.Marshal([]any{d.Private.BackupTargets, d.Public.ServerInfo.LastBackup, d.Public.ServerInfo.StatusInfo.BackupProgress,
+			d.Private.Notifications, d.Public.PackageData[b.id].LastBackup, d.Public.PackageData[b.id].StatusInfo.Desired})
+		return string(j)
+	}
+	before := backupState()
 	_, err = b.srv.CreateBackup(ctx, model.BackupCreateParams{TargetID: tid.ID, Password: "wrong"})
 	if !errors.Is(err, errdefs.ErrIncorrectPassword) {
 		t.Fatalf("wrong password: %v, want incorrect password", err)
@@ -176,8 +187,8 @@ func TestBackupRestoreLocalCompatForm(t *testing.T) {
 	if _, err := b.srv.BackupTargetInfo(ctx, model.BackupTargetPasswordParams{TargetID: tid.ID, Password: "wrong"}); !errors.Is(err, errdefs.ErrIncorrectPassword) {
 		t.Fatalf("info with wrong password: %v", err)
 	}
-	if b.srv.Revision() != rev {
-		t.Errorf("a wrong password changed the document (revision %d -> %d)", rev, b.srv.Revision())
+	if after := backupState(); after != before {
+		t.Errorf("a wrong password changed the document:\n%s\n->\n%s", before, after)
 	}
 
 	info, err := b.srv.BackupTargetInfo(ctx, model.BackupTargetPasswordParams{TargetID: tid.ID, Password: "correct horse"})
@@ -205,6 +216,20 @@ func TestBackupRestoreLocalCompatForm(t *testing.T) {
 	if got := d.Public.PackageData[b.id].StatusInfo.Desired.Main; got != model.DesiredRunning {
 		t.Errorf("desired after restore = %q, want running", got)
 	}
+	// A package this target holds no backup of: not found, by name.
+	_, err = b.srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: "correct horse", IDs: []string{"never-backed-up"}})
+	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), `no backup of package "never-backed-up"`) {
+		t.Errorf("restore of a package never backed up: %v", err)
+	}
+	// A run id picks that run's snapshot.
+	runs, err := b.srv.BackupTargetInfo(ctx, model.BackupTargetPasswordParams{TargetID: tid.ID, Password: "correct horse"})
+	if err != nil || len(runs.Snapshots) == 0 {
+		t.Fatalf("target info: %+v %v", runs, err)
+	}
+	if _, err := b.srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: "correct horse", IDs: []string{b.id}, Snapshot: runs.Snapshots[0].Run}); err != nil {
+		t.Errorf("restore of run %s: %v", runs.Snapshots[0].Run, err)
+	}
+	checkData(t, b.vol("main"), files)
 
 	// restic alone reads the backup.
 	out := t.TempDir()
@@ -406,6 +431,18 @@ func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
 	if _, err := a.srv.Setup(ctx, model.SetupParams{Password: "owner password 1", Name: "Box A"}); err != nil {
 		t.Fatal(err)
 	}
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := xssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyLine := strings.TrimSpace(string(xssh.MarshalAuthorizedKey(sshPub))) + " owner@laptop"
+	if _, err := a.srv.SSHAdd(ctx, model.SSHAddParams{Key: keyLine}); err != nil {
+		t.Fatal(err)
+	}
 	files := map[string][]byte{"a.txt": []byte("from box A\n"), "b.bin": randomBytes(64 << 10)}
 	writeData(t, a.vol("main"), files)
 	if _, err := a.srv.StartPackage(ctx, model.PackageIDParams{ID: a.id}); err != nil {
@@ -425,7 +462,8 @@ func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
 	a.srv.Close()
 
 	dirB := t.TempDir()
-	srvB, err := startos.Open(context.Background(), startos.Config{DataDir: dirB, Stderr: io.Discard, PasswordParams: &cheap})
+	authorizedB := filepath.Join(dirB, "ssh", "authorized_keys")
+	srvB, err := startos.Open(context.Background(), startos.Config{DataDir: dirB, Stderr: io.Discard, PasswordParams: &cheap, AuthorizedKeys: authorizedB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,6 +485,13 @@ func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
 	}
 	if _, err := srvB.Login(ctx, model.LoginParams{Password: "owner password 1"}); err != nil {
 		t.Errorf("login with box A's password: %v", err)
+	}
+	// The owner's SSH key is back, in the document and in authorized_keys.
+	if keys, err := srvB.SSHList(ctx); err != nil || len(keys) != 1 || keys[0].Fingerprint != xssh.FingerprintSHA256(sshPub) {
+		t.Errorf("SSH keys on box B: %+v %v", keys, err)
+	}
+	if b, err := os.ReadFile(authorizedB); err != nil || !strings.Contains(string(b), strings.Fields(keyLine)[1]) {
+		t.Errorf("box B's authorized_keys lacks box A's key: %v\n%s", err, b)
 	}
 	e, ok := d.Public.PackageData[a.id]
 	if !ok || e.StateInfo.State != model.PackageInstalled {

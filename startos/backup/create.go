@@ -36,6 +36,7 @@ type BoxMeta struct {
 	Hostname      string                        `json:"hostname"`
 	PasswordHash  string                        `json:"passwordHash"`
 	DeveloperKey  string                        `json:"developerKey,omitempty"`
+	SSHKeys       map[string]model.StoredSSHKey `json:"sshKeys,omitempty"`
 	Notifications map[uint32]model.Notification `json:"notifications"`
 	Packages      map[string]string             `json:"packages"` // id -> desired (running/stopped)
 	Time          time.Time                     `json:"time"`
@@ -54,12 +55,13 @@ func (m *Manager) create(ctx context.Context, p model.BackupCreateParams, keep m
 	if err != nil {
 		return err
 	}
-	if err := m.acquire("backup"); err != nil {
+	release, err := m.acquire("backup")
+	if err != nil {
 		return err
 	}
 	r, cleanup, err := m.openAs(ctx, p.TargetID, p.Password, true, scheduled)
 	if err != nil {
-		m.release()
+		release()
 		return err
 	}
 	progress := map[string]model.BackupProgress{}
@@ -71,7 +73,7 @@ func (m *Manager) create(ctx context.Context, p model.BackupCreateParams, keep m
 		return nil
 	}); err != nil {
 		cleanup()
-		m.release()
+		release()
 		return err
 	}
 	done := make(chan struct{})
@@ -82,9 +84,9 @@ func (m *Manager) create(ctx context.Context, p model.BackupCreateParams, keep m
 	go func() {
 		defer m.wg.Done()
 		defer close(done)
-		defer m.release()
+		defer release()
 		defer cleanup()
-		m.run(m.ctx, r, p.TargetID, p.Password, ids, keep)
+		m.run(m.ctx, r, p.TargetID, p.Password, ids, keep, release)
 	}()
 	return nil
 }
@@ -131,10 +133,16 @@ func (m *Manager) packagesToBackUp(want []string) ([]string, error) {
 	return out, nil
 }
 
-// run backs each package up, then the box, and reports.
-func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string, ids []string, keep model.BackupRetention) {
+// run backs each package and the box up, and reports.
+func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string, ids []string, keep model.BackupRetention, release func()) {
 	runID := newID()
 	started := m.opts.Now()
+	// The box's snapshot is made beside the packages': it is small, and
+	// most of its cost is restic opening the repository (deriving the key),
+	// which then overlaps the first package's stop and backup. restic
+	// allows backups side by side in one repository.
+	boxDone := make(chan error, 1)
+	go func() { boxDone <- m.backupBox(ctx, r, password, runID) }()
 	var failed []string
 	for _, id := range ids {
 		err := m.backupPackage(ctx, r, password, runID, id)
@@ -161,7 +169,7 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 			failed = append(failed, fmt.Sprintf("%s: %v", id, err))
 		}
 	}
-	boxErr := m.backupBox(ctx, r, password, runID)
+	boxErr := <-boxDone
 	if boxErr != nil {
 		failed = append(failed, "box: "+boxErr.Error())
 	}
@@ -170,8 +178,20 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 			failed = append(failed, "retention: "+err.Error())
 		}
 	}
+	report, _ := json.Marshal(map[string]any{"run": runID, "packages": ids, "failed": failed, "seconds": m.opts.Now().Sub(started).Seconds()})
+	in := model.NotificationInput{Level: model.NotificationSuccess, Title: "Backup complete", Code: model.NotificationCodeBackupReport, Data: report,
+		Message: fmt.Sprintf("%d package(s) and the box backed up (run %s).", len(ids), runID)}
+	if len(failed) > 0 {
+		in.Level, in.Title = model.NotificationError, "Backup failed"
+		in.Message = strings.Join(failed, "; ")
+	}
+	// The report first: whoever sees the progress cleared finds it too.
+	m.opts.Notify(context.WithoutCancel(ctx), in)
 	now := m.opts.Now().UTC()
 	m.record(context.WithoutCancel(ctx), func(d *model.Document) error {
+		// Free in the same step that clears the progress: whoever sees
+		// no backup running can start one.
+		release()
 		d.Public.ServerInfo.StatusInfo.BackupProgress = nil
 		if boxErr == nil {
 			d.Public.ServerInfo.LastBackup = &now
@@ -182,14 +202,6 @@ func (m *Manager) run(ctx context.Context, r *Restic, targetID, password string,
 		}
 		return nil
 	})
-	report, _ := json.Marshal(map[string]any{"run": runID, "packages": ids, "failed": failed, "seconds": m.opts.Now().Sub(started).Seconds()})
-	in := model.NotificationInput{Level: model.NotificationSuccess, Title: "Backup complete", Code: model.NotificationCodeBackupReport, Data: report,
-		Message: fmt.Sprintf("%d package(s) and the box backed up (run %s).", len(ids), runID)}
-	if len(failed) > 0 {
-		in.Level, in.Title = model.NotificationError, "Backup failed"
-		in.Message = strings.Join(failed, "; ")
-	}
-	m.opts.Notify(context.WithoutCancel(ctx), in)
 }
 
 // backupPackage stops the service, stages its metadata (and for the
@@ -298,7 +310,7 @@ func (m *Manager) backupBox(ctx context.Context, r *Restic, password, runID stri
 	_, doc := m.opts.Store.Read()
 	meta := BoxMeta{
 		Version: doc.Public.ServerInfo.Version, Name: doc.Public.ServerInfo.Name, Hostname: doc.Public.ServerInfo.Hostname,
-		PasswordHash: doc.Private.PasswordHash, DeveloperKey: doc.Private.DeveloperKey,
+		PasswordHash: doc.Private.PasswordHash, DeveloperKey: doc.Private.DeveloperKey, SSHKeys: doc.Private.SSHKeys,
 		Notifications: doc.Private.Notifications, Packages: map[string]string{}, Time: m.opts.Now().UTC(),
 	}
 	for id, e := range doc.Public.PackageData {

@@ -69,6 +69,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	busy    string // "backup" or "restore" while one runs; guarded by mu
+	claim   uint64 // counts acquires, so a release frees only its own; guarded by mu
 	closed  bool   // guarded by mu
 	runDone chan struct{}
 }
@@ -96,6 +97,7 @@ func New(opts Options) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel}
 	m.clearStaleProgress()
+	m.removeLeftovers()
 	m.wg.Add(2)
 	go m.scheduler()
 	go func() {
@@ -363,26 +365,29 @@ func hasTag(s Snapshot, tag string) bool {
 }
 
 // acquire marks the manager busy with what, or returns a busy error
-// carrying the running job's progress.
-func (m *Manager) acquire(what string) error {
+// carrying the running job's progress. The release it returns is
+// idempotent, and a late call never frees a later job's claim.
+func (m *Manager) acquire(what string) (release func(), err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return fmt.Errorf("backup: shutting down: %w", errdefs.ErrUnavailable)
+		return nil, fmt.Errorf("backup: shutting down: %w", errdefs.ErrUnavailable)
 	}
 	if m.busy != "" {
 		_, doc := m.opts.Store.Read()
-		return errdefs.WithInfo(fmt.Errorf("a %s is already running; one at a time: %w", m.busy, ErrBusy),
+		return nil, errdefs.WithInfo(fmt.Errorf("a %s is already running; one at a time: %w", m.busy, ErrBusy),
 			doc.Public.ServerInfo.StatusInfo.BackupProgress)
 	}
 	m.busy = what
-	return nil
-}
-
-func (m *Manager) release() {
-	m.mu.Lock()
-	m.busy = ""
-	m.mu.Unlock()
+	m.claim++
+	claim := m.claim
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.claim == claim && m.busy != "" {
+			m.busy = ""
+		}
+	}, nil
 }
 
 // ErrBusy is a second backup or restore while one runs.

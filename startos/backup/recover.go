@@ -15,7 +15,7 @@ import (
 // RecoverBox turns a box without an owner into the one backed up in a
 // target (setup.execute with a backup recovery source): the target is
 // added, the packages of the chosen run are restored, and last the owner's
-// password hash, name, hostname, developer key and notifications are put
+// password hash, name, hostname, developer key, SSH keys and notifications are put
 // back, so an interrupted recovery leaves setup open.
 func (m *Manager) RecoverBox(ctx context.Context, src model.RecoverySource) error {
 	if _, doc := m.opts.Store.Read(); doc.Private.PasswordHash != "" {
@@ -38,10 +38,11 @@ func (m *Manager) RecoverBox(ctx context.Context, src model.RecoverySource) erro
 		}
 		targetID = t.ID
 	}
-	if err := m.acquire("restore"); err != nil {
+	release, err := m.acquire("restore")
+	if err != nil {
 		return err
 	}
-	defer m.release()
+	defer release()
 	r, cleanup, err := m.open(ctx, targetID, src.Password, false)
 	if err != nil {
 		return err
@@ -108,6 +109,14 @@ func (m *Manager) RecoverBox(ctx context.Context, src model.RecoverySource) erro
 		}
 		if meta.DeveloperKey != "" && d.Private.DeveloperKey == "" {
 			d.Private.DeveloperKey = meta.DeveloperKey
+		}
+		for fp, k := range meta.SSHKeys {
+			if d.Private.SSHKeys == nil {
+				d.Private.SSHKeys = map[string]model.StoredSSHKey{}
+			}
+			if _, taken := d.Private.SSHKeys[fp]; !taken {
+				d.Private.SSHKeys[fp] = k
+			}
 		}
 		if d.Private.Notifications == nil {
 			d.Private.Notifications = map[uint32]model.Notification{}

@@ -222,7 +222,7 @@ func (r *Restic) run(ctx context.Context, password, dir string, args []string, o
 	switch {
 	case wrongPassword(code, msg):
 		kind = errdefs.ErrIncorrectPassword
-	case repoMissing(code, msg):
+	case repoMissing(code, msg), strings.Contains(msg, "no snapshot found"):
 		kind = errdefs.ErrNotFound
 	}
 	return &ResticError{Args: args[0], ExitCode: code, Stderr: msg, kind: kind}
@@ -318,6 +318,19 @@ func (r *Restic) Restore(ctx context.Context, password, id, target string, inclu
 		args = append(args, "--include", inc)
 	}
 	args = append(args, "--", id)
+	return r.run(ctx, password, "", args, nil)
+}
+
+// RestoreLatest restores the newest snapshot having all of tags into
+// target: one restic call, where listing the snapshots first would be two
+// (each one deriving the repository key). None is ErrNotFound.
+func (r *Restic) RestoreLatest(ctx context.Context, password, target string, tags []string) error {
+	for _, t := range tags {
+		if err := checkArg("tag", t); err != nil || strings.Contains(t, ",") {
+			return fmt.Errorf("restore: tag %q: %w", t, errdefs.ErrInvalidRequest)
+		}
+	}
+	args := []string{"restore", "--target", target, "--host", "startos", "--tag", strings.Join(tags, ","), "--", "latest"}
 	return r.run(ctx, password, "", args, nil)
 }
 

@@ -21,7 +21,7 @@ func (m *Manager) BeginBackup(ctx context.Context, id string) error {
 	if err := m.setDesired(ctx, id, func(d model.DesiredStatus, _ bool) model.DesiredStatus { return desiredOnBackup(d) }); err != nil {
 		return err
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(25 * time.Millisecond) // the backup waits on this
 	defer tick.Stop()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
 
@@ -74,6 +75,39 @@ func TestGolden(t *testing.T) {
 			press(m, "enter")
 		}},
 		{"help", func(m *Model, fb *fakeBox) { press(m, "?") }},
+		{"backups", func(m *Model, fb *fakeBox) {
+			st := fixtureState()
+			st.Doc.ServerInfo.LastBackup = ptr(epoch.Add(-3 * time.Hour))
+			st.Doc.ServerInfo.StatusInfo.BackupProgress = map[string]model.BackupProgress{
+				"bitcoind":    {Complete: true},
+				"hello-world": {BytesDone: 300 << 20, BytesTotal: 1 << 30},
+				"lnd":         {},
+			}
+			m.Update(LiveMsg{Update: live.Update{State: st}})
+			fb.answers["backup.target.list"] = backupTargetsJSON
+			feed(m, press(m, "5"))
+			press(m, "j")
+		}},
+		{"backups-snapshots", func(m *Model, fb *fakeBox) {
+			fb.answers["backup.target.list"] = backupTargetsJSON
+			fb.answers["backup.target.info"] = `{"snapshots":[` +
+				`{"id":"a1","time":"2026-01-02T02:59:00Z","kind":"box","run":"r2"},` +
+				`{"id":"a2","time":"2026-01-02T02:58:00Z","kind":"package","packageId":"hello-world","version":"0.3.5.1","run":"r2"},` +
+				`{"id":"a3","time":"2025-12-31T02:58:00Z","kind":"package","packageId":"bitcoind","version":"25.0.0","run":"r1"}]}`
+			feed(m, press(m, "5"))
+			press(m, "enter")
+			typeText(m, "backup pw")
+			feed(m, press(m, "enter"))
+			press(m, "j")
+		}},
+		{"backups-add", func(m *Model, fb *fakeBox) {
+			fb.answers["backup.target.list"] = "[]"
+			feed(m, press(m, "5"))
+			press(m, "a")
+			typeText(m, "USB disk")
+			press(m, "enter")
+			typeText(m, "/mnt/usb/startos")
+		}},
 		{"form", func(m *Model, fb *fakeBox) {
 			fb.answers["package.action.get-input"] = `{"spec":{"greeting":{"type":"string","name":"Greeting","description":"What the page says","nullable":false},"secret":{"type":"string","name":"Secret","masked":true},"shout":{"type":"boolean","name":"Shout"},"mode":{"type":"select","name":"Mode","values":{"plain":"Plain","fancy":"Fancy"}},"peers":{"type":"list","name":"Peers"}},"value":{"greeting":"hello","secret":"abc","shout":true,"mode":"fancy","peers":["a","b"]}}`
 			press(m, "2", "j", "j", "enter")
@@ -119,6 +153,9 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+const backupTargetsJSON = `[{"id":"t1","name":"USB disk","url":"/mnt/usb/startos","type":"local","credentialKeys":[],"initialized":true,"lastBackup":"2026-01-02T00:00:00Z"},` +
+	`{"id":"t2","name":"offsite","url":"sftp:backup@nas.local:/srv/startos","type":"sftp","credentialKeys":["sshPrivateKey"],"initialized":false,"lastBackup":null}]`
 
 // longLogEntry is wider than any terminal the goldens use; its cause is at
 // the end, where a cut line would hide it.

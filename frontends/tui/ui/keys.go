@@ -17,6 +17,7 @@ var keys = struct {
 	Install, Start, Stop, Restart, Uninstall, ServiceLogs                        key.Binding
 	Follow, NextMatch, PrevMatch, DaemonLog, Wrap, Scroll                        key.Binding
 	ToggleSeen, AllSeen, Delete, DeleteAll                                       key.Binding
+	Backups, AddTarget, BackupNow, RestoreSnapshot                               key.Binding
 	Copy, Toggle, Choose, NextField, PrevField                                   key.Binding
 }{
 	Quit:          bind([]string{"q", "ctrl+c"}, "q", "quit"),
@@ -27,6 +28,7 @@ var keys = struct {
 	Services:      bind([]string{"2"}, "2", "services"),
 	Logs:          bind([]string{"3"}, "3", "logs"),
 	Notifications: bind([]string{"4"}, "4", "notifications"),
+	Backups:       bind([]string{"5"}, "5", "backups"),
 	Back:          bind([]string{"esc"}, "esc", "back / close"),
 
 	Up:       bind([]string{"up", "k"}, "↑/k", "up"),
@@ -57,6 +59,10 @@ var keys = struct {
 	Delete:     bind([]string{"x", "delete"}, "x/del", "delete"),
 	DeleteAll:  bind([]string{"X"}, "X", "delete all"),
 
+	AddTarget:       bind([]string{"a"}, "a", "add target"),
+	BackupNow:       bind([]string{"b"}, "b", "back up now"),
+	RestoreSnapshot: bind([]string{"r"}, "r", "restore"),
+
 	Copy:      bind([]string{"c"}, "c", "copy value"),
 	Toggle:    bind([]string{" "}, "space", "toggle"),
 	Choose:    bind([]string{"left", "right"}, "←/→", "choose"),
@@ -68,11 +74,12 @@ var keys = struct {
 func helpGroups() []helpGroup {
 	k := keys
 	return []helpGroup{
-		{"Everywhere", []key.Binding{k.Dashboard, k.Services, k.Logs, k.Notifications, k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit}},
+		{"Everywhere", []key.Binding{k.Dashboard, k.Services, k.Logs, k.Notifications, k.Backups, k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit}},
 		{"Lists", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Enter, k.Filter}},
 		{"Services", []key.Binding{k.Install, k.Start, k.Stop, k.Restart, k.Uninstall, k.ServiceLogs}},
 		{"Logs", []key.Binding{k.Follow, k.Filter, k.NextMatch, k.PrevMatch, k.DaemonLog}},
 		{"Notifications", []key.Binding{k.Enter, k.ToggleSeen, k.AllSeen, k.Delete, k.DeleteAll}},
+		{"Backups", []key.Binding{k.AddTarget, k.BackupNow, k.RestoreSnapshot}},
 		{"Forms and results", []key.Binding{k.NextField, k.PrevField, k.Toggle, k.Choose, k.Enter, k.Copy}},
 	}
 }

@@ -58,10 +58,11 @@ const (
 	tabServices
 	tabLogs
 	tabNotifications
+	tabBackups
 	tabCount
 )
 
-var tabNames = [tabCount]string{"Dashboard", "Services", "Logs", "Notifications"}
+var tabNames = [tabCount]string{"Dashboard", "Services", "Logs", "Notifications", "Backups"}
 
 // historyLen is how many metrics samples the sparklines keep.
 const historyLen = 120
@@ -87,6 +88,7 @@ type Model struct {
 	services servicesView
 	logs     logPane
 	notes    notesView
+	backups  backupsView
 	modal    modal
 	status   string              // the status line
 	statusOK bool                // false: an error
@@ -275,6 +277,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			sm.busy, sm.err = false, msg.err
 		}
 		return m, nil
+	case backupTargetsMsg, backupDoneMsg, backupInfoMsg:
+		return m, m.backupsMsg(msg)
 	case sideloadMsg:
 		return m, m.sideloaded(msg)
 	case uploadDoneMsg:
@@ -370,7 +374,11 @@ func (m *Model) apply(u live.Update) tea.Cmd {
 	if u.State != nil {
 		unread := m.unread()
 		openTitle := m.title(m.services.open) // while its manifest is at hand
+		lastBackup := m.lastBoxBackup()
 		m.state = u.State
+		if !m.lastBoxBackup().Equal(lastBackup) && m.backups.loaded {
+			cmds = append(cmds, m.fetchTargets()) // a target's lastBackup moved with it
+		}
 		if m.unread() != unread && (m.tab == tabNotifications || m.notes.loaded) {
 			cmds = append(cmds, m.fetchNotes())
 		}
@@ -470,6 +478,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return m.switchTab(tabLogs)
 	case key.Matches(k, keys.Notifications):
 		return m.switchTab(tabNotifications)
+	case key.Matches(k, keys.Backups):
+		return m.switchTab(tabBackups)
 	}
 	switch m.tab {
 	case tabServices:
@@ -478,6 +488,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		m.logsKey(k)
 	case tabNotifications:
 		return m.notesKey(k)
+	case tabBackups:
+		return m.backupsKey(k)
 	}
 	return nil
 }
@@ -489,6 +501,9 @@ func (m *Model) switchTab(t tab) tea.Cmd {
 	m.tab = t
 	if t == tabNotifications && !m.notes.loading {
 		return m.fetchNotes()
+	}
+	if t == tabBackups && !m.backups.loading {
+		return m.fetchTargets()
 	}
 	return nil
 }
@@ -515,6 +530,8 @@ func (m *Model) View() string {
 			body = m.logs.view(m, m.w, bh)
 		case tabNotifications:
 			body = m.viewNotes(m.w, bh)
+		case tabBackups:
+			body = m.viewBackups(m.w, bh)
 		}
 	}
 	lines = append(lines, block(body, m.w, bh)...)
@@ -601,6 +618,8 @@ func (m *Model) viewFooter() []key.Binding {
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.Filter, keys.Install, keys.Help, keys.Quit)
 	case m.tab == tabLogs:
 		return shortHelp(keys.Up, keys.Down, keys.Follow, keys.Filter, keys.Wrap, bind(nil, "enter", "full line"), keys.Help)
+	case m.tab == tabBackups:
+		return m.backupsFooter()
 	case m.tab == tabNotifications:
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.ToggleSeen, keys.AllSeen, keys.Delete, keys.Help)
 	}

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,9 +25,18 @@ import (
 	"github.com/startos-go/startos/startos/model"
 )
 
-// Run measures with a 256 MiB volume and prints the figures to w.
+// Run measures with a 256 MiB volume (STARTOS_BENCH_BACKUP_MIB sets
+// another size: the goal is for 1024) and prints the figures to w.
 func Run(ctx context.Context, w io.Writer) error {
-	return run(ctx, w, 256<<20)
+	mib := int64(256)
+	if v := os.Getenv("STARTOS_BENCH_BACKUP_MIB"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("STARTOS_BENCH_BACKUP_MIB=%q: a size in MiB, at least 1", v)
+		}
+		mib = n
+	}
+	return run(ctx, w, mib<<20)
 }
 
 const password = "bench backup password"
@@ -48,7 +59,8 @@ func run(ctx context.Context, w io.Writer, size int64) error {
 	if err != nil {
 		return err
 	}
-	o := testpkg.Options{ID: "backupbench"}
+	// A package id of its own per run: runs side by side share the engine.
+	o := testpkg.Options{ID: "backupbench-" + strings.TrimPrefix(testpkg.RandomID(), "testpkg-")}
 	archive := filepath.Join(tmp, "pkg.s9pk")
 	if _, err := b.Archive(ctx, archive, o, nil, ""); err != nil {
 		return err
@@ -80,9 +92,6 @@ func run(ctx context.Context, w io.Writer, size int64) error {
 		return err
 	}
 	direct := filepath.Join(tmp, "repo-direct")
-	if err := restic(ctx, "", "-r", direct, "init"); err != nil {
-		return err
-	}
 
 	ours := func() (time.Duration, time.Duration, error) {
 		start := time.Now()
@@ -113,11 +122,16 @@ func run(ctx context.Context, w io.Writer, size int64) error {
 	if err != nil {
 		return err
 	}
-	firstDirect, err := theirs()
-	if err != nil {
+	// The first backup creates the repository on both sides, as startd
+	// does when a target is first used.
+	start := time.Now()
+	if err := restic(ctx, "", "-r", direct, "init"); err != nil {
 		return err
 	}
-	report(w, "first backup", first, firstDirect, "goal <= 1.1x")
+	if _, err := theirs(); err != nil {
+		return err
+	}
+	report(w, "first backup", first, time.Since(start), "goal <= 1.1x (both with the repository's creation)")
 	if err := change(vol, size/100); err != nil {
 		return err
 	}
@@ -130,7 +144,7 @@ func run(ctx context.Context, w io.Writer, size int64) error {
 		return err
 	}
 	report(w, "after a 1% change", second, secondDirect, "")
-	start := time.Now()
+	start = time.Now()
 	if _, err := srv.RestoreBackup(ctx, model.BackupRestoreParams{TargetID: tid.ID, Password: password, IDs: []string{o.ID}}); err != nil {
 		return err
 	}
