@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/model"
@@ -110,6 +112,13 @@ type Backend interface {
 	SetHostname(ctx context.Context, p model.SetHostnameParams) (model.Empty, error)
 	Restart(ctx context.Context, p model.PowerParams) (model.Empty, error)
 	Shutdown(ctx context.Context, p model.PowerParams) (model.Empty, error)
+	// Prometheus: GET /metrics, its tokens, and the call counts it shows.
+	PrometheusHandler() http.Handler
+	MetricsTokenValid(token string) bool
+	ObserveCall(method string, code int, d time.Duration)
+	MetricsTokenCreate(ctx context.Context, p model.MetricsTokenCreateParams) (model.MetricsTokenCreated, error)
+	MetricsTokenList(ctx context.Context) ([]model.MetricsToken, error)
+	MetricsTokenRevoke(ctx context.Context, p model.MetricsTokenRevokeParams) (model.Empty, error)
 }
 
 // Method is one entry of the table.
@@ -277,6 +286,14 @@ var Table = []*Method{
 		Backend.Restart),
 	unary("server.shutdown", "Stop the services and run the shutdown command; refused during an install, update or removal unless force.", 0,
 		Backend.Shutdown),
+	unary("server.metrics-token.create", "Create a bearer token for GET /metrics (Prometheus); the answer is the only time the token is shown.", mutates,
+		Backend.MetricsTokenCreate),
+	unary("server.metrics-token.list", "The metrics tokens: id, name, when created (never the secret).", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) ([]model.MetricsToken, error) {
+			return b.MetricsTokenList(ctx)
+		}),
+	unary("server.metrics-token.revoke", "Revoke a metrics token by id; scrapes with it are refused at once.", mutates,
+		Backend.MetricsTokenRevoke),
 	unary("ssh.add", "Authorize one SSH public key line; it is written to the box's authorized_keys.", mutates,
 		Backend.SSHAdd),
 	unary("ssh.list", "The authorized SSH keys: algorithm, SHA256 fingerprint, comment, when added.", 0,

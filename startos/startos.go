@@ -30,6 +30,7 @@ import (
 	"github.com/startos-go/startos/startos/metrics"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/net/ca"
+	"github.com/startos-go/startos/startos/prom"
 	"github.com/startos-go/startos/startos/service"
 	"github.com/startos-go/startos/startos/watchdog"
 )
@@ -102,6 +103,7 @@ type Server struct {
 	// powerStarted is set by the first restart or shutdown: the services
 	// are closed after it, so the command must not run twice.
 	powerStarted atomic.Bool
+	prom         *prom.Exporter // GET /metrics
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data
@@ -177,6 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("startos: services: %w", err)
 	}
+	s.openPrometheus()
 	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version, "revision", s.db.Revision())
 	return s, nil
 }

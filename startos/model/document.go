@@ -300,6 +300,9 @@ type PrivateDocument struct {
 	// SSHKeys are the owner's authorized SSH keys, keyed by fingerprint;
 	// the authorized_keys file is rewritten from them.
 	SSHKeys map[string]StoredSSHKey `json:"sshKeys,omitempty"`
+	// MetricsTokens are the bearer tokens that may read /metrics, keyed
+	// by id.
+	MetricsTokens map[string]StoredMetricsToken `json:"metricsTokens,omitempty"`
 }
 
 // Session is one logged-in client. Its key is the session id (a hash of the
