@@ -172,6 +172,7 @@ func TestPrometheusMetrics(t *testing.T) {
 		{"startos_watchdog_probe_last_success_age_seconds", nil, 0},
 		{"startos_log_lines_written_total", nil, 0},
 		{"go_goroutines", nil, 1},
+		{"startos_notifications_dropped_total", map[string]string{"channel": "email"}, 0},
 	} {
 		v, ok := sample(fams, want.name, want.labels)
 		if !ok || v < want.min {

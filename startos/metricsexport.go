@@ -43,6 +43,12 @@ func (s *Server) openPrometheus() {
 		Watchdog: s.wd.Status,
 		LogSinks: s.logs.Stats,
 		Revision: s.db.Revision,
+		Delivery: func() []model.DeliveryStats {
+			if s.notifier == nil {
+				return nil
+			}
+			return s.notifier.Stats()
+		},
 	})
 }
 

@@ -30,6 +30,7 @@ type Sources struct {
 	Watchdog     func() model.WatchdogStatus
 	LogSinks     func() []model.LogSinkStats
 	Revision     func() uint64
+	Delivery     func() []model.DeliveryStats
 }
 
 // Exporter is one registry with the box's collectors.
@@ -112,12 +113,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectBox(ch)
 	c.collectPackages(ch)
 	c.collectWatchdog(ch)
+	c.collectDelivery(ch)
 	if c.src.LogSinks != nil {
 		for _, s := range c.src.LogSinks() {
 			counter(ch, "startos_log_lines_written_total", "Log lines a sink wrote in full.", float64(s.Written), "sink", s.Name)
 			counter(ch, "startos_log_lines_dropped_total", "Log lines a sink lost (queue full, write failed, sink dead).", float64(s.Dropped), "sink", s.Name)
 			gauge(ch, "startos_log_sink_degraded", "1 while a log sink is stuck, dropping or dead.", bool01(s.Degraded), "sink", s.Name)
 		}
+	}
+}
+
+func (c *collector) collectDelivery(ch chan<- prometheus.Metric) {
+	if c.src.Delivery == nil {
+		return
+	}
+	for _, d := range c.src.Delivery() {
+		counter(ch, "startos_notifications_delivered_total", "Notifications delivered off the box, by channel (email, webhook).", float64(d.Delivered), "channel", d.Channel)
+		counter(ch, "startos_notifications_failed_total", "Notification deliveries given up after every retry, by channel.", float64(d.Failed), "channel", d.Channel)
+		counter(ch, "startos_notifications_dropped_total", "Notification deliveries dropped because the channel's queue was full.", float64(d.Dropped), "channel", d.Channel)
 	}
 }
 
