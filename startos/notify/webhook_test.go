@@ -119,7 +119,9 @@ func TestWebhookHostileServers(t *testing.T) {
 		{"silent", silent.URL, "timeout"},
 	} {
 		err := d.Test(t.Context(), Webhook{ID: tc.name, URL: tc.url}, "box", n)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
+		// The deadline shows as the transport's header timeout or the
+		// request context's, whichever fires first.
+		if err == nil || !strings.Contains(err.Error(), tc.want) && !(tc.want == "timeout" && strings.Contains(err.Error(), "deadline exceeded")) {
 			t.Errorf("%s: err = %v, want one containing %q", tc.name, err, tc.want)
 		}
 		if strings.Contains(err.Error(), tc.url) {
