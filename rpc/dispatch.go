@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -54,6 +55,19 @@ type dispatcher struct {
 // dispatch decodes params, runs the method and maps its error, recovering a
 // panic into an internal error so one bad call never takes the daemon down.
 func (d *dispatcher) dispatch(ctx context.Context, req *request) (out outcome) {
+	begun := time.Now()
+	defer func() {
+		// Only table names become labels: a stranger's method names must
+		// not grow the metrics without bound.
+		name, code := "unknown", 0
+		if out.method != nil {
+			name = out.method.Name
+		}
+		if out.err != nil {
+			code = out.err.Code
+		}
+		d.backend.ObserveCall(name, code, time.Since(begun))
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			d.log.Error("panic in method", "method", req.Method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))

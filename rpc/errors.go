@@ -39,6 +39,7 @@ const (
 	CodeRateLimited       = 37
 	CodeInvalidRequestApp = 38
 	CodeDuplicate         = 53
+	CodeSMTP              = 78
 	CodeTimeout           = 71
 	CodeCancelled         = 73
 	CodeInstallFailed     = 76
@@ -100,6 +101,7 @@ var codeTable = []struct {
 	{errdefs.ErrFilesystem, CodeFilesystem, "Filesystem Error"},
 	{errdefs.ErrNetwork, CodeNetwork, "Network Error"},
 	{errdefs.ErrRegistry, CodeRegistry, "Registry Error"},
+	{errdefs.ErrSMTP, CodeSMTP, "SMTP Error"},
 	{errdefs.ErrUnavailable, CodeUnavailable, "Unavailable"},
 	{errdefs.ErrTimeout, CodeTimeout, "Timeout"},
 	{context.DeadlineExceeded, CodeTimeout, "Timeout"},

@@ -91,6 +91,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/ws/rpc/", s.serveContinuation)
 	mux.HandleFunc("/rest/rpc/", s.serveUpload)
 	mux.HandleFunc(static.URLPrefix, s.serveStatic)
+	mux.HandleFunc(MetricsPath, s.serveMetrics)
 	return s.guard(mux)
 }
 

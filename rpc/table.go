@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/startos-go/startos/startos/config"
 	"github.com/startos-go/startos/startos/feed"
@@ -115,6 +117,22 @@ type Backend interface {
 	SetHostname(ctx context.Context, p model.SetHostnameParams) (model.Empty, error)
 	Restart(ctx context.Context, p model.PowerParams) (model.Empty, error)
 	Shutdown(ctx context.Context, p model.PowerParams) (model.Empty, error)
+	// Prometheus: GET /metrics, its tokens, and the call counts it shows.
+	PrometheusHandler() http.Handler
+	MetricsTokenValid(token string) bool
+	ObserveCall(method string, code int, d time.Duration)
+	MetricsTokenCreate(ctx context.Context, p model.MetricsTokenCreateParams) (model.MetricsTokenCreated, error)
+	MetricsTokenList(ctx context.Context) ([]model.MetricsToken, error)
+	MetricsTokenRevoke(ctx context.Context, p model.MetricsTokenRevokeParams) (model.Empty, error)
+	// Notifications that leave the box.
+	SetSMTP(ctx context.Context, p model.SMTPValue) (model.Empty, error)
+	TestSMTP(ctx context.Context, p model.SMTPTestParams) (model.Empty, error)
+	ClearSMTP(ctx context.Context) (model.Empty, error)
+	WebhookAdd(ctx context.Context, p model.WebhookAddParams) (model.WebhookAdded, error)
+	WebhookList(ctx context.Context) ([]model.Webhook, error)
+	WebhookRemove(ctx context.Context, p model.WebhookIDParams) (model.Empty, error)
+	WebhookTest(ctx context.Context, p model.WebhookIDParams) (model.Empty, error)
+	DeliveryStats(ctx context.Context) ([]model.DeliveryStats, error)
 }
 
 // Method is one entry of the table.
@@ -293,6 +311,34 @@ var Table = []*Method{
 		Backend.Restart),
 	unary("server.shutdown", "Stop the services and run the shutdown command; refused during an install, update or removal unless force.", 0,
 		Backend.Shutdown),
+	unary("server.metrics-token.create", "Create a bearer token for GET /metrics (Prometheus); the answer is the only time the token is shown.", mutates,
+		Backend.MetricsTokenCreate),
+	unary("server.metrics-token.list", "The metrics tokens: id, name, when created (never the secret).", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) ([]model.MetricsToken, error) {
+			return b.MetricsTokenList(ctx)
+		}),
+	unary("server.metrics-token.revoke", "Revoke a metrics token by id; scrapes with it are refused at once.", mutates,
+		Backend.MetricsTokenRevoke),
+	unary("server.set-smtp", "Set the outgoing mail server (STARTTLS or TLS) and where and which notifications are emailed; the password stays private.", mutates,
+		Backend.SetSMTP),
+	unary("server.test-smtp", "Send a test email now with the given settings (an empty host uses the saved ones); the error says why it failed.", 0,
+		Backend.TestSMTP),
+	unary("server.clear-smtp", "Remove the mail server settings and password; nothing is emailed.", mutates,
+		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.ClearSMTP(ctx) }),
+	unary("server.webhook.add", "Send notifications as JSON to an http(s) URL, signed with HMAC-SHA256; the answer shows the signing secret once.", mutates,
+		Backend.WebhookAdd),
+	unary("server.webhook.list", "The webhooks: id, URL, levels, whether a token is set (never the token or secret).", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) ([]model.Webhook, error) {
+			return b.WebhookList(ctx)
+		}),
+	unary("server.webhook.remove", "Remove a webhook by id.", mutates,
+		Backend.WebhookRemove),
+	unary("server.webhook.test", "Send a test notification to a webhook now, without retries; the error says why it failed.", 0,
+		Backend.WebhookTest),
+	unary("notification.delivery-stats", "Notifications emailed and sent to webhooks: delivered, failed after retries, dropped, queued.", 0,
+		func(b Backend, ctx context.Context, _ model.Empty) ([]model.DeliveryStats, error) {
+			return b.DeliveryStats(ctx)
+		}),
 	unary("ssh.add", "Authorize one SSH public key line; it is written to the box's authorized_keys.", mutates,
 		Backend.SSHAdd),
 	unary("ssh.list", "The authorized SSH keys: algorithm, SHA256 fingerprint, comment, when added.", 0,

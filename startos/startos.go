@@ -30,6 +30,8 @@ import (
 	"github.com/startos-go/startos/startos/metrics"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/net/ca"
+	"github.com/startos-go/startos/startos/notify"
+	"github.com/startos-go/startos/startos/prom"
 	"github.com/startos-go/startos/startos/service"
 	"github.com/startos-go/startos/startos/watchdog"
 )
@@ -74,6 +76,10 @@ type Config struct {
 	// AuthorizedKeys is the authorized_keys file the owner's SSH keys are
 	// written to; empty means they are kept in the state only.
 	AuthorizedKeys string
+	// Delivery tunes how notifications leave the box (email, webhooks):
+	// retries, deadlines, the CAs that verify servers (nil: the system's).
+	// Logger and Settings are filled by Open.
+	Delivery notify.Options
 	// RestartCommand and ShutdownCommand are what server.restart and
 	// server.shutdown run (argv, no shell); empty means systemctl.
 	RestartCommand, ShutdownCommand []string
@@ -102,7 +108,9 @@ type Server struct {
 	// powerStarted is set by the first restart or shutdown: the services
 	// are closed after it, so the command must not run twice.
 	powerStarted atomic.Bool
-	summaries    summaryCache // package.list of the newest revision
+	summaries    summaryCache       // package.list of the newest revision
+	prom         *prom.Exporter     // GET /metrics
+	notifier     *notify.Dispatcher // email and webhooks
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data
@@ -157,6 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.openNotifier()
 	if err := s.syncAuthorizedKeys(); err != nil {
 		// The box must still come up to be repaired; ssh.add retries.
 		s.log.Error("authorized_keys not written", "path", cfg.AuthorizedKeys, "error", err)
@@ -178,6 +187,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("startos: services: %w", err)
 	}
+	s.openPrometheus()
 	s.log.Info("library open", "data-dir", cfg.DataDir, "run-dir", cfg.RunDir, "version", Version, "revision", s.db.Revision())
 	return s, nil
 }
@@ -196,6 +206,9 @@ func (s *Server) Close() error {
 	var metricsErr error
 	if s.metrics != nil {
 		metricsErr = s.metrics.Close()
+	}
+	if s.notifier != nil {
+		s.notifier.Close()
 	}
 	stateErr := s.closeState()
 	s.log.Info("library closed")

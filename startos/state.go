@@ -78,16 +78,22 @@ func (s *Server) PutUI(ctx context.Context, p model.PutUIParams) (model.Empty, e
 // Notify raises a notification; other packages of the library use it for
 // failed installs, watchdog alarms and the like.
 func (s *Server) Notify(ctx context.Context, in model.NotificationInput) (uint32, error) {
-	id, err := notification.Create(ctx, s.db, notification.Fit(in))
+	in = notification.Fit(in)
+	id, err := notification.Create(ctx, s.db, in)
 	if err != nil {
 		s.log.Error("notification not recorded", "title", in.Title, "error", err)
 	}
+	s.raise(id, in)
 	return id, err
 }
 
 // CreateNotification is notification.create.
 func (s *Server) CreateNotification(ctx context.Context, in model.NotificationInput) (uint32, error) {
-	return notification.Create(ctx, s.db, in)
+	id, err := notification.Create(ctx, s.db, in)
+	if err == nil {
+		s.raise(id, in)
+	}
+	return id, err
 }
 
 // Notifications lists notifications, newest first.

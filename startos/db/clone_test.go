@@ -54,7 +54,7 @@ func fill(t *testing.T, v reflect.Value, depth int) {
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		v.SetInt(1)
-	case reflect.Uint, reflect.Uint64, reflect.Uint32:
+	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint16:
 		v.SetUint(1)
 	case reflect.Float64:
 		v.SetFloat(1.5)
@@ -111,7 +111,7 @@ func scribble(v reflect.Value) {
 		v.SetBool(false)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		v.SetInt(7)
-	case reflect.Uint, reflect.Uint64, reflect.Uint32:
+	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint16:
 		v.SetUint(7)
 	case reflect.Float64:
 		v.SetFloat(7)

@@ -34,6 +34,7 @@ var (
 	ErrCancelled           = errors.New("cancelled")         // 73
 	ErrInstallFailed       = errors.New("install failed")    // 76
 	ErrUpdateFailed        = errors.New("update failed")     // 77
+	ErrSMTP                = errors.New("smtp error")        // 78
 	ErrUnavailable         = errors.New("temporarily unavailable")
 )
 

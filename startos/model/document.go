@@ -43,6 +43,9 @@ type ServerInfo struct {
 	// CAFingerprint is the SHA-256 of the box's root CA certificate
 	// (colon-separated hex); the certificate is at /static/local-root-ca.crt.
 	CAFingerprint string `json:"caFingerprint"`
+	// SMTP is the outgoing mail server (server.set-smtp), without its
+	// password; nil when none is set.
+	SMTP *SMTPSettings `json:"smtp"`
 }
 
 // ServerStatusInfo is what the box as a whole is busy with.
@@ -309,6 +312,13 @@ type PrivateDocument struct {
 	// SSHKeys are the owner's authorized SSH keys, keyed by fingerprint;
 	// the authorized_keys file is rewritten from them.
 	SSHKeys map[string]StoredSSHKey `json:"sshKeys,omitempty"`
+	// MetricsTokens are the bearer tokens that may read /metrics, keyed
+	// by id.
+	MetricsTokens map[string]StoredMetricsToken `json:"metricsTokens,omitempty"`
+	// SMTPPassword is serverInfo.smtp's password ("" for none).
+	SMTPPassword string `json:"smtpPassword,omitempty"`
+	// Webhooks receive notifications as JSON, keyed by id.
+	Webhooks map[string]StoredWebhook `json:"webhooks,omitempty"`
 }
 
 // Session is one logged-in client. Its key is the session id (a hash of the

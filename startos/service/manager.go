@@ -104,6 +104,7 @@ type Manager struct {
 	actors  map[string]*actor
 	started bool
 	closed  bool
+	halted  bool // Halt ran: no actor starts until Resume
 }
 
 // New checks opts and returns a Manager. It starts nothing: Start reconciles
@@ -201,7 +202,7 @@ func (m *Manager) Close() error {
 // spawn starts the actor of id unless it runs; it kicks it either way.
 func (m *Manager) spawn(id string) {
 	m.mu.Lock()
-	if m.closed {
+	if m.closed || m.halted {
 		m.mu.Unlock()
 		return
 	}
