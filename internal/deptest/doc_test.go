@@ -2,7 +2,6 @@ package deptest
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -33,23 +32,7 @@ func TestArchitectureDocArrows(t *testing.T) {
 			t.Fatalf("docs/architecture.md: malformed arrow %q", line)
 		}
 		n++
-		t.Run(pkg, func(t *testing.T) {
-			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+strings.TrimPrefix(pkg, "./")).CombinedOutput()
-			if err != nil {
-				t.Fatalf("go list %s: %v\n%s", pkg, err, out)
-			}
-			deps := strings.Fields(string(out))
-			if len(deps) == 0 {
-				t.Fatalf("go list %s printed nothing", pkg)
-			}
-			for _, d := range deps {
-				for _, ban := range bans {
-					if d == ban || strings.HasPrefix(d, ban+"/") {
-						t.Errorf("%s links %s, which docs/architecture.md says it must not", pkg, d)
-					}
-				}
-			}
-		})
+		t.Run(pkg, func(t *testing.T) { checkBanned(t, pkg, bans, "docs/architecture.md says it must not") })
 	}
 	if n == 0 {
 		t.Fatal("docs/architecture.md's deptest block states no arrows")
