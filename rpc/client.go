@@ -22,6 +22,7 @@ import (
 	"github.com/sourcegraph/jsonrpc2"
 
 	"github.com/startos-go/startos/startos/feed"
+	"github.com/startos-go/startos/startos/model"
 )
 
 // DefaultAddr is where startd listens unless told otherwise.
@@ -508,4 +509,19 @@ func (c *Client) Upload(ctx context.Context, id string, body io.Reader, size int
 		return env.Error
 	}
 	return fmt.Errorf("upload: HTTP %s", resp.Status)
+}
+
+// Sideload installs a package from its bytes as StartOS does: package.sideload
+// answers a one-shot upload id, then the body goes to /rest/rpc/<id>, and the
+// daemon answers when the install is done (or refused). It is the one copy of
+// that two-step dance for every frontend.
+func (c *Client) Sideload(ctx context.Context, p model.SideloadParams, body io.Reader, size int64) error {
+	var sl model.SideloadResult
+	if err := c.Call(ctx, "package.sideload", p, &sl); err != nil {
+		return err
+	}
+	if sl.Upload == "" {
+		return errors.New("package.sideload: the answer has no upload id")
+	}
+	return c.Upload(ctx, sl.Upload, body, size)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -212,5 +213,46 @@ func TestKeepAliveEndsADeafConnection(t *testing.T) {
 	}
 	if err := <-callErr; err == nil {
 		t.Fatal("a call to a deaf daemon succeeded")
+	}
+}
+
+// The local cookie goes only to this machine, and never over the socket.
+func TestReadLocalCookie(t *testing.T) {
+	cookie := filepath.Join(t.TempDir(), "rpc.authcookie")
+	if err := os.WriteFile(cookie, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ target, file, want string }{
+		{"http://127.0.0.1:5959", cookie, "secret"},
+		{"http://localhost:5959", cookie, "secret"},
+		{"https://[::1]:443", cookie, "secret"},
+		{"http://10.0.0.5:5959", cookie, ""},
+		{"http://box.local:5959", cookie, ""},
+		{"unix:///run/startos/rpc.sock", cookie, ""},
+		{"http://127.0.0.1:5959", cookie + ".absent", ""},
+		{"http://127.0.0.1:5959", "", ""},
+	}
+	for _, c := range cases {
+		if got := ReadLocalCookie(c.target, c.file); got != c.want {
+			t.Errorf("ReadLocalCookie(%q, %q) = %q, want %q", c.target, c.file, got, c.want)
+		}
+	}
+}
+
+// Sideload takes both steps: the upload id is asked for, then the bytes go
+// to it and the daemon's verdict on them (here: not an archive) comes back.
+func TestClientSideloadUploadsToTheAnsweredID(t *testing.T) {
+	ts := startServer(t, newBackend(t))
+	ctx := context.Background()
+	c, err := Dial(ctx, ts.httpURL, ts.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := "not an s9pk archive"
+	err = c.Sideload(ctx, model.SideloadParams{}, strings.NewReader(body), int64(len(body)))
+	var rerr *Error
+	if !errors.As(err, &rerr) || rerr.Data == nil || !strings.Contains(strings.ToLower(rerr.Data.Details+rerr.Message), "s9pk") {
+		t.Fatalf("Sideload of garbage = %#v, want the daemon's verdict on the archive", err)
 	}
 }

@@ -3,13 +3,16 @@ package rpc
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/startos-go/startos/internal/atomicfile"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/startos-go/startos/internal/atomicfile"
 )
 
 // FileJar is the clients' cookie jar, ~/.startos/cookies.json: cookies per
@@ -98,4 +101,28 @@ func (j *FileJar) save(m map[string][]JarEntry) error {
 		return err
 	}
 	return atomicfile.Write(j.Path, b, 0o600)
+}
+
+// ReadLocalCookie reads the daemon's local auth cookie from file when target is
+// an HTTP(S) address on this machine (loopback or localhost) and the file is
+// readable (root or the daemon's user); otherwise it answers "". The unix
+// socket needs none: its peer credentials decide, uploads included, since
+// they go by HTTP over the same socket. Every frontend finds the cookie here.
+func ReadLocalCookie(target, file string) string {
+	if file == "" || !strings.HasPrefix(target, "http") {
+		return ""
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -222,6 +222,18 @@ func withGUIDKey(key string, m *Method) *Method {
 	return m
 }
 
+// noParams adapts a library call that takes no params to the one handler
+// shape, func(B, ctx, P) (R, error), with P = model.Empty: the wire still
+// accepts {} or no params, and the library keeps its natural signature.
+func noParams[R any](fn func(Backend, context.Context) (R, error)) func(Backend, context.Context, model.Empty) (R, error) {
+	return func(b Backend, ctx context.Context, _ model.Empty) (R, error) { return fn(b, ctx) }
+}
+
+// noParamsStream is noParams for a streaming call.
+func noParamsStream[R, N any](fn func(Backend, context.Context) (R, *feed.Feed[N], error)) func(Backend, context.Context, model.Empty) (R, *feed.Feed[N], error) {
+	return func(b Backend, ctx context.Context, _ model.Empty) (R, *feed.Feed[N], error) { return fn(b, ctx) }
+}
+
 // withCLI names the start-cli command of m when the dotted name reads badly.
 func withCLI(path string, m *Method) *Method {
 	m.CLI = path
@@ -251,7 +263,7 @@ func (s feedSubscription[N]) close()                                { s.f.Close(
 var Table = []*Method{
 	unary("echo", "Return the message; the cheapest full round trip.", public, Backend.Echo),
 	unary("state", "Which mode the daemon is in: running, initializing or error.", public,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.ServerState, error) { return b.State(ctx) }),
+		noParams(Backend.State)),
 	unary("rpc.discover", "The OpenRPC 1.3 document of this surface, generated from the method table.", public,
 		func(Backend, context.Context, model.Empty) (json.RawMessage, error) { return discover(), nil }),
 	unary("rpc.unsubscribe", "End a subscription opened on this connection.", public,
@@ -260,49 +272,39 @@ var Table = []*Method{
 			return model.Empty{}, errStreamOnly
 		}),
 	unary("setup.status", "Whether the box has an owner yet: incomplete or complete.", public,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.SetupStatus, error) {
-			return b.SetupStatus(ctx)
-		}),
+		noParams(Backend.SetupStatus)),
 	withCLI("setup execute", unary("setup.execute", "Set the owner's password (and optionally name and hostname), once.", public|mutates,
 		Backend.Setup)),
 	withCookie(cookieSet, unary("auth.login", "Check the password and open a session; over HTTP it also sets the session cookie.", public,
 		Backend.Login)),
 	withCookie(cookieClear, unary("auth.logout", "End the caller's session.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.Logout(ctx) })),
+		noParams(Backend.Logout))),
 	unary("auth.session.list", "The open sessions; current marks the caller's own.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.SessionList, error) { return b.Sessions(ctx) }),
+		noParams(Backend.Sessions)),
 	unary("auth.session.kill", "End the sessions with these ids and close their connections at once.", 0,
 		Backend.KillSessions),
 	unary("auth.reset-password", "Change the password; every other session ends.", mutates,
 		Backend.ResetPassword),
 	unary("server.time", "The box's clock and the daemon's uptime in seconds.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.ServerTime, error) { return b.Time(ctx) }),
+		noParams(Backend.Time)),
 	unary("server.device-info", "Software version, architecture, memory and hostname of the box.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.DeviceInfo, error) {
-			return b.DeviceInfo(ctx)
-		}),
+		noParams(Backend.DeviceInfo)),
 	unary("server.logs", "A page of the daemon's own log: newest by default, or before/after a cursor.", 0,
 		Backend.Logs),
 	streaming("server.logs.follow", "server.logs.entry", "Recent daemon log entries, then each new one as it is written.", 0,
 		Backend.FollowLogs),
 	unary("server.watchdog", "Liveness: each watchdog probe's state, the log sinks' counters and the dumps on disk.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.WatchdogReport, error) {
-			return b.Watchdog(ctx)
-		}),
+		noParams(Backend.Watchdog)),
 	unary("server.dump", "Write a goroutine dump to the watchdog folder now, as SIGUSR1 does.", 0,
 		Backend.DumpGoroutines),
 	unary("server.diagnose", "An evidence bundle (tar.gz): newest dumps, log ring, watchdog report, process status.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.DiagnoseBundle, error) {
-			return b.Diagnose(ctx)
-		}),
+		noParams(Backend.Diagnose)),
 	unary("server.metrics", "CPU (user/kernel/wait/idle), memory, disk of the data folder and temperature, sampled in the background.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, error) { return b.Metrics(ctx) }),
+		noParams(Backend.Metrics)),
 	withGUIDKey("metrics", streaming("server.metrics.follow", "server.metrics.sample", "The latest metrics sample, then each new one (every 4 s).", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.Metrics, *feed.Feed[model.Metrics], error) {
-			return b.FollowMetrics(ctx)
-		})),
+		noParamsStream(Backend.FollowMetrics))),
 	unary("server.ca", "The box's root CA certificate (PEM) and its SHA-256 fingerprint: install it on a device to trust the box's https LAN addresses.", public,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.CAInfo, error) { return b.CA(ctx) }),
+		noParams(Backend.CA)),
 	unary("server.set-name", "Set the box's display name (1-64 printable characters).", mutates,
 		Backend.SetName),
 	unary("server.set-hostname", "Set the box's hostname: one lowercase RFC 1123 label, 1-63 characters.", mutates,
@@ -314,9 +316,7 @@ var Table = []*Method{
 	unary("server.metrics-token.create", "Create a bearer token for GET /metrics (Prometheus); the answer is the only time the token is shown.", mutates,
 		Backend.MetricsTokenCreate),
 	unary("server.metrics-token.list", "The metrics tokens: id, name, when created (never the secret).", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) ([]model.MetricsToken, error) {
-			return b.MetricsTokenList(ctx)
-		}),
+		noParams(Backend.MetricsTokenList)),
 	unary("server.metrics-token.revoke", "Revoke a metrics token by id; scrapes with it are refused at once.", mutates,
 		Backend.MetricsTokenRevoke),
 	unary("server.set-smtp", "Set the outgoing mail server (STARTTLS or TLS) and where and which notifications are emailed; the password stays private.", mutates,
@@ -324,29 +324,25 @@ var Table = []*Method{
 	unary("server.test-smtp", "Send a test email now with the given settings (an empty host uses the saved ones); the error says why it failed.", 0,
 		Backend.TestSMTP),
 	unary("server.clear-smtp", "Remove the mail server settings and password; nothing is emailed.", mutates,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.ClearSMTP(ctx) }),
+		noParams(Backend.ClearSMTP)),
 	unary("server.webhook.add", "Send notifications as JSON to an http(s) URL, signed with HMAC-SHA256; the answer shows the signing secret once.", mutates,
 		Backend.WebhookAdd),
 	unary("server.webhook.list", "The webhooks: id, URL, levels, whether a token is set (never the token or secret).", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) ([]model.Webhook, error) {
-			return b.WebhookList(ctx)
-		}),
+		noParams(Backend.WebhookList)),
 	unary("server.webhook.remove", "Remove a webhook by id.", mutates,
 		Backend.WebhookRemove),
 	unary("server.webhook.test", "Send a test notification to a webhook now, without retries; the error says why it failed.", 0,
 		Backend.WebhookTest),
 	unary("notification.delivery-stats", "Notifications emailed and sent to webhooks: delivered, failed after retries, dropped, queued.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) ([]model.DeliveryStats, error) {
-			return b.DeliveryStats(ctx)
-		}),
+		noParams(Backend.DeliveryStats)),
 	unary("ssh.add", "Authorize one SSH public key line; it is written to the box's authorized_keys.", mutates,
 		Backend.SSHAdd),
 	unary("ssh.list", "The authorized SSH keys: algorithm, SHA256 fingerprint, comment, when added.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) ([]model.SSHKey, error) { return b.SSHList(ctx) }),
+		noParams(Backend.SSHList)),
 	unary("ssh.remove", "Remove an authorized SSH key by its SHA256 fingerprint.", mutates,
 		Backend.SSHRemove),
 	unary("server.rebuild", "Drop every service's container and images and rebuild them from the archived packages.", mutates,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.Empty, error) { return b.RebuildAll(ctx) }),
+		noParams(Backend.RebuildAll)),
 	unary("package.sideload", "Start a sideload: answers a one-shot upload id; POST the .s9pk to /rest/rpc/<id>.", mutates,
 		Backend.Sideload),
 	unary("package.install", "Download a package from an http(s) URL, verify it and install it; answers when installed.", mutates,
@@ -358,9 +354,7 @@ var Table = []*Method{
 	unary("package.uninstall", "Stop and remove a package: container, images, archive, and volumes unless soft.", mutates,
 		Backend.Uninstall),
 	unary("package.list", "Installed packages: id, title, version, state, status and health as a person sees them.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) ([]model.PackageSummary, error) {
-			return b.Packages(ctx)
-		}),
+		noParams(Backend.Packages)),
 	unary("package.info", "One package: status, health checks, dependencies, interfaces with local addresses, actions.", 0,
 		Backend.PackageInfo),
 	unary("package.installed-version", "The installed version of a package.", 0,
@@ -371,9 +365,7 @@ var Table = []*Method{
 	unary("package.rebuild", "Drop a package's container and images and rebuild them from its archive.", mutates,
 		Backend.RebuildPackage),
 	unary("package.stats", "Memory and CPU of each running package.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (map[string]model.PackageStats, error) {
-			return b.PackageStats(ctx)
-		}),
+		noParams(Backend.PackageStats)),
 	unary("package.logs", "A page of a package's log: newest by default, or before/after a cursor.", 0,
 		Backend.PackageLogs),
 	streaming("package.logs.follow", "package.logs.entry", "Recent lines of a package's log, then each new one.", 0,
@@ -413,9 +405,7 @@ var Table = []*Method{
 	unary("backup.target.add", "Add a backup target: an absolute local path, sftp:user@host:/path, s3:… or rest:… (credentials stay private).", mutates,
 		Backend.AddBackupTarget),
 	unary("backup.target.list", "The backup targets, without their credentials.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) ([]model.BackupTarget, error) {
-			return b.BackupTargets(ctx)
-		}),
+		noParams(Backend.BackupTargets)),
 	unary("backup.target.update", "Change a backup target's name, url or credentials.", mutates,
 		Backend.UpdateBackupTarget),
 	unary("backup.target.remove", "Forget a backup target; its repository is left as it is.", mutates,
@@ -431,9 +421,7 @@ var Table = []*Method{
 	unary("backup.schedule.set", "Set the backup schedule (off, daily or weekly at HH:MM; target, packages, retention).", mutates,
 		Backend.SetBackupSchedule),
 	unary("backup.schedule.get", "The backup schedule and its next run.", 0,
-		func(b Backend, ctx context.Context, _ model.Empty) (model.BackupSchedule, error) {
-			return b.BackupSchedule(ctx)
-		}),
+		noParams(Backend.BackupSchedule)),
 }
 
 // UnsubscribeParams names the subscription to end.

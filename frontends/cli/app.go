@@ -182,7 +182,7 @@ func (s *session) configure(cCtx *cli.Context) error {
 			cookies = append(cookies, ".data/run/rpc.authcookie") // just run's
 		}
 		for _, f := range cookies {
-			if s.localCookie = localCookie(s.target, f); s.localCookie != "" {
+			if s.localCookie = rpc.ReadLocalCookie(s.target, f); s.localCookie != "" {
 				break
 			}
 		}

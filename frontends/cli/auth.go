@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -15,24 +12,6 @@ import (
 
 	"github.com/startos-go/startos/startos/model"
 )
-
-// localCookie reads the daemon's local auth cookie when the target is on
-// this machine and the file is readable (root or the daemon's user).
-func localCookie(target, file string) string {
-	u, err := url.Parse(target)
-	if err != nil || file == "" {
-		return ""
-	}
-	host := u.Hostname()
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return ""
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
 
 // readSecret reads a password: from stdin without echo when it is a
 // terminal, else one line from stdin (for --password-stdin and scripts).

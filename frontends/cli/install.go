@@ -51,11 +51,7 @@ func customizeInstall(cmd *cli.Command, s *session) {
 		if err != nil {
 			return err
 		}
-		var sl model.SideloadResult
-		if err := c.Call(ctx, "package.sideload", model.SideloadParams{AllowKeyChange: cCtx.String("allow-key-change")}, &sl); err != nil {
-			return err
-		}
-		if err := c.Upload(ctx, sl.Upload, f, st.Size()); err != nil {
+		if err := c.Sideload(ctx, model.SideloadParams{AllowKeyChange: cCtx.String("allow-key-change")}, f, st.Size()); err != nil {
 			return err
 		}
 		fmt.Fprintln(s.stdout, "installed", src)

@@ -9,9 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -125,29 +123,6 @@ func target(c *cli.Context) (string, error) {
 	return "http://" + rpc.DefaultAddr, nil
 }
 
-// localCookie reads the daemon's local auth cookie when an HTTP target is
-// on this machine and the file is readable (root or the daemon's user). The
-// socket needs none: its peer credentials decide, uploads included, since
-// they go by HTTP over the same socket.
-func localCookie(tgt, file string) string {
-	if file == "" || !strings.HasPrefix(tgt, "http") {
-		return ""
-	}
-	u, err := url.Parse(tgt)
-	if err != nil {
-		return ""
-	}
-	host := u.Hostname()
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return ""
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
 func console(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see --help)", c.Args().First())
@@ -160,7 +135,7 @@ func console(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 	box, err := live.Open(live.Options{
 		Target:      tgt,
 		HTTPClient:  &http.Client{Jar: jar},
-		LocalCookie: localCookie(tgt, c.String("auth-cookie")),
+		LocalCookie: rpc.ReadLocalCookie(tgt, c.String("auth-cookie")),
 	})
 	if err != nil {
 		return err

@@ -192,21 +192,6 @@ func TestTargetChoice(t *testing.T) {
 			t.Errorf("%v: %q %v, want %q", c.args, got, err, c.want)
 		}
 	}
-	// The local cookie goes only to this machine.
-	cookie := filepath.Join(dir, "rpc.authcookie")
-	os.WriteFile(cookie, []byte("secret\n"), 0o600)
-	if got := localCookie("http://127.0.0.1:5959", cookie); got != "secret" {
-		t.Errorf("loopback: %q", got)
-	}
-	if got := localCookie("http://localhost:5959", cookie); got != "secret" {
-		t.Errorf("localhost: %q", got)
-	}
-	if got := localCookie("http://10.0.0.5:5959", cookie); got != "" {
-		t.Errorf("a remote host got the local cookie")
-	}
-	if got := localCookie("unix:///run/startos/rpc.sock", cookie); got != "" {
-		t.Errorf("the socket (peer credentials decide, uploads too) got the local cookie: %q", got)
-	}
 }
 
 // targetOf runs the flag parsing and target choice on args.

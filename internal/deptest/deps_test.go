@@ -52,22 +52,28 @@ func TestModelIsStandardLibraryOnly(t *testing.T) {
 
 func TestDependencyRules(t *testing.T) {
 	for _, r := range rules {
-		t.Run(r.pkgs, func(t *testing.T) {
-			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+strings.TrimPrefix(r.pkgs, "./")).CombinedOutput()
-			if err != nil {
-				t.Fatalf("go list %s: %v\n%s", r.pkgs, err, out)
+		t.Run(r.pkgs, func(t *testing.T) { checkBanned(t, r.pkgs, r.banned, r.why) })
+	}
+}
+
+// checkBanned fails t for every package pkgs links (go list -deps) that is
+// one of banned or below one of them; a banned entry ending in "/" is a
+// bare prefix.
+func checkBanned(t *testing.T, pkgs string, banned []string, why string) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+strings.TrimPrefix(pkgs, "./")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pkgs, err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) == 0 {
+		t.Fatalf("go list %s printed nothing", pkgs)
+	}
+	for _, d := range deps {
+		for _, b := range banned {
+			if d == b || strings.HasPrefix(d, b+"/") || (strings.HasSuffix(b, "/") && strings.HasPrefix(d, b)) {
+				t.Errorf("%s links %s: %s", pkgs, d, why)
 			}
-			deps := strings.Fields(string(out))
-			if len(deps) == 0 {
-				t.Fatalf("go list %s printed nothing", r.pkgs)
-			}
-			for _, d := range deps {
-				for _, b := range r.banned {
-					if d == b || strings.HasPrefix(d, b+"/") || (strings.HasSuffix(b, "/") && strings.HasPrefix(d, b)) {
-						t.Errorf("%s links %s: %s", r.pkgs, d, r.why)
-					}
-				}
-			}
-		})
+		}
 	}
 }
