@@ -193,7 +193,9 @@ func TestVerifyRefuses(t *testing.T) {
 		{"future format", []byte(strings.Replace(string(good), `"format":1`, `"format":2`, 1)), VerifyOptions{Now: t0}, ErrMalformed},
 		{"oversized", good, VerifyOptions{Now: t0, MaxSize: int64(len(good)) - 1}, ErrTooLarge},
 		{"over the default limit", make([]byte, MaxIndexSize+1), VerifyOptions{Now: t0}, ErrTooLarge},
-		{"untrusted developer", signed(t, reg, dev, 5, func(i *Index) { i.Packages["hello"].Developers = []string{EncodeKey(other.Public().(ed25519.PublicKey))} }), VerifyOptions{Now: t0}, ErrUntrustedDeveloper},
+		{"untrusted developer", signed(t, reg, dev, 5, func(i *Index) {
+			i.Packages["hello"].Developers = []string{EncodeKey(other.Public().(ed25519.PublicKey))}
+		}), VerifyOptions{Now: t0}, ErrUntrustedDeveloper},
 		{"no trusted developers", signed(t, reg, dev, 5, func(i *Index) { i.Packages["hello"].Developers = nil }), VerifyOptions{Now: t0}, ErrMalformed},
 		{"developer signature over another commitment", signed(t, reg, dev, 5, ver(func(v *Version) { v.Commitment.RootSighash[1] = 1 })), VerifyOptions{Now: t0, DeveloperSignatures: true}, ErrBadSignature},
 		{"bad package id", signed(t, reg, dev, 5, func(i *Index) { i.Packages["../etc"] = i.Packages["hello"] }), VerifyOptions{Now: t0}, ErrMalformed},
