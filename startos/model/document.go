@@ -90,6 +90,9 @@ type PackageDataEntry struct {
 	// InterfaceAddresses is where each interface answers on the LAN, keyed
 	// by interface id (StartOS's interface-addresses).
 	InterfaceAddresses map[string]InterfaceAddresses `json:"interfaceAddresses,omitempty"`
+	// UpdateAvailable is set while a configured registry offers a newer
+	// version that runs on this box.
+	UpdateAvailable *UpdateAvailable `json:"updateAvailable,omitempty"`
 }
 
 // InterfaceAddresses is one interface's LAN addresses: its .local name, the
@@ -300,6 +303,9 @@ type PrivateDocument struct {
 	// SSHKeys are the owner's authorized SSH keys, keyed by fingerprint;
 	// the authorized_keys file is rewritten from them.
 	SSHKeys map[string]StoredSSHKey `json:"sshKeys,omitempty"`
+	// Registries are the configured package registries, keyed by URL; nil
+	// (never configured) is seeded with the default list at start.
+	Registries map[string]RegistryPin `json:"registries"`
 }
 
 // Session is one logged-in client. Its key is the session id (a hash of the
@@ -376,6 +382,7 @@ func (e PackageDataEntry) Clone() PackageDataEntry {
 	c.Registry = clonePtr(e.Registry)
 	c.StaticFiles = clonePtr(e.StaticFiles)
 	c.LastBackup = clonePtr(e.LastBackup)
+	c.UpdateAvailable = clonePtr(e.UpdateAvailable)
 	if e.CurrentDependencies != nil {
 		c.CurrentDependencies = make(map[string]CurrentDependency, len(e.CurrentDependencies))
 		for k, d := range e.CurrentDependencies {
