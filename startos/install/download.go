@@ -110,6 +110,11 @@ func (w *stallWatch) reader(r io.Reader) io.Reader {
 		if n > 0 {
 			w.timer.Reset(w.d)
 		}
+		if err != nil {
+			// The download is over; the install that follows (image
+			// loads, a migration) may be silent for long.
+			w.timer.Stop()
+		}
 		return n, err
 	})
 }
