@@ -305,7 +305,9 @@ func TestRegistryEndToEnd(t *testing.T) {
 		want  string
 	}{
 		{"archive differs from the index", serveBytes(a2, len(a2)), nil, "merkle root differs"},
-		{"redirect off the registry host", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, other.URL+"/x.s9pk", http.StatusFound) }, nil, "leaves the registry's host"},
+		{"redirect off the registry host", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/x.s9pk", http.StatusFound)
+		}, nil, "leaves the registry's host"},
 		{"truncated", serveBytes(a3[:len(a3)/2], len(a3)), nil, "after"},
 		{"oversized", serveBytes(append(append([]byte{}, a3...), make([]byte, 1000)...), len(a3)+1000), nil, "longer than"},
 		{"stalled", nil, nil, "stalled"},
