@@ -13,6 +13,7 @@ func bind(keys []string, help, desc string) key.Binding {
 // keys is every key the console answers to; help lists them all.
 var keys = struct {
 	Quit, Help, NextTab, PrevTab, Dashboard, Services, Logs, Notifications, Back key.Binding
+	Marketplace                                                                  key.Binding
 	Up, Down, PageUp, PageDown, Top, Bottom, Enter, Filter                       key.Binding
 	Install, Start, Stop, Restart, Uninstall, ServiceLogs                        key.Binding
 	Follow, NextMatch, PrevMatch, DaemonLog, Wrap, Scroll                        key.Binding
@@ -28,6 +29,7 @@ var keys = struct {
 	Logs:          bind([]string{"3"}, "3", "logs"),
 	Notifications: bind([]string{"4"}, "4", "notifications"),
 	Back:          bind([]string{"esc"}, "esc", "back / close"),
+	Marketplace:   bind([]string{"5"}, "5", "marketplace"),
 
 	Up:       bind([]string{"up", "k"}, "↑/k", "up"),
 	Down:     bind([]string{"down", "j"}, "↓/j", "down"),

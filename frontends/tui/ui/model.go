@@ -58,10 +58,11 @@ const (
 	tabServices
 	tabLogs
 	tabNotifications
+	tabMarket
 	tabCount
 )
 
-var tabNames = [tabCount]string{"Dashboard", "Services", "Logs", "Notifications"}
+var tabNames = [tabCount]string{"Dashboard", "Services", "Logs", "Notifications", "Marketplace"}
 
 // historyLen is how many metrics samples the sparklines keep.
 const historyLen = 120
@@ -87,6 +88,7 @@ type Model struct {
 	services servicesView
 	logs     logPane
 	notes    notesView
+	market   marketView
 	modal    modal
 	status   string              // the status line
 	statusOK bool                // false: an error
@@ -277,6 +279,11 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case uploadDoneMsg:
 		m.uploaded(msg.err)
 		return m, nil
+	case marketMsg:
+		m.marketLoaded(msg)
+		return m, nil
+	case marketDoneMsg:
+		return m, m.marketDone(msg)
 	case copiedMsg:
 		if msg.err != nil {
 			m.setStatus("copy: "+msg.err.Error(), false)
@@ -429,6 +436,8 @@ func (m *Model) typing() bool {
 		return m.services.filtering
 	case tabLogs:
 		return m.logs.searching
+	case tabMarket:
+		return m.market.searching
 	}
 	return false
 }
@@ -446,6 +455,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 			m.services.typeFilter(k)
 		case tabLogs:
 			m.logs.typeSearch(k)
+		case tabMarket:
+			return m.typeMarketSearch(k)
 		}
 		return nil
 	}
@@ -467,6 +478,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return m.switchTab(tabLogs)
 	case key.Matches(k, keys.Notifications):
 		return m.switchTab(tabNotifications)
+	case key.Matches(k, keys.Marketplace):
+		return m.switchTab(tabMarket)
 	}
 	switch m.tab {
 	case tabServices:
@@ -475,6 +488,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		m.logsKey(k)
 	case tabNotifications:
 		return m.notesKey(k)
+	case tabMarket:
+		return m.marketKey(k)
 	}
 	return nil
 }
@@ -486,6 +501,9 @@ func (m *Model) switchTab(t tab) tea.Cmd {
 	m.tab = t
 	if t == tabNotifications && !m.notes.loading {
 		return m.fetchNotes()
+	}
+	if t == tabMarket && !m.market.loading {
+		return m.fetchMarket()
 	}
 	return nil
 }
@@ -512,6 +530,8 @@ func (m *Model) View() string {
 			body = m.logs.view(m, m.w, bh)
 		case tabNotifications:
 			body = m.viewNotes(m.w, bh)
+		case tabMarket:
+			body = m.viewMarket(m.w, bh)
 		}
 	}
 	lines = append(lines, block(body, m.w, bh)...)
@@ -600,6 +620,8 @@ func (m *Model) viewFooter() []key.Binding {
 		return shortHelp(keys.Up, keys.Down, keys.Follow, keys.Filter, keys.Wrap, bind(nil, "enter", "full line"), keys.Help)
 	case m.tab == tabNotifications:
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.ToggleSeen, keys.AllSeen, keys.Delete, keys.Help)
+	case m.tab == tabMarket:
+		return m.marketFooter()
 	}
 	return shortHelp(keys.Services, keys.Logs, keys.Notifications, keys.NextTab, keys.Help, keys.Quit)
 }

@@ -25,8 +25,10 @@ func TestGlobalKeys(t *testing.T) {
 		{[]string{"4"}, tabNotifications},
 		{[]string{"4", "1"}, tabDashboard},
 		{[]string{"tab"}, tabServices},
-		{[]string{"tab", "tab", "tab", "tab"}, tabDashboard},
-		{[]string{"shift+tab"}, tabNotifications},
+		{[]string{"5"}, tabMarket},
+		{[]string{"tab", "tab", "tab", "tab"}, tabMarket},
+		{[]string{"tab", "tab", "tab", "tab", "tab"}, tabDashboard},
+		{[]string{"shift+tab"}, tabMarket},
 		{[]string{"3", "shift+tab"}, tabServices},
 	}
 	for _, c := range cases {
