@@ -69,6 +69,17 @@ type Backend interface {
 	Sideload(ctx context.Context, p model.SideloadParams) (model.SideloadResult, error)
 	ReceiveUpload(ctx context.Context, id string, body io.Reader, size int64) error
 	InstallURL(ctx context.Context, p model.InstallParams) (model.Empty, error)
+	// Registries and the marketplace (startos/market).
+	RegistryAdd(ctx context.Context, p model.RegistryAddParams) (model.RegistryAddResult, error)
+	RegistryRemove(ctx context.Context, p model.RegistryURLParams) (model.Empty, error)
+	RegistryList(ctx context.Context, p model.Empty) ([]model.RegistryInfo, error)
+	RegistryRefresh(ctx context.Context, p model.RegistryRefreshParams) (model.Empty, error)
+	RegistryPackageIndex(ctx context.Context, p model.RegistryIndexParams) (model.PackageIndex, error)
+	RegistryPackageGet(ctx context.Context, p model.RegistryPackageGetParams) (model.PackageGet, error)
+	MarketplaceCategories(ctx context.Context, p model.Empty) ([]string, error)
+	PackageSearch(ctx context.Context, p model.PackageSearchParams) ([]model.MarketPackage, error)
+	PackageUpdates(ctx context.Context, p model.Empty) ([]model.PackageUpdateInfo, error)
+	PackageUpdate(ctx context.Context, p model.PackageUpdateParams) (model.Empty, error)
 	CancelInstall(ctx context.Context, p model.CancelInstallParams) (model.Empty, error)
 	InstallProgress(ctx context.Context, p model.InstallProgressParams) (model.FullProgress, *feed.Feed[model.FullProgress], error)
 	Uninstall(ctx context.Context, p model.UninstallParams) (model.Empty, error)
@@ -345,8 +356,25 @@ var Table = []*Method{
 		noParams(Backend.RebuildAll)),
 	unary("package.sideload", "Start a sideload: answers a one-shot upload id; POST the .s9pk to /rest/rpc/<id>.", mutates,
 		Backend.Sideload),
-	unary("package.install", "Download a package from an http(s) URL, verify it and install it; answers when installed.", mutates,
+	unary("package.install", "Install a package from an http(s) URL, or by id (and version range) from the configured registries; verified while downloading; answers when installed.", mutates,
 		Backend.InstallURL),
+	unary("registry.add", "Add a package registry, pinned to the given key fingerprint or (none given) the key its index is signed by now; answers the fingerprint.", mutates,
+		Backend.RegistryAdd),
+	unary("registry.remove", "Remove a package registry and its cached index.", mutates, Backend.RegistryRemove),
+	unary("registry.list", "The configured registries: URL, pinned key fingerprint, index sequence and expiry, packages, last error.", 0,
+		Backend.RegistryList),
+	unary("registry.refresh", "Fetch and verify one registry's index (url) or every one's, and recompute the updates on offer.", mutates,
+		Backend.RegistryRefresh),
+	unary("registry.package.index", "A registry's verified index in StartOS's shape: categories and every package's versions.", 0,
+		Backend.RegistryPackageIndex),
+	unary("registry.package.get", "The best version of a package for this box in a version range, in StartOS's shape.", 0,
+		Backend.RegistryPackageGet),
+	unary("marketplace.categories", "Every category the registries list.", 0, Backend.MarketplaceCategories),
+	unary("package.search", "Search the registries: every word in id, title, description or category; the newest version of each match.", 0,
+		Backend.PackageSearch),
+	unary("package.updates", "Installed packages a registry offers a newer version of.", 0, Backend.PackageUpdates),
+	unary("package.update", "Update a package from the registries to the newest version (in an optional range) through migration, with rollback on failure; never a downgrade.", mutates,
+		Backend.PackageUpdate),
 	streaming("package.install.progress", "package.install.progress", "An install's phased progress now, then each change until it ends.", 0,
 		Backend.InstallProgress),
 	unary("package.cancel-install", "Abort an install or update in progress; the box is left as it was.", mutates,

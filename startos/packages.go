@@ -64,6 +64,9 @@ func (s *Server) openServices(ctx context.Context) error {
 	if err := s.openBackups(); err != nil {
 		return err
 	}
+	if err := s.openMarket(ctx); err != nil {
+		return err
+	}
 	s.engineInfo = func(ctx context.Context) string {
 		info, err := engine.Ping(ctx)
 		if err != nil {
@@ -85,6 +88,9 @@ func (s *Server) openServices(ctx context.Context) error {
 
 func (s *Server) closeServices() error {
 	var errs []error
+	if s.market != nil {
+		errs = append(errs, s.market.Close())
+	}
 	if s.backups != nil {
 		errs = append(errs, s.backups.Close())
 	}
@@ -114,6 +120,13 @@ func (s *Server) ReceiveUpload(ctx context.Context, id string, body io.Reader, s
 
 // InstallURL downloads, verifies and installs a package from an http(s) URL.
 func (s *Server) InstallURL(ctx context.Context, p model.InstallParams) (model.Empty, error) {
+	if p.URL == "" && p.ID != "" {
+		m, err := s.marketOrErr()
+		if err != nil {
+			return model.Empty{}, err
+		}
+		return model.Empty{}, m.Install(ctx, p)
+	}
 	return model.Empty{}, s.installer.InstallURL(ctx, p.URL, keyChange(p.AllowKeyChange)...)
 }
 

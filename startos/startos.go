@@ -27,6 +27,7 @@ import (
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/install"
 	"github.com/startos-go/startos/startos/logging"
+	"github.com/startos-go/startos/startos/market"
 	"github.com/startos-go/startos/startos/metrics"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/net/ca"
@@ -83,6 +84,17 @@ type Config struct {
 	// RestartCommand and ShutdownCommand are what server.restart and
 	// server.shutdown run (argv, no shell); empty means systemctl.
 	RestartCommand, ShutdownCommand []string
+	// DefaultRegistries seed the registry list of a box that never had one.
+	DefaultRegistries []string
+	// RegistryRefresh is the scheduled registry refresh period (default
+	// 6 h, jittered); negative turns it off.
+	RegistryRefresh time.Duration
+	// AllowRegistryRedirects lets index and archive downloads follow a
+	// redirect off the registry's host.
+	AllowRegistryRedirects bool
+	// RegistryStallTimeout ends a registry download that delivers nothing
+	// for that long; default 60 s.
+	RegistryStallTimeout time.Duration
 }
 
 // Server is one running box. Create it with Open and release it with Close.
@@ -101,6 +113,7 @@ type Server struct {
 	services   *service.Manager
 	installer  *install.Installer
 	backups    *backup.Manager
+	market     *market.Market
 	lock       *dirLock
 	started    time.Time
 	ca         *ca.CA    // the box's root CA (net/ca)

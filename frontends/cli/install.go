@@ -19,15 +19,16 @@ import (
 // the daemon (package.install). Either way each install phase's progress is
 // shown on stderr, read live from the state document.
 func customizeInstall(cmd *cli.Command, s *session) {
-	cmd.Usage = "install a package from a .s9pk file or an http(s) URL, showing each phase's progress"
-	cmd.ArgsUsage = "FILE|URL"
+	cmd.Usage = "install a package from a .s9pk file, an http(s) URL, or by id (ID or ID@RANGE) from the configured registries, showing each phase's progress"
+	cmd.ArgsUsage = "FILE|URL|ID[@RANGE]"
 	cmd.Flags = []cli.Flag{
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress"},
+		&cli.StringFlag{Name: "registry", Usage: "install by id from this registry only (default: the newest any configured registry offers)"},
 		&cli.StringFlag{Name: "allow-key-change", Usage: "accept an update signed by this new developer key (its fingerprint, SHA256:...)", Value: ""},
 	}
 	cmd.Action = func(cCtx *cli.Context) error {
 		if cCtx.NArg() != 1 {
-			return usageError("usage: start-cli package install FILE|URL")
+			return usageError("usage: start-cli package install FILE|URL|ID[@RANGE]")
 		}
 		ctx := cCtx.Context
 		src := cCtx.Args().First()
@@ -41,6 +42,13 @@ func customizeInstall(cmd *cli.Command, s *session) {
 		}
 		if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
 			return c.Call(ctx, "package.install", model.InstallParams{URL: src, AllowKeyChange: cCtx.String("allow-key-change")}, nil)
+		}
+		if id, rng, ok := registryRef(src); ok {
+			if err := c.Call(ctx, "package.install", model.InstallParams{ID: id, Version: rng, Registry: cCtx.String("registry"), AllowKeyChange: cCtx.String("allow-key-change")}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(s.stdout, "installed", src)
+			return nil
 		}
 		f, err := os.Open(src)
 		if err != nil {
@@ -137,4 +145,80 @@ func progressText(p model.Progress) string {
 		return fmt.Sprintf("%d%%", p.Done*100 / *p.Total)
 	}
 	return fmt.Sprint(p.Done)
+}
+
+// registryRef reads ID or ID@RANGE, an install from the registries, when
+// src names no file: "hello", "hello@^1.2", "hello@>=1.0 <2.0".
+func registryRef(src string) (id, rng string, ok bool) {
+	if strings.ContainsAny(src, "/\\") || strings.HasSuffix(src, ".s9pk") {
+		return "", "", false
+	}
+	if _, err := os.Stat(src); err == nil {
+		return "", "", false
+	}
+	id, rng, _ = strings.Cut(src, "@")
+	if id == "" {
+		return "", "", false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return "", "", false
+		}
+	}
+	return id, rng, true
+}
+
+// customizeUpdate makes `package update ID|--all`: --all updates every
+// package a registry offers a newer version of, one after another.
+func customizeUpdate(cmd *cli.Command, s *session) {
+	cmd.ArgsUsage = "ID|--all"
+	cmd.Flags = append(cmd.Flags,
+		&cli.BoolFlag{Name: "all", Usage: "update every package with an update on offer"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress"})
+	cmd.Action = func(cCtx *cli.Context) error {
+		all := cCtx.Bool("all")
+		if all == (cCtx.NArg() == 1) || cCtx.NArg() > 1 {
+			return usageError("usage: start-cli package update ID [--version RANGE] | --all")
+		}
+		ctx := cCtx.Context
+		c, err := s.connect(ctx, false)
+		if err != nil {
+			return err
+		}
+		if !cCtx.Bool("quiet") {
+			stop := s.showProgress(ctx)
+			defer stop()
+		}
+		ids := []string{cCtx.Args().First()}
+		if all {
+			var ups []model.PackageUpdateInfo
+			if err := c.Call(ctx, "package.updates", model.Empty{}, &ups); err != nil {
+				return err
+			}
+			ids = ids[:0]
+			for _, u := range ups {
+				ids = append(ids, u.ID)
+			}
+			if len(ids) == 0 {
+				fmt.Fprintln(s.stdout, "no updates on offer")
+				return nil
+			}
+		}
+		var failed []string
+		for _, id := range ids {
+			if err := c.Call(ctx, "package.update", model.PackageUpdateParams{ID: id, Version: cCtx.String("version")}, nil); err != nil {
+				if !all {
+					return err
+				}
+				fmt.Fprintf(s.stderr, "%s: %v\n", id, err)
+				failed = append(failed, id)
+				continue
+			}
+			fmt.Fprintln(s.stdout, "updated", id)
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("%d of %d updates failed: %s", len(failed), len(ids), strings.Join(failed, ", "))
+		}
+		return nil
+	}
 }

@@ -46,6 +46,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeLogout(node, s)
 		case m.Name == "package.install":
 			customizeInstall(node, s)
+		case m.Name == "package.update":
+			customizeUpdate(node, s)
 		case m.Name == "server.diagnose":
 			customizeDiagnose(node, s)
 		case m.Name == "server.ca":

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
@@ -36,6 +37,11 @@ type config struct {
 	// server.shutdown, split on spaces (no shell).
 	RestartCommand  string `yaml:"restart-command"`
 	ShutdownCommand string `yaml:"shutdown-command"`
+	// Registries seed the package registry list of a box that never had
+	// one; RegistryRefresh is how often indexes are refreshed ("6h" by
+	// default, "off" for never).
+	Registries      []string `yaml:"registries"`
+	RegistryRefresh string   `yaml:"registry-refresh"`
 }
 
 var defaults = config{
@@ -60,7 +66,7 @@ const (
 const defaultConfigFile = "/etc/startos/config.yaml"
 
 var configFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, lan-listen, lan-http-listen, log-level, allowed-hosts, allow-local-downloads, authorized-keys, restart-command, shutdown-command)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, lan-listen, lan-http-listen, log-level, allowed-hosts, allow-local-downloads, authorized-keys, restart-command, shutdown-command, registries, registry-refresh)", EnvVars: []string{"STARTD_CONFIG"}},
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
@@ -71,6 +77,7 @@ var configFlags = []cli.Flag{
 	&cli.StringFlag{Name: "authorized-keys", Usage: "authorized_keys file the owner's SSH keys are written to (default " + defaults.AuthorizedKeys + ")", EnvVars: []string{"STARTD_AUTHORIZED_KEYS"}},
 	&cli.StringFlag{Name: "restart-command", Usage: "what server.restart runs, split on spaces, no shell (default " + defaults.RestartCommand + ")", EnvVars: []string{"STARTD_RESTART_COMMAND"}},
 	&cli.StringFlag{Name: "shutdown-command", Usage: "what server.shutdown runs, split on spaces, no shell (default " + defaults.ShutdownCommand + ")", EnvVars: []string{"STARTD_SHUTDOWN_COMMAND"}},
+	&cli.StringFlag{Name: "registry-refresh", Usage: "how often package registry indexes are refreshed, jittered (a duration such as 6h, or off)", EnvVars: []string{"STARTD_REGISTRY_REFRESH"}},
 	&cli.BoolFlag{Name: "allow-local-downloads", Usage: "let package.install fetch from loopback, link-local and private addresses (tests, a registry on the LAN)", EnvVars: []string{"STARTD_ALLOW_LOCAL_DOWNLOADS"}},
 }
 
@@ -103,6 +110,7 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 		"data-dir": &cfg.DataDir, "run-dir": &cfg.RunDir, "listen": &cfg.Listen, "log-level": &cfg.LogLevel,
 		"authorized-keys": &cfg.AuthorizedKeys,
 		"restart-command": &cfg.RestartCommand, "shutdown-command": &cfg.ShutdownCommand,
+		"registry-refresh": &cfg.RegistryRefresh,
 	} {
 		if cCtx.IsSet(name) {
 			*dst = cCtx.String(name)
@@ -119,6 +127,9 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 	}
 	if cCtx.IsSet("allow-local-downloads") {
 		cfg.AllowLocalDownloads = cCtx.Bool("allow-local-downloads")
+	}
+	if _, err := cfg.registryRefresh(); err != nil {
+		return config{}, err
 	}
 	for _, h := range cfg.AllowedHosts {
 		if !allowedHostPattern.MatchString(strings.ToLower(h)) {
@@ -149,6 +160,7 @@ func merge(dst *config, src config) {
 		{&dst.DataDir, &src.DataDir}, {&dst.RunDir, &src.RunDir}, {&dst.Listen, &src.Listen}, {&dst.LogLevel, &src.LogLevel},
 		{&dst.AuthorizedKeys, &src.AuthorizedKeys},
 		{&dst.RestartCommand, &src.RestartCommand}, {&dst.ShutdownCommand, &src.ShutdownCommand},
+		{&dst.RegistryRefresh, &src.RegistryRefresh},
 	} {
 		if *p.s != "" {
 			*p.d = *p.s
@@ -157,6 +169,9 @@ func merge(dst *config, src config) {
 	if len(src.AllowedHosts) > 0 {
 		dst.AllowedHosts = src.AllowedHosts
 	}
+	if len(src.Registries) > 0 {
+		dst.Registries = src.Registries
+	}
 	dst.AllowLocalDownloads = dst.AllowLocalDownloads || src.AllowLocalDownloads
 	if src.LanListen != nil {
 		dst.LanListen = src.LanListen
@@ -164,4 +179,20 @@ func merge(dst *config, src config) {
 	if src.LanHTTPListen != nil {
 		dst.LanHTTPListen = src.LanHTTPListen
 	}
+}
+
+// registryRefresh is the refresh period: 0 for the library's default,
+// negative for off.
+func (c config) registryRefresh() (time.Duration, error) {
+	switch c.RegistryRefresh {
+	case "":
+		return 0, nil
+	case "off", "never":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(c.RegistryRefresh)
+	if err != nil || d < time.Minute {
+		return 0, fmt.Errorf("registry-refresh %q: want a duration of at least 1m (such as 6h) or off", c.RegistryRefresh)
+	}
+	return d, nil
 }

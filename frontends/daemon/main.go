@@ -58,10 +58,15 @@ func run(cCtx *cli.Context) error {
 	defer stop()
 
 	lanTLS, lanPlain := cfg.lanAddrs()
+	refresh, err := cfg.registryRefresh()
+	if err != nil {
+		return err
+	}
 	srv, err := startos.Open(ctx, startos.Config{
 		DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level, HandleSignals: true,
 		BlockingLogControl:  blockingLogFault(),
 		AllowLocalDownloads: cfg.AllowLocalDownloads, ReservedPorts: listenPorts(cfg.Listen, lanTLS, lanPlain),
+		DefaultRegistries: cfg.Registries, RegistryRefresh: refresh,
 		AuthorizedKeys: cfg.AuthorizedKeys,
 		RestartCommand: strings.Fields(cfg.RestartCommand), ShutdownCommand: strings.Fields(cfg.ShutdownCommand),
 	})

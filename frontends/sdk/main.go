@@ -51,7 +51,7 @@ type env struct {
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	formatFlag := &cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"}
-	return &cli.App{
+	app := &cli.App{
 		Name:      "start-sdk",
 		Usage:     "package services for StartOS",
 		Version:   version,
@@ -114,6 +114,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			},
 		},
 	}
+	app.Commands = append(app.Commands, e.indexCommands(formatFlag)...)
+	return app
 }
 
 // version is start-sdk's; TestVersionIsTheProducts keeps it equal to

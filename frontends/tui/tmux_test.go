@@ -159,7 +159,7 @@ func TestInTmux(t *testing.T) {
 		t.Fatalf("resize: %v %s", err, out)
 	}
 	s.keys("1")
-	scr := s.waitScreen("[1 Dashboard]")
+	scr := s.waitScreen("[1 Home]") // short tab names at 80 columns
 	lines := strings.Split(strings.TrimRight(scr, "\n"), "\n")
 	if len(lines) > 24 || !strings.HasSuffix(strings.TrimRight(lines[0], " "), "● live") || len([]rune(lines[0])) > 80 {
 		t.Fatalf("not redrawn for 80x24:\n%s", scr)

@@ -17,6 +17,7 @@ import (
 	"github.com/startos-go/startos/internal/bench/installbench"
 	"github.com/startos-go/startos/internal/bench/lanbench"
 	"github.com/startos-go/startos/internal/bench/logbench"
+	"github.com/startos-go/startos/internal/bench/registrybench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
 	"github.com/startos-go/startos/internal/bench/s9pkbench"
 	"github.com/startos-go/startos/internal/bench/servicebench"
@@ -40,6 +41,7 @@ var suites = []suite{
 	{"lan", lanbench.Run},
 	{"web", webbench.Run},
 	{"backup", backupbench.Run},
+	{"registry", registrybench.Run},
 	{"footprint", footbench.Run},
 	{"scale", scaleNotMeasured},
 	// Only when named: a part of "services".

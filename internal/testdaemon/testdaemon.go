@@ -38,11 +38,22 @@ type Daemon struct {
 // serves it; the test's cleanup stops it.
 func Start(t testing.TB, dir string) *Daemon {
 	t.Helper()
+	return StartWith(t, dir, nil)
+}
+
+// StartWith is Start with edit applied to the library's config first (a
+// test that needs loopback downloads, say).
+func StartWith(t testing.TB, dir string, edit func(*startos.Config)) *Daemon {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	lib, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &CheapPassword,
-		AuthorizedKeys: filepath.Join(dir, "ssh", "authorized_keys")})
+	cfg := startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &CheapPassword,
+		AuthorizedKeys: filepath.Join(dir, "ssh", "authorized_keys")}
+	if edit != nil {
+		edit(&cfg)
+	}
+	lib, err := startos.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -35,12 +36,22 @@ func (in *Installer) InstallURL(ctx context.Context, rawURL string, opts ...Inst
 	}
 	ctx, cancel := context.WithTimeout(ctx, in.httpTime)
 	defer cancel()
+	o := collect(opts)
+	var stall *stallWatch
+	if o.stall > 0 {
+		stall = newStallWatch(ctx, o.stall)
+		defer stall.stop()
+		ctx = stall.ctx
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return fmt.Errorf("package url %q: %v: %w", rawURL, err, errdefs.ErrInvalidRequest)
 	}
 	client := in.downloadClient()
 	defer client.CloseIdleConnections()
+	if o.redirect != nil {
+		client.CheckRedirect = o.redirect
+	}
 	couldNot := func(detail string) error {
 		in.log.Info("package download failed", "url", u.Redacted(), "reason", detail)
 		hint := ""
@@ -54,14 +65,63 @@ func (in *Installer) InstallURL(ctx context.Context, rawURL string, opts ...Inst
 		if c := cause(ctx); c != nil && !errors.Is(c, context.DeadlineExceeded) {
 			return asCancelled(c)
 		}
+		if errors.Is(err, errdefs.ErrRegistry) { // our own redirect refusal: say why
+			return fmt.Errorf("downloading %s: %w", u.Redacted(), err)
+		}
 		return couldNot(err.Error())
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return couldNot(resp.Status)
 	}
-	return in.installStream(ctx, PhaseDownloading, resp.Body, resp.ContentLength, opts...)
+	var body io.Reader = resp.Body
+	if stall != nil {
+		body = stall.reader(resp.Body)
+	}
+	return in.installStream(ctx, PhaseDownloading, body, resp.ContentLength, opts...)
 }
+
+// stallWatch cancels a download that delivers no byte for a while, with
+// an error that says so (the overall deadline is far longer).
+type stallWatch struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	d      time.Duration
+}
+
+func newStallWatch(parent context.Context, d time.Duration) *stallWatch {
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &stallWatch{ctx: ctx, cancel: cancel, d: d}
+	w.timer = time.AfterFunc(d, func() {
+		cancel(fmt.Errorf("the download stalled: no data for %s: %w", d, errdefs.ErrTimeout))
+	})
+	return w
+}
+
+func (w *stallWatch) stop() {
+	w.timer.Stop()
+	w.cancel(nil)
+}
+
+func (w *stallWatch) reader(r io.Reader) io.Reader {
+	return readerFunc(func(p []byte) (int, error) {
+		n, err := r.Read(p)
+		if n > 0 {
+			w.timer.Reset(w.d)
+		}
+		if err != nil {
+			// The download is over; the install that follows (image
+			// loads, a migration) may be silent for long.
+			w.timer.Stop()
+		}
+		return n, err
+	})
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // downloadClient is an HTTP client whose every connection goes through
 // in.dialCheck. No proxy is used: through one, the check would see only the

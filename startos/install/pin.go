@@ -2,20 +2,17 @@ package install
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
 
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/s9pk"
 )
 
 // KeyFingerprint names a developer key as SSH names host keys:
 // "SHA256:" and the unpadded base64 of the SHA-256 of the public key.
-func KeyFingerprint(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
-}
+func KeyFingerprint(pub ed25519.PublicKey) string { return s9pk.KeyFingerprint(pub) }
 
 // devKeyFingerprint is the fingerprint of a packageData developerKey
 // ("ed25519:<base64>"), or "" when it does not read.

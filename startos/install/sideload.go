@@ -2,11 +2,14 @@ package install
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/startos-go/startos/startos/errdefs"
@@ -25,6 +28,50 @@ type InstallOption func(*installOptions)
 
 type installOptions struct {
 	allowKeyChange string // the new developer key's fingerprint
+	expect         *Expectation
+	redirect       func(*http.Request, []*http.Request) error
+	stall          time.Duration
+}
+
+// StallTimeout makes InstallURL give up when no byte arrives for d.
+func StallTimeout(d time.Duration) InstallOption {
+	return func(o *installOptions) { o.stall = d }
+}
+
+// Expectation is what a registry's index says of an archive: the install
+// refuses any other (a mirror or host swapping archives).
+type Expectation struct {
+	ID         string
+	Version    string
+	Commitment s9pk.Commitment
+	Size       int64
+	// Developers are the developer keys the index trusts for ID.
+	Developers []ed25519.PublicKey
+}
+
+// Expect makes the install refuse an archive other than the one e names.
+func Expect(e Expectation) InstallOption {
+	return func(o *installOptions) { o.expect = &e }
+}
+
+// RedirectPolicy replaces InstallURL's redirect rule (e.g. refusing a
+// redirect off the registry's host).
+func RedirectPolicy(check func(*http.Request, []*http.Request) error) InstallOption {
+	return func(o *installOptions) { o.redirect = check }
+}
+
+// check refuses an archive that is not the one the index named.
+func (e *Expectation) check(sum *s9pk.Summary) error {
+	if sum.Commitment != e.Commitment {
+		return fmt.Errorf("the downloaded archive's merkle root differs from the registry index's for %s %s (the server or a mirror sent another archive): %w", e.ID, e.Version, errdefs.ErrInvalidSignature)
+	}
+	if sum.Manifest == nil || sum.Manifest.ID != e.ID || sum.Manifest.Version.String() != e.Version {
+		return fmt.Errorf("the downloaded archive is not %s %s: %w", e.ID, e.Version, errdefs.ErrInvalidSignature)
+	}
+	if !slices.ContainsFunc(e.Developers, func(k ed25519.PublicKey) bool { return k.Equal(sum.PublicKey) }) {
+		return fmt.Errorf("the archive for %s is signed by developer key %s, which the registry does not trust for %s: %w", e.ID, KeyFingerprint(sum.PublicKey), e.ID, errdefs.ErrInvalidSignature)
+	}
+	return nil
 }
 
 // AllowKeyChange lets an update signed by another developer key than the
@@ -100,7 +147,11 @@ func (in *Installer) installStream(ctx context.Context, phase string, body io.Re
 		}
 	}
 	tr := newTracker(in.store, in.log, phase, PhaseValidating, PhaseUnpacking, PhaseInstalling)
-	tmp, sum, err := in.receive(ctx, tr, phase, body, size)
+	o := collect(opts)
+	if o.expect != nil && o.expect.Size > 0 && size > o.expect.Size {
+		size = -2 // refused below, before a byte is written
+	}
+	tmp, sum, err := in.receive(ctx, tr, phase, body, size, o.expect)
 	if err != nil {
 		tr.stop(err)
 		err = wrapKind(err, errdefs.ErrInstallFailed)
@@ -109,7 +160,7 @@ func (in *Installer) installStream(ctx context.Context, phase string, body io.Re
 		in.notify(nctx, model.NotificationInput{Level: model.NotificationError, Title: "Install Failed", Message: err.Error()})
 		return err
 	}
-	return in.install(ctx, tr, tmp, sum, collect(opts))
+	return in.install(ctx, tr, tmp, sum, o)
 }
 
 // progressWriter counts bytes for the tracker.
@@ -128,8 +179,16 @@ func (w *progressWriter) Write(p []byte) (int, error) {
 
 // receive writes body to a new file under tmp through a streaming verifier.
 // On success the file holds exactly the verified archive.
-func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, body io.Reader, size int64) (string, *s9pk.Summary, error) {
+func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, body io.Reader, size int64, expect *Expectation) (string, *s9pk.Summary, error) {
 	tr.start(phase)
+	if expect != nil && expect.Size > 0 {
+		if size == -2 || size > expect.Size {
+			return "", nil, fmt.Errorf("the download of %s %s is longer than the %d bytes the registry index lists: %w", expect.ID, expect.Version, expect.Size, errdefs.ErrInvalidRequest)
+		}
+		if size < 0 {
+			size = expect.Size // unannounced: read no more than the index lists
+		}
+	}
 	f, err := os.CreateTemp(in.tmpDir(), "upload-*.s9pk")
 	if err != nil {
 		return "", nil, fmt.Errorf("creating the upload file: %v: %w", err, errdefs.ErrFilesystem)
@@ -180,6 +239,11 @@ func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, bod
 	sum, err := v.Close()
 	if err != nil {
 		return fail(fmt.Errorf("the package file failed verification: %w: %w", err, errdefs.ErrParseS9pk))
+	}
+	if expect != nil {
+		if err := expect.check(sum); err != nil {
+			return fail(err)
+		}
 	}
 	// No fsync here: the install flushes the file to disk while it loads
 	// the images, and waits for that before it commits (see op.run).

@@ -93,6 +93,9 @@ type PackageDataEntry struct {
 	// InterfaceAddresses is where each interface answers on the LAN, keyed
 	// by interface id (StartOS's interface-addresses).
 	InterfaceAddresses map[string]InterfaceAddresses `json:"interfaceAddresses,omitempty"`
+	// UpdateAvailable is set while a configured registry offers a newer
+	// version that runs on this box.
+	UpdateAvailable *UpdateAvailable `json:"updateAvailable,omitempty"`
 }
 
 // InterfaceAddresses is one interface's LAN addresses: its .local name, the
@@ -319,6 +322,9 @@ type PrivateDocument struct {
 	SMTPPassword string `json:"smtpPassword,omitempty"`
 	// Webhooks receive notifications as JSON, keyed by id.
 	Webhooks map[string]StoredWebhook `json:"webhooks,omitempty"`
+	// Registries are the configured package registries, keyed by URL; nil
+	// (never configured) is seeded with the default list at start.
+	Registries map[string]RegistryPin `json:"registries"`
 }
 
 // Session is one logged-in client. Its key is the session id (a hash of the
@@ -397,6 +403,7 @@ func (e PackageDataEntry) Clone() PackageDataEntry {
 	c.Registry = clonePtr(e.Registry)
 	c.StaticFiles = clonePtr(e.StaticFiles)
 	c.LastBackup = clonePtr(e.LastBackup)
+	c.UpdateAvailable = clonePtr(e.UpdateAvailable)
 	if e.CurrentDependencies != nil {
 		c.CurrentDependencies = make(map[string]CurrentDependency, len(e.CurrentDependencies))
 		for k, d := range e.CurrentDependencies {

@@ -11,7 +11,12 @@ type SideloadResult struct {
 // owner accepts for an installed package id ("SHA256:..."); without it an
 // update signed by another key than the first install's is refused.
 type InstallParams struct {
-	URL            string `json:"url"`
+	// URL installs from an http(s) URL; without it, ID (with an optional
+	// Version range and Registry) installs from the configured registries.
+	URL            string `json:"url,omitempty"`
+	ID             string `json:"id,omitempty"`
+	Version        string `json:"version,omitempty"`
+	Registry       string `json:"registry,omitempty"`
 	AllowKeyChange string `json:"allowKeyChange,omitempty"`
 }
 

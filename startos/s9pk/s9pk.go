@@ -144,6 +144,10 @@ func sign(key ed25519.PrivateKey, c Commitment) ([]byte, error) {
 // besides the signature itself, neither the key nor the signature's R may be a
 // point of small order, and the key must be canonically encoded.
 func verifySignature(pub ed25519.PublicKey, sig []byte, c Commitment) error {
+	return verifyStrict(pub, c.digest(), sig, signOpts)
+}
+
+func verifyStrict(pub ed25519.PublicKey, digest, sig []byte, opts *ed25519.Options) error {
 	if smallOrder(pub) {
 		return fmt.Errorf("public key is a point of small order")
 	}
@@ -153,7 +157,7 @@ func verifySignature(pub ed25519.PublicKey, sig []byte, c Commitment) error {
 	if smallOrder(sig[:32]) {
 		return fmt.Errorf("signature R is a point of small order")
 	}
-	if err := ed25519.VerifyWithOptions(pub, c.digest(), sig, signOpts); err != nil {
+	if err := ed25519.VerifyWithOptions(pub, digest, sig, opts); err != nil {
 		return fmt.Errorf("signature does not verify")
 	}
 	return nil

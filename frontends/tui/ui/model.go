@@ -13,6 +13,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/startos-go/startos/frontends/tui/live"
 	"github.com/startos-go/startos/startos/model"
@@ -59,10 +60,14 @@ const (
 	tabLogs
 	tabNotifications
 	tabBackups
+	tabMarket
 	tabCount
 )
 
-var tabNames = [tabCount]string{"Dashboard", "Services", "Logs", "Notifications", "Backups"}
+var tabNames = [tabCount]string{"Dashboard", "Services", "Logs", "Notifications", "Backups", "Marketplace"}
+
+// tabShortNames replace tabNames when the whole bar does not fit (80 columns).
+var tabShortNames = [tabCount]string{"Home", "Services", "Logs", "Notes", "Backups", "Market"}
 
 // historyLen is how many metrics samples the sparklines keep.
 const historyLen = 120
@@ -89,6 +94,7 @@ type Model struct {
 	logs     logPane
 	notes    notesView
 	backups  backupsView
+	market   marketView
 	modal    modal
 	status   string              // the status line
 	statusOK bool                // false: an error
@@ -284,6 +290,11 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case uploadDoneMsg:
 		m.uploaded(msg.err)
 		return m, nil
+	case marketMsg:
+		m.marketLoaded(msg)
+		return m, nil
+	case marketDoneMsg:
+		return m, m.marketDone(msg)
 	case copiedMsg:
 		if msg.err != nil {
 			m.setStatus("copy: "+msg.err.Error(), false)
@@ -440,6 +451,8 @@ func (m *Model) typing() bool {
 		return m.services.filtering
 	case tabLogs:
 		return m.logs.searching
+	case tabMarket:
+		return m.market.searching
 	}
 	return false
 }
@@ -457,6 +470,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 			m.services.typeFilter(k)
 		case tabLogs:
 			m.logs.typeSearch(k)
+		case tabMarket:
+			return m.typeMarketSearch(k)
 		}
 		return nil
 	}
@@ -480,6 +495,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return m.switchTab(tabNotifications)
 	case key.Matches(k, keys.Backups):
 		return m.switchTab(tabBackups)
+	case key.Matches(k, keys.Marketplace):
+		return m.switchTab(tabMarket)
 	}
 	switch m.tab {
 	case tabServices:
@@ -490,6 +507,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return m.notesKey(k)
 	case tabBackups:
 		return m.backupsKey(k)
+	case tabMarket:
+		return m.marketKey(k)
 	}
 	return nil
 }
@@ -504,6 +523,9 @@ func (m *Model) switchTab(t tab) tea.Cmd {
 	}
 	if t == tabBackups && !m.backups.loading {
 		return m.fetchTargets()
+	}
+	if t == tabMarket && !m.market.loading {
+		return m.fetchMarket()
 	}
 	return nil
 }
@@ -532,6 +554,8 @@ func (m *Model) View() string {
 			body = m.viewNotes(m.w, bh)
 		case tabBackups:
 			body = m.viewBackups(m.w, bh)
+		case tabMarket:
+			body = m.viewMarket(m.w, bh)
 		}
 	}
 	lines = append(lines, block(body, m.w, bh)...)
@@ -553,8 +577,17 @@ func (m *Model) viewHeader() []string {
 		left += stDim.Render(" · " + version)
 	}
 	right := m.connBadge() + " "
+	bar := m.tabBar(tabNames)
+	if lipgloss.Width(bar) > m.w {
+		bar = m.tabBar(tabShortNames)
+	}
+	return []string{spread(left, right, m.w), fit(bar, m.w)}
+}
+
+// tabBar renders the views' tabs with the given names, the current marked.
+func (m *Model) tabBar(names [tabCount]string) string {
 	var tabs []string
-	for i, n := range tabNames {
+	for i, n := range names {
 		label := n
 		switch tab(i) {
 		case tabServices:
@@ -573,7 +606,7 @@ func (m *Model) viewHeader() []string {
 			tabs = append(tabs, " "+label+" ")
 		}
 	}
-	return []string{spread(left, right, m.w), fit(" "+strings.Join(tabs, " "), m.w)}
+	return " " + strings.Join(tabs, " ")
 }
 
 func (m *Model) connBadge() string {
@@ -622,6 +655,8 @@ func (m *Model) viewFooter() []key.Binding {
 		return m.backupsFooter()
 	case m.tab == tabNotifications:
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.ToggleSeen, keys.AllSeen, keys.Delete, keys.Help)
+	case m.tab == tabMarket:
+		return m.marketFooter()
 	}
 	return shortHelp(keys.Services, keys.Logs, keys.Notifications, keys.NextTab, keys.Help, keys.Quit)
 }

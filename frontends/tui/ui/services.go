@@ -316,7 +316,11 @@ func (m *Model) serviceRow(id string, selected bool, tw, vw, sw, hw int) string 
 		marker = "> "
 		title = stSelected.Render(title)
 	}
-	return marker + title + fit(mf.Version, vw) + fit(statusStyle(st.Primary).Render(st.Primary), sw) + fit(health, hw)
+	version := mf.Version
+	if u := e.UpdateAvailable; u != nil {
+		version = stWarn.Render(mf.Version + " ↑") // a registry offers u.Version
+	}
+	return marker + title + fit(version, vw) + fit(statusStyle(st.Primary).Render(st.Primary), sw) + fit(health, hw)
 }
 
 // progressLine is one line for a phased job: a bar of the overall progress

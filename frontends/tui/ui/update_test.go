@@ -26,9 +26,11 @@ func TestGlobalKeys(t *testing.T) {
 		{[]string{"4", "1"}, tabDashboard},
 		{[]string{"tab"}, tabServices},
 		{[]string{"5"}, tabBackups},
+		{[]string{"6"}, tabMarket},
 		{[]string{"tab", "tab", "tab", "tab"}, tabBackups},
-		{[]string{"tab", "tab", "tab", "tab", "tab"}, tabDashboard},
-		{[]string{"shift+tab"}, tabBackups},
+		{[]string{"tab", "tab", "tab", "tab", "tab"}, tabMarket},
+		{[]string{"tab", "tab", "tab", "tab", "tab", "tab"}, tabDashboard},
+		{[]string{"shift+tab"}, tabMarket},
 		{[]string{"3", "shift+tab"}, tabServices},
 	}
 	for _, c := range cases {
@@ -549,7 +551,7 @@ func TestNotificationsRefetchWhenUnreadChanges(t *testing.T) {
 	if fb.callCount() != n+1 || fb.lastCall(t).Method != "notification.list" {
 		t.Fatal("a new unread notification did not refetch the list")
 	}
-	mustContain(t, m.View(), "4 Notifications (3)")
+	mustContain(t, m.View(), "4 Notes (3)")
 	fb.errs["notification.list"] = errors.New("boom")
 	feed(m, m.fetchNotes())
 	mustContain(t, m.View(), "notification.list: boom")

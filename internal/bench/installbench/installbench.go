@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"github.com/startos-go/startos/internal/bench/goal"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,9 @@ import (
 	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/install"
 	"github.com/startos-go/startos/startos/manifest"
+	"github.com/startos-go/startos/startos/market"
+	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/registry"
 	"github.com/startos-go/startos/startos/s9pk"
 )
 
@@ -109,7 +114,23 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	}
 	st, _ := os.Stat(pkgPath)
 
-	var loads, installs []time.Duration
+	// The same archive published in a registry on loopback.
+	regKey, err := s9pk.GenerateKey()
+	if err != nil {
+		return err
+	}
+	www := filepath.Join(tmp, "www")
+	folder := &registry.Folder{Dir: www, Key: regKey}
+	if err := folder.Init("bench"); err != nil {
+		return err
+	}
+	if _, err := folder.Publish(pkgPath, registry.PublishOptions{}); err != nil {
+		return err
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(www)))
+	defer srv.Close()
+
+	var loads, installs, fromRegistry []time.Duration
 	for i := range cfg.rounds {
 		if err := eng.Remove(ctx, tag, true); err != nil {
 			return err
@@ -127,6 +148,14 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 			return err
 		}
 		installs = append(installs, d)
+		if err := eng.Remove(ctx, tag, true); err != nil {
+			return err
+		}
+		d, err = timeRegistryInstall(ctx, eng, filepath.Join(tmp, fmt.Sprintf("reg%d", i)), srv.URL, m.ID)
+		if err != nil {
+			return err
+		}
+		fromRegistry = append(fromRegistry, d)
 	}
 	load, inst := median(loads), median(installs)
 	fmt.Fprintf(w, "\nsideload install (package %s; median of %d alternating runs):\n", mib(st.Size()), cfg.rounds)
@@ -135,7 +164,43 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	fmt.Fprintf(w, "  install / load           %8.3fx median, %.3fx best of each (target <= 1.15x)\n",
 		inst.Seconds()/load.Seconds(), slices.Min(installs).Seconds()/slices.Min(loads).Seconds())
 	goal.AtMost(w, "sideload install vs docker load, median", inst.Seconds()/load.Seconds(), 1.10, "%.2fx", "<= 1.10x")
+	reg := median(fromRegistry)
+	fmt.Fprintf(w, "  registry install         %8.3f s  %s (loopback: the transfer is nearly free)\n", reg.Seconds(), runs(fromRegistry))
+	goal.AtMost(w, "registry: install from registry vs sideload of the same archive", reg.Seconds()/inst.Seconds(), 1.05, "%.2fx", "<= 1.05x + transfer")
 	return nil
+}
+
+// timeRegistryInstall installs id on a fresh box at dataDir from the
+// registry at regURL: registry.add, then package.install by id (resolve,
+// download verified while streaming, commitment and developer checks).
+func timeRegistryInstall(ctx context.Context, eng *container.Client, dataDir, regURL, id string) (time.Duration, error) {
+	if err := os.MkdirAll(filepath.Join(dataDir, "db"), 0o755); err != nil {
+		return 0, err
+	}
+	store, err := db.Open(ctx, db.Options{Path: filepath.Join(dataDir, "db", "state.db")})
+	if err != nil {
+		return 0, err
+	}
+	defer store.Close()
+	in, err := install.New(ctx, install.Options{Store: store, Engine: eng, Services: noServices{}, DataDir: dataDir, Arch: archName(), AllowLocalDownloads: true})
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	mk, err := market.New(ctx, market.Options{Store: store, DataDir: dataDir, Installer: in, AllowLocal: true, RefreshEvery: -1,
+		Platform: registry.Platform{Arch: archName()}})
+	if err != nil {
+		return 0, err
+	}
+	defer mk.Close()
+	if _, err := mk.Add(ctx, model.RegistryAddParams{URL: regURL}); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	err = mk.Install(ctx, model.InstallParams{ID: id})
+	d := time.Since(start)
+	os.RemoveAll(dataDir)
+	return d, err
 }
 
 func timeLoad(ctx context.Context, eng *container.Client, path string) (time.Duration, error) {

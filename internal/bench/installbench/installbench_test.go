@@ -35,7 +35,7 @@ func TestRunSmall(t *testing.T) {
 	if err := run(context.Background(), &out, config{payload: 2 << 20, rounds: 1}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"docker load", "sideload install", "install / load"} {
+	for _, want := range []string{"docker load", "sideload install", "install / load", "registry install"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
