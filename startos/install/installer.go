@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -156,7 +155,7 @@ func New(ctx context.Context, opts Options) (*Installer, error) {
 		}
 	}
 	if in.arch == "" {
-		in.arch = hostArch()
+		in.arch = manifest.HostArch()
 	}
 	if in.free == nil {
 		in.free = statfsFree
@@ -289,17 +288,6 @@ func randomID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "arm64":
-		return "aarch64"
-	case "riscv64":
-		return "riscv64"
-	default:
-		return "x86_64"
-	}
 }
 
 func statfsFree(path string) (uint64, error) {
