@@ -27,6 +27,7 @@ import (
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/install"
 	"github.com/startos-go/startos/startos/logging"
+	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/market"
 	"github.com/startos-go/startos/startos/metrics"
 	"github.com/startos-go/startos/startos/model"
@@ -303,18 +304,7 @@ func (s *Server) DeviceInfo(context.Context) (model.DeviceInfo, error) {
 }
 
 // Arch is the machine architecture in StartOS's spelling (x86_64, aarch64).
-func Arch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	case "riscv64":
-		return "riscv64"
-	default:
-		return runtime.GOARCH
-	}
-}
+func Arch() string { return manifest.HostArch() }
 
 // totalRAM reads MemTotal from /proc/meminfo; 0 when it cannot be read.
 func totalRAM() uint64 {

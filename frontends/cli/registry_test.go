@@ -12,6 +12,7 @@ import (
 	"github.com/startos-go/startos/internal/testdaemon"
 	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/startos"
+	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/registry"
 	"github.com/startos-go/startos/startos/s9pk"
 )
@@ -30,7 +31,7 @@ func TestRegistryCommands(t *testing.T) {
 	regKey, _ := s9pk.GenerateKey()
 	dir := t.TempDir()
 	pkg := filepath.Join(dir, "hello.s9pk")
-	if _, err := (&testpkg.Builder{Key: dev}).Archive(context.Background(), pkg, testpkg.Options{ID: "hello-cli", Version: "1.0.0"}, []byte("image"), testpkg.HostArch()); err != nil {
+	if _, err := (&testpkg.Builder{Key: dev}).Archive(context.Background(), pkg, testpkg.Options{ID: "hello-cli", Version: "1.0.0"}, []byte("image"), manifest.HostArch()); err != nil {
 		t.Fatal(err)
 	}
 	f := &registry.Folder{Dir: filepath.Join(dir, "www"), Key: regKey}

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -51,17 +50,6 @@ func readManifest(dir string, stderr io.Writer) (*manifest.Manifest, string, err
 		return m, p, nil
 	}
 	return nil, "", fmt.Errorf("no manifest.yaml or manifest.json in %s: %w", dir, errdefs.ErrNotFound)
-}
-
-// hostArch is this machine's architecture in StartOS's naming.
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	}
-	return runtime.GOARCH
 }
 
 // packOptions are pack's settings, apart from the folder.
@@ -142,7 +130,7 @@ func (e *env) packDir(ctx context.Context, dir string, opts packOptions) (*packR
 	}
 	arches := opts.arches
 	if len(arches) == 0 {
-		arches = []string{hostArch()}
+		arches = []string{manifest.HostArch()}
 	}
 	slices.Sort(arches)
 	arches = slices.Compact(arches)
@@ -334,7 +322,7 @@ func (e *env) runBuild(ctx context.Context, dir string, m *manifest.Manifest, ar
 		cmd := exec.CommandContext(ctx, "sh", "-c", cmdline)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(),
-			"START_ARCH="+arch, "GOOS=linux", "GOARCH="+s9pk.DockerArch(arch),
+			"START_ARCH="+arch, "GOOS=linux", "GOARCH="+manifest.DockerArch(arch),
 			"PKG_ID="+m.ID, "PKG_VERSION="+m.Version.String())
 		pw := &prefixWriter{w: e.stderr, prefix: "    "}
 		cmd.Stdout, cmd.Stderr = pw, pw
@@ -360,8 +348,8 @@ func (e *env) prepareImage(ctx context.Context, eng *container.Client, dir strin
 		if err != nil {
 			return fmt.Errorf("image %s: %w", id, err)
 		}
-		if img.Architecture != s9pk.DockerArch(arch) {
-			return fmt.Errorf("image %s: %s is for %s, not %s", id, ref, img.Architecture, s9pk.DockerArch(arch))
+		if img.Architecture != manifest.DockerArch(arch) {
+			return fmt.Errorf("image %s: %s is for %s, not %s", id, ref, img.Architecture, manifest.DockerArch(arch))
 		}
 		return eng.Tag(ctx, ref, tag)
 	}
@@ -372,8 +360,8 @@ func (e *env) prepareImage(ctx context.Context, eng *container.Client, dir strin
 	}
 	fmt.Fprintf(e.stderr, "==> Building image %s (%s) from %s as %s\n", id, arch, filepath.Join(spec.ContextDir(), dockerfile), tag)
 	platform := ""
-	if arch != hostArch() {
-		platform = "linux/" + s9pk.DockerArch(arch)
+	if arch != manifest.HostArch() {
+		platform = "linux/" + manifest.DockerArch(arch)
 	}
 	args := map[string]string{}
 	if spec != nil {
@@ -394,8 +382,8 @@ func (e *env) prepareImage(ctx context.Context, eng *container.Client, dir strin
 	if err != nil {
 		return err
 	}
-	if img.Architecture != s9pk.DockerArch(arch) {
-		return fmt.Errorf("image %s: the engine built it for %s, not %s", id, img.Architecture, s9pk.DockerArch(arch))
+	if img.Architecture != manifest.DockerArch(arch) {
+		return fmt.Errorf("image %s: the engine built it for %s, not %s", id, img.Architecture, manifest.DockerArch(arch))
 	}
 	fmt.Fprintf(e.stderr, "    built %s (%s) in %.1fs\n", imgID, size(img.Size), time.Since(start).Seconds())
 	return nil

@@ -543,7 +543,7 @@ func (b *Builder) Archive(ctx context.Context, path string, o Options, image []b
 
 func (b *Builder) write(path string, m *manifest.Manifest, assets map[string]string, image []byte, arch string) error {
 	if arch == "" {
-		arch = HostArch()
+		arch = manifest.HostArch()
 	}
 	pkg := &s9pk.Package{
 		Manifest:     m,
@@ -570,18 +570,6 @@ func (b *Builder) write(path string, m *manifest.Manifest, assets map[string]str
 		return err
 	}
 	return f.Close()
-}
-
-// HostArch is the host's architecture as packages name it.
-func HostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	default:
-		return runtime.GOARCH
-	}
 }
 
 // Package is a test package whose image is in the engine.

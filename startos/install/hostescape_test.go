@@ -48,7 +48,7 @@ func craftArchive(t *testing.T, e *env, path string, mjson, image []byte) {
 	b := s9pk.NewBuilder()
 	for p, body := range map[string][]byte{
 		s9pk.ManifestPath: mjson, "icon.png": []byte("\x89PNG\r\n\x1a\n"), s9pk.LicensePath: []byte("MIT\n"),
-		s9pk.InstructionsPath: []byte("# x\n"), s9pk.ImagesDir + "/" + testpkg.HostArch() + "/main.tar": image,
+		s9pk.InstructionsPath: []byte("# x\n"), s9pk.ImagesDir + "/" + manifest.HostArch() + "/main.tar": image,
 	} {
 		if err := b.Add(p, s9pk.BytesSource(body)); err != nil {
 			t.Fatal(err)

@@ -17,13 +17,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/startos-go/startos/internal/retry"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
@@ -156,7 +156,7 @@ func New(ctx context.Context, opts Options) (*Installer, error) {
 		}
 	}
 	if in.arch == "" {
-		in.arch = hostArch()
+		in.arch = manifest.HostArch()
 	}
 	if in.free == nil {
 		in.free = statfsFree
@@ -291,17 +291,6 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "arm64":
-		return "aarch64"
-	case "riscv64":
-		return "riscv64"
-	default:
-		return "x86_64"
-	}
-}
-
 func statfsFree(path string) (uint64, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
@@ -334,7 +323,8 @@ var errNoEntry = errors.New("no entry")
 // must not be silently lost, and the caller keeps its journal when it fails.
 func (in *Installer) mutateRetry(ctx context.Context, what string, fn func(*model.Document) error) error {
 	var err error
-	for try, wait := 1, 100*time.Millisecond; ; try, wait = try+1, wait*2 {
+	wait := retry.Backoff{First: 100 * time.Millisecond, Max: time.Second}
+	for try := 1; ; try++ {
 		if _, err = in.store.Mutate(ctx, fn); err == nil {
 			return nil
 		}
@@ -342,10 +332,8 @@ func (in *Installer) mutateRetry(ctx context.Context, what string, fn func(*mode
 			return err
 		}
 		in.log.Warn(what+": writing the state failed; retrying", "try", try, "error", err)
-		select {
-		case <-ctx.Done():
+		if !wait.Sleep(ctx) {
 			return err
-		case <-time.After(wait):
 		}
 	}
 }

@@ -496,9 +496,6 @@ type HardwareRequirements struct {
 	Arch   []string          `yaml:"arch" json:"arch,omitempty"`
 }
 
-// Arches are the architecture names StartOS uses.
-var Arches = []string{"x86_64", "aarch64", "riscv64"}
-
 // MarshalArchived returns manifest.json as stored in an archive: camelCase
 // keys, derived fields filled in.
 func (m *Manifest) MarshalArchived() ([]byte, error) {

@@ -120,10 +120,10 @@ func serveBytes(b []byte, announce int) http.HandlerFunc {
 func installed(t *testing.T, lib *startos.Server, id string) string {
 	t.Helper()
 	v, err := lib.InstalledVersion(context.Background(), model.PackageIDParams{ID: id})
-	if err != nil {
+	if err != nil || v == nil {
 		return ""
 	}
-	return v
+	return *v
 }
 
 func updateAvailable(lib *startos.Server, id string) *model.UpdateAvailable {

@@ -93,17 +93,6 @@ func InspectImageArchive(r io.Reader) (*ImageArchive, error) {
 	return ia, nil
 }
 
-// DockerArch maps a StartOS architecture name to Docker's.
-func DockerArch(arch string) string {
-	switch arch {
-	case "x86_64":
-		return "amd64"
-	case "aarch64":
-		return "arm64"
-	}
-	return arch
-}
-
 // Problem is one reason an archive fails Check.
 type Problem struct {
 	Path    string `json:"path,omitempty"`
@@ -244,8 +233,8 @@ func (a *Archive) checkImage(e *Entry, img Image, m *manifest.Manifest) (problem
 	if want := manifest.DockerTag(m.ID, img.ID, m.Version); !slices.Contains(res.ia.RepoTags, want) {
 		return fmt.Sprintf("image is tagged %q; want %s", res.ia.RepoTags, want), nil
 	}
-	if res.ia.Architecture != DockerArch(img.Arch) {
-		return fmt.Sprintf("image is for %s/%s, not %s", res.ia.OS, res.ia.Architecture, DockerArch(img.Arch)), nil
+	if res.ia.Architecture != manifest.DockerArch(img.Arch) {
+		return fmt.Sprintf("image is for %s/%s, not %s", res.ia.OS, res.ia.Architecture, manifest.DockerArch(img.Arch)), nil
 	}
 	return "", nil
 }

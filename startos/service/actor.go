@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/startos-go/startos/internal/retry"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/manifest"
@@ -34,7 +35,7 @@ type actor struct {
 	mf    *manifest.Manifest
 
 	health     *healthRun
-	backoff    time.Duration // next delay after a crash or failed start
+	backoff    retry.Backoff // the delay after a crash or failed start
 	notBefore  time.Time     // no start attempt before this
 	engineDown bool          // the last engine call found the engine down
 	lastErr    string        // what statusInfo.error was last written as, by us
@@ -186,7 +187,8 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 				a.lastErr = ""
 			}
 		}
-		a.backoff, a.notBefore = 0, time.Time{}
+		a.backoff.Reset()
+		a.notBefore = time.Time{}
 		return resync
 
 	case wantsRun(desired, started) && running:
@@ -195,7 +197,7 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 		}
 		a.startHealth(mf, st.StartedAt)
 		if time.Since(st.StartedAt) >= a.m.opts.RestartBackoffMax/2 {
-			a.backoff = 0
+			a.backoff.Reset()
 		}
 		return resync
 
@@ -273,15 +275,11 @@ func (a *actor) startMain(ctx context.Context, mf *manifest.Manifest, resync tim
 // crashed records msg in statusInfo.error and schedules the next start
 // after the backoff, which doubles up to RestartBackoffMax.
 func (a *actor) crashed(ctx context.Context, msg string) time.Duration {
-	if a.backoff == 0 {
-		a.backoff = a.m.opts.RestartBackoff
-	} else {
-		a.backoff = min(a.backoff*2, a.m.opts.RestartBackoffMax)
-	}
-	a.notBefore = time.Now().Add(a.backoff)
-	a.m.log.Warn("service failed", "package", a.id, "error", msg, "retry_in", a.backoff)
+	wait := a.backoff.Next()
+	a.notBefore = time.Now().Add(wait)
+	a.m.log.Warn("service failed", "package", a.id, "error", msg, "retry_in", wait)
 	a.setError(ctx, msg)
-	return a.backoff
+	return wait
 }
 
 func (a *actor) engineTrouble(ctx context.Context, err error) time.Duration {
@@ -291,12 +289,8 @@ func (a *actor) engineTrouble(ctx context.Context, err error) time.Duration {
 		msg = waitingForEngine + ": " + msg
 	}
 	a.setError(ctx, msg)
-	if a.backoff == 0 {
-		a.backoff = a.m.opts.RestartBackoff
-	} else {
-		a.backoff = min(a.backoff*2, 10*a.m.opts.RestartBackoff, a.m.opts.RestartBackoffMax)
-	}
-	return a.backoff
+	// Look again within ten first delays: the engine may be back soon.
+	return a.backoff.NextAtMost(10 * a.m.opts.RestartBackoff)
 }
 
 // markStarted records that the main process runs: started set, the error
@@ -360,7 +354,7 @@ func (a *actor) write(ctx context.Context, what string, fn func(e *model.Package
 // the stream ends (an engine restart ends it) and then kicking every actor,
 // since events may have been missed.
 func (m *Manager) watchEvents(ctx context.Context) {
-	delay := 100 * time.Millisecond
+	delay := retry.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		evs, errc := m.engine.Events(sctx, LabelPackage, time.Time{})
@@ -378,7 +372,7 @@ func (m *Manager) watchEvents(ctx context.Context) {
 			return
 		}
 		if got {
-			delay = 100 * time.Millisecond
+			delay.Reset()
 		}
 		m.log.Debug("engine event stream ended; resubscribing", "error", err)
 		// Events may have been missed, and an engine that went away must
@@ -392,29 +386,23 @@ func (m *Manager) watchEvents(ctx context.Context) {
 		}
 		m.kickAll()
 		m.kickSweep()
-		select {
-		case <-ctx.Done():
+		if !delay.Sleep(ctx) {
 			return
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 5*time.Second)
 	}
 }
 
 // waitEngine pings the engine with a backoff until it answers (true) or
 // ctx ends (false).
 func (m *Manager) waitEngine(ctx context.Context) bool {
-	wait := 100 * time.Millisecond
+	wait := retry.Backoff{First: 100 * time.Millisecond, Max: 2 * time.Second}
 	for {
 		if _, err := m.engine.Ping(ctx); err == nil {
 			return true
 		}
-		select {
-		case <-ctx.Done():
+		if !wait.Sleep(ctx) {
 			return false
-		case <-time.After(wait):
 		}
-		wait = min(wait*2, 2*time.Second)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/startos-go/startos/internal/retry"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
@@ -384,19 +385,20 @@ func (m *Manager) removeContainer(ctx context.Context, id string, timeout time.D
 	// The engine sometimes cannot unmount a container's filesystem for a
 	// moment ("device or resource busy", seen after an engine restart); a
 	// few tries ride that out.
-	for try, wait := 0, 500*time.Millisecond; try < 5; try, wait = try+1, wait*2 {
+	wait := retry.Backoff{First: 500 * time.Millisecond, Max: 8 * time.Second}
+	for try := 1; ; try++ {
 		err = m.engine.RemoveContainer(ctx, name, true)
 		if err == nil || errors.Is(err, errdefs.ErrNotFound) {
 			return nil
 		}
-		m.log.Warn("container removal failed; retrying", "package", id, "error", err)
-		select {
-		case <-ctx.Done():
+		if try == 5 {
 			return err
-		case <-time.After(wait):
+		}
+		m.log.Warn("container removal failed; retrying", "package", id, "error", err)
+		if !wait.Sleep(ctx) {
+			return err
 		}
 	}
-	return err
 }
 
 // StartPackage asks for package id to run (package.start). It refuses,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -45,17 +44,6 @@ func ArchivePath(dataDir, id string) string {
 // VolumePath is the host folder of volume vol of package id.
 func VolumePath(dataDir, id, vol string) string {
 	return filepath.Join(dataDir, "volumes", id, vol)
-}
-
-// HostArch is this machine's architecture in StartOS's names.
-func HostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	}
-	return runtime.GOARCH
 }
 
 func sigtermTimeout(p *manifest.Procedure) time.Duration {
@@ -232,9 +220,9 @@ func (m *Manager) loadImages(ctx context.Context, mf *manifest.Manifest) error {
 	if got := a.Manifest(); got == nil || got.Version.Compare(mf.Version) != 0 {
 		return fmt.Errorf("package %s: the archive at %s is not version %s: %w", mf.ID, path, mf.Version, errdefs.ErrNotFound)
 	}
-	imgs := a.Images(HostArch())
+	imgs := a.Images(manifest.HostArch())
 	if len(imgs) == 0 {
-		return fmt.Errorf("package %s: the archive has no images for %s: %w", mf.ID, HostArch(), errdefs.ErrNotFound)
+		return fmt.Errorf("package %s: the archive has no images for %s: %w", mf.ID, manifest.HostArch(), errdefs.ErrNotFound)
 	}
 	for _, img := range imgs {
 		if !slices.Contains(mf.ImageIDs(), img.ID) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/startos-go/startos/internal/atomicfile"
+	"github.com/startos-go/startos/internal/retry"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/model"
 )
@@ -170,8 +171,7 @@ func (m *Manager) procEnded(name string) {
 // recorded leftover) and every SweepInterval; while the engine is down or
 // leftovers remain it retries with a backoff from 5 s up to the interval.
 func (m *Manager) sweepLoop(ctx context.Context) {
-	const first = 5 * time.Second
-	backoff := time.Duration(0)
+	backoff := retry.Backoff{First: 5 * time.Second, Max: m.opts.SweepInterval}
 	checked := false // the engine's live-restore setting, once
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -194,13 +194,12 @@ func (m *Manager) sweepLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			next = backoff.Next()
 			if err != nil {
-				m.log.Debug("sweep failed; retrying", "error", err, "retry_in", backoff)
+				m.log.Debug("sweep failed; retrying", "error", err, "retry_in", next)
 			}
-			backoff = min(max(backoff*2, first), m.opts.SweepInterval)
-			next = backoff
 		} else {
-			backoff = 0
+			backoff.Reset()
 		}
 		if !timer.Stop() {
 			select {

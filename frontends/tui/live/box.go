@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/startos-go/startos/internal/retry"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/model"
@@ -124,14 +125,7 @@ func Open(opts Options) (*Box, error) {
 
 // DefaultBackoff waits 250 ms before the first retry, doubling up to 10 s.
 func DefaultBackoff(attempt int) time.Duration {
-	d := 250 * time.Millisecond
-	for range attempt {
-		d *= 2
-		if d >= 10*time.Second {
-			return 10 * time.Second
-		}
-	}
-	return d
+	return retry.Backoff{First: 250 * time.Millisecond, Max: 10 * time.Second}.Delay(attempt)
 }
 
 // Close stops following and waits for the goroutines.

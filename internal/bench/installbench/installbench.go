@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -104,7 +103,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	_, err = s9pk.WritePackage(pf, key, &s9pk.Package{
 		Manifest: m, Icon: s9pk.BytesSource([]byte("icon")), License: s9pk.BytesSource([]byte("MIT")),
 		Instructions: s9pk.BytesSource([]byte("bench")),
-		Images:       []s9pk.PackageImage{{ID: manifest.MainImage, Arch: archName(), Source: s9pk.FileSource(imagePath)}},
+		Images:       []s9pk.PackageImage{{ID: manifest.MainImage, Arch: manifest.HostArch(), Source: s9pk.FileSource(imagePath)}},
 	})
 	if cerr := pf.Close(); err == nil {
 		err = cerr
@@ -182,13 +181,13 @@ func timeRegistryInstall(ctx context.Context, eng *container.Client, dataDir, re
 		return 0, err
 	}
 	defer store.Close()
-	in, err := install.New(ctx, install.Options{Store: store, Engine: eng, Services: noServices{}, DataDir: dataDir, Arch: archName(), AllowLocalDownloads: true})
+	in, err := install.New(ctx, install.Options{Store: store, Engine: eng, Services: noServices{}, DataDir: dataDir, Arch: manifest.HostArch(), AllowLocalDownloads: true})
 	if err != nil {
 		return 0, err
 	}
 	defer in.Close()
 	mk, err := market.New(ctx, market.Options{Store: store, DataDir: dataDir, Installer: in, AllowLocal: true, RefreshEvery: -1,
-		Platform: registry.Platform{Arch: archName()}})
+		Platform: registry.Platform{Arch: manifest.HostArch()}})
 	if err != nil {
 		return 0, err
 	}
@@ -225,7 +224,7 @@ func timeInstall(ctx context.Context, eng *container.Client, dataDir, pkgPath st
 		return 0, err
 	}
 	defer store.Close()
-	in, err := install.New(ctx, install.Options{Store: store, Engine: eng, Services: noServices{}, DataDir: dataDir, Arch: archName()})
+	in, err := install.New(ctx, install.Options{Store: store, Engine: eng, Services: noServices{}, DataDir: dataDir, Arch: manifest.HostArch()})
 	if err != nil {
 		return 0, err
 	}
@@ -248,13 +247,6 @@ func timeInstall(ctx context.Context, eng *container.Client, dataDir, pkgPath st
 	d := time.Since(start)
 	os.RemoveAll(dataDir)
 	return d, err
-}
-
-func archName() string {
-	if out, err := exec.Command("uname", "-m").Output(); err == nil && strings.TrimSpace(string(out)) == "aarch64" {
-		return "aarch64"
-	}
-	return "x86_64"
 }
 
 func median(ds []time.Duration) time.Duration {

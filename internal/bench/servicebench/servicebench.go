@@ -87,7 +87,7 @@ func startToHealthy(ctx context.Context, w io.Writer, eng *container.Client, dat
 		return err
 	}
 	defer mgr.Close()
-	in, err := install.New(ctx, install.Options{Store: store, Engine: eng, Services: mgr, DataDir: dataDir, Arch: testpkg.HostArch()})
+	in, err := install.New(ctx, install.Options{Store: store, Engine: eng, Services: mgr, DataDir: dataDir, Arch: manifest.HostArch()})
 	if err != nil {
 		return err
 	}
