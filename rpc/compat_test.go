@@ -39,7 +39,7 @@ func TestNothingToSayIsNull(t *testing.T) {
 	if e != nil || string(res) != "null" {
 		t.Fatalf("package.installed-version of an absent package answered %s (error %v); want null", res, e)
 	}
-	res, e, _ = postAs(t, ts, local, `{"id":4,"method":"notification.create","params":{"package":"bitcoind","level":"info","title":"t","message":"m"}}`)
+	_, e, _ = postAs(t, ts, local, `{"id":4,"method":"notification.create","params":{"package":"bitcoind","level":"info","title":"t","message":"m"}}`)
 	if e != nil {
 		t.Fatalf("notification.create with StartOS's package param: %v", e)
 	}
