@@ -98,10 +98,19 @@ tools:
 
 # Run every test against the real engine (with STARTOS_TEST_ENGINE_RESTART=1, as CI, also an engine restart).
 test: engine tools
+    @just _prune-test-networks
     STARTOS_REQUIRE_DOCKER=1 STARTOS_TEST_ENGINE_RESTART= go test -race -count=1 -timeout 15m ./...
     if [ "${STARTOS_TEST_ENGINE_RESTART:-}" = 1 ]; then \
       STARTOS_REQUIRE_DOCKER=1 go test -count=1 -timeout 5m -run TestEngineRestartKeepsServices -v ./frontends/daemon; \
     fi
+
+# Remove the networks of test packages (startos-testpkg-*) that no container uses: a test whose
+# in-process daemon outlives its package's cleanup can leave one, and the engine has only ~30 address pools.
+_prune-test-networks:
+    #!/usr/bin/env bash
+    for n in $(timeout 20 docker network ls -q --filter name=startos-testpkg- 2>/dev/null); do
+      [ "$(timeout 10 docker network inspect -f '{{{{len .Containers}}' "$n" 2>/dev/null)" = 0 ] && timeout 10 docker network rm "$n" >/dev/null 2>&1 || true
+    done
 
 # Measure: RPC round trips, logging, watchdog, state store, packages; each against Docker in the same run.
 bench: engine
