@@ -24,7 +24,8 @@ import (
 )
 
 // screensDir receives screenshots of the main screens at both sizes; it is
-// git-ignored: people look at them, tests do not compare them.
+// git-ignored: people look at them, tests compare the outline instead
+// (golden_test.go).
 const screensDir = "testdata/screens"
 
 var sizes = [][2]int64{{1280, 800}, {390, 844}}
@@ -226,6 +227,7 @@ func (p *page) screens(name, ready string) {
 		}
 	}
 	p.run("restore viewport", 10*time.Second, chromedp.EmulateViewport(sizes[0][0], sizes[0][1]))
+	p.golden(name)
 }
 
 func jsString(s string) string { return fmt.Sprintf("%q", s) }

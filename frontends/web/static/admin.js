@@ -208,7 +208,7 @@ export function LAN({ doc }) {
         <thead><tr><th scope="col">Service</th><th scope="col">Interface</th><th scope="col">Addresses</th></tr></thead>
         <tbody>${rows.map((r) => html`<tr key=${r.id + '/' + r.iface} data-pkg=${r.id} data-iface=${r.iface}>
           <td><a href=${'#/services/' + encodeURIComponent(r.id)}>${titleOf(r.id, r.e)}</a></td><td>${r.iface}</td>
-          <td>${safe(r.a.https) ? html`<a href=${safe(r.a.https)} target="_blank" rel="noopener noreferrer">${r.a.https}</a><br />` : ''}
+          <td data-volatile>${safe(r.a.https) ? html`<a href=${safe(r.a.https)} target="_blank" rel="noopener noreferrer">${r.a.https}</a><br />` : ''}
             ${safe(r.a.http) ? html`<a href=${safe(r.a.http)} target="_blank" rel="noopener noreferrer">${r.a.http}</a><br />` : ''}
             ${(r.a.tcp || []).map((t) => html`<code>${t}</code> `)}${!r.a.https && !r.a.http && !(r.a.tcp || []).length ? html`<code>${r.a.lanAddress}</code>` : ''}</td></tr>`)}</tbody></table></div>`
         : html`<p class="muted" id="no-addresses">No service has a LAN address yet.</p>`}

@@ -86,7 +86,7 @@ export function ServicePage({ id, doc, socket }) {
         ${!i ? html`<p class="muted">Loading…</p>` : i.interfaces.length === 0 ? html`<p class="muted">None.</p>` : ''}
         <ul class="ifaces">${i && i.interfaces.map((f) => html`<li key=${f.id}><strong>${f.name}</strong>
           ${f.addresses.length === 0 ? html` <span class="muted">not published</span>` : f.addresses.map((a) => /^https?:\/\//.test(a)
-            ? html` <a class="iface-link" href=${a} target="_blank" rel="noopener noreferrer">${a}</a>` : html` <code>${a}</code>`)}</li>`)}</ul>
+            ? html` <a class="iface-link" data-volatile href=${a} target="_blank" rel="noopener noreferrer">${a}</a>` : html` <code>${a}</code>`)}</li>`)}</ul>
       </section>
       <section class="card" aria-labelledby="stats-label">
         <h2 id="stats-label">Resources</h2>
