@@ -151,6 +151,15 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	p.click(target + ` button[aria-label^="Snapshots"]`)
 	p.wait("box snapshot listed", time.Minute, fmt.Sprintf(`!!document.querySelector(%q)`, target+` tr[data-kind="box"]`))
+	// A daily schedule: the daemon answers its next run.
+	p.visible("schedule", "#schedule-form")
+	p.run("choose daily", 10*time.Second, eval(`(() => { const s = document.querySelector('#sched-frequency'); s.value = 'daily'; s.dispatchEvent(new Event('change', {bubbles: true})); })()`))
+	p.visible("schedule time", "#sched-time")
+	p.click(`#schedule-form button[type=submit]`)
+	p.wait("next run shown", 30*time.Second, `document.querySelector('#schedule-next').dataset.next !== '' || document.querySelector('#schedule-form .error').textContent !== ''`)
+	if e := p.text("#schedule-form .error"); e != "" {
+		t.Fatalf("saving the schedule: %s", e)
+	}
 	p.screens("backups", `true`)
 
 	// Power last: a restart stops the services and the backup manager.

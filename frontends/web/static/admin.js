@@ -58,7 +58,56 @@ export function Backups({ doc }) {
     <ul class="plain" id="backup-targets">${list.map((t) => html`<${Target} key=${t.id} t=${t} doc=${doc} password=${password}
         installed=${installed} running=${running} reload=${targets.reload} setError=${setError} setDone=${setDone} ask=${ask} />`)}</ul>
     <${AddTarget} reload=${targets.reload} setDone=${setDone} />
+    ${list.length ? html`<${Schedule} targets=${list} password=${password} />` : ''}
     ${confirmEl}`;
+}
+
+const weekdays = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+
+// Schedule sets when backups run by themselves; the daemon answers the
+// next run, shown from backup.schedule.get.
+function Schedule({ targets, password }) {
+  const current = useCall('backup.schedule.get', {}, []);
+  const [s, set] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (current.value && !s) set({ frequency: 'off', time: '03:00', weekday: 0, retention: { keepDaily: 7, keepWeekly: 4, keepMonthly: 6 }, ...current.value, targetId: current.value.targetId || targets[0].id });
+  }, [current.value]);
+  if (!s) return html`<section class="card"><h2>Schedule</h2><${ErrorBox} error=${current.error} /></section>`;
+  const field = (k, conv = (v) => v) => (e) => set({ ...s, [k]: conv(e.target.value) });
+  const keep = (k) => (e) => set({ ...s, retention: { ...s.retention, [k]: Math.max(0, parseInt(e.target.value, 10) || 0) } });
+  const submit = async (ev) => {
+    ev.preventDefault();
+    setBusy(true);
+    try {
+      const { nextRun, ...params } = s;
+      if (params.frequency !== 'off' && !password) throw new Error('Type the backup password first: the schedule is authorized with it.');
+      await call('backup.schedule.set', { ...params, password });
+      setError(null);
+      await current.reload();
+    } catch (e) { setError(e); } finally { setBusy(false); }
+  };
+  const next = current.value && current.value.nextRun;
+  return html`<form class="card" id="schedule-form" onSubmit=${submit} aria-labelledby="sched-label">
+    <h2 id="sched-label">Schedule</h2>
+    <p class="muted" id="schedule-next" data-next=${next || ''}>${next ? 'Next run: ' + fmtTime(next) : 'Backups run only when you start them.'}</p>
+    <label for="sched-frequency">How often</label>
+    <select id="sched-frequency" value=${s.frequency} onChange=${field('frequency')}><option value="off">Off</option><option value="daily">Daily</option><option value="weekly">Weekly</option></select>
+    ${s.frequency === 'weekly' ? html`<label for="sched-weekday">Day</label>
+      <select id="sched-weekday" value=${s.weekday} onChange=${field('weekday', Number)}>${weekdays.map((d, i) => html`<option value=${i}>${d}</option>`)}</select>` : ''}
+    ${s.frequency !== 'off' ? html`<label for="sched-time">At (the box's time)</label>
+      <input id="sched-time" type="time" required value=${s.time} onInput=${field('time')} />
+      <label for="sched-target">Target</label>
+      <select id="sched-target" value=${s.targetId} onChange=${field('targetId')}>${targets.map((t) => html`<option value=${t.id}>${t.name}</option>`)}</select>
+      <fieldset class="field"><legend>Keep (0: no rule)</legend>
+        <label class="inline">daily <input type="number" min="0" value=${s.retention.keepDaily} onInput=${keep('keepDaily')} /></label>
+        <label class="inline">weekly <input type="number" min="0" value=${s.retention.keepWeekly} onInput=${keep('keepWeekly')} /></label>
+        <label class="inline">monthly <input type="number" min="0" value=${s.retention.keepMonthly} onInput=${keep('keepMonthly')} /></label>
+      </fieldset>` : ''}
+    <${ErrorBox} error=${error} />
+    <button type="submit" class="primary" disabled=${busy}>Save schedule</button>
+  </form>`;
 }
 
 function AddTarget({ reload, setDone }) {
