@@ -24,7 +24,7 @@ const goldenDir = "testdata/golden"
 // from run to run are left out: digits become #, and the text of badges,
 // counters, codes and anything marked data-volatile is dropped.
 const outlineJS = `(() => {
-  const skip = '.badge, .count, code, time, [data-volatile], .sr-only';
+  const skip = '.badge, .count, .icon, code, time, [data-volatile], .sr-only';
   const text = (el) => {
     const c = el.cloneNode(true);
     c.querySelectorAll(skip).forEach((n) => n.remove());

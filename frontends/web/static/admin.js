@@ -34,6 +34,8 @@ export function Backups({ doc }) {
   const [error, setError] = useState(null);
   const [done, setDone] = useState('');
   const [confirmEl, ask] = useConfirm();
+  // A run ends by setting lastBackup (or by an error in the progress).
+  useEffect(() => { setDone((d) => (d.startsWith('Backing up') ? 'Backup finished.' : d)); }, [info.lastBackup]);
   const list = targets.value || [];
   const installed = Object.entries(doc.packageData).filter(([, e]) => e.stateInfo.state === 'installed');
   return html`<h1>Backups</h1>

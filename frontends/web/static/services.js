@@ -4,15 +4,19 @@ import { call, upload } from './rpc.js';
 import { Badge, ErrorBox, Progress, ActionButton, deriveStatus, manifestOf, titleOf, iconURL, fmtBytes, fmtTime, useCall, useStream } from './ui.js';
 
 // Icon is the package's icon, or its title's first letter on a coloured
-// tile when it has none or the image fails to load.
+// tile when it has none, the image fails to load, or it is a placeholder
+// (smaller than 16 px, such as a 1x1 pixel) that would show an empty box.
 function Icon({ id, entry }) {
   const src = iconURL(entry);
   const [broken, setBroken] = useState(false);
-  if (src && !broken) return html`<img class="icon" src=${src} alt="" width="40" height="40" onError=${() => setBroken(true)} />`;
+  if (src && !broken) {
+    return html`<img class="icon" src=${src} alt="" width="40" height="40" data-icon="image" onError=${() => setBroken(true)}
+      onLoad=${(e) => { if (e.target.naturalWidth < 16 && e.target.naturalHeight < 16) setBroken(true); }} />`;
+  }
   const title = titleOf(id, entry);
   let hue = 0;
   for (const c of id) hue = (hue * 31 + c.charCodeAt(0)) % 360;
-  return html`<span class=${'icon icon-fallback hue-' + (hue % 8)} aria-hidden="true">${(title.match(/[\p{L}\p{N}]/u) || ['?'])[0].toUpperCase()}</span>`;
+  return html`<span class=${'icon icon-fallback hue-' + (hue % 8)} data-icon="fallback" aria-hidden="true">${(title.match(/[\p{L}\p{N}]/u) || ['?'])[0].toUpperCase()}</span>`;
 }
 
 export function ServicesList({ doc, perf }) {
