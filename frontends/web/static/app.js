@@ -7,6 +7,7 @@ import { applyPatch } from './patch.js';
 import { ErrorBox, fmtDuration, useCall, Badge } from './ui.js';
 import { ServicesList, ServicePage, Install } from './services.js';
 import { Notifications, Sessions, Diagnostics } from './system.js';
+import { Backups, SSHKeys, LAN, Settings } from './admin.js';
 
 // perf records, for the benchmark, how long a revision takes to reach the
 // screen: from the patch's arrival to the end of the render it caused.
@@ -139,7 +140,11 @@ const nav = [
   ['/services', 'Services'],
   ['/install', 'Install'],
   ['/notifications', 'Notifications'],
+  ['/backups', 'Backups'],
+  ['/lan', 'LAN access'],
+  ['/ssh', 'SSH keys'],
   ['/sessions', 'Sessions'],
+  ['/settings', 'Settings'],
   ['/diagnostics', 'Diagnostics'],
 ];
 
@@ -227,6 +232,10 @@ function screen(route, db, socket, metrics) {
     case 'notifications': return html`<${Notifications} doc=${db.doc} />`;
     case 'sessions': return html`<${Sessions} />`;
     case 'diagnostics': return html`<${Diagnostics} />`;
+    case 'backups': return html`<${Backups} doc=${db.doc} />`;
+    case 'lan': return html`<${LAN} doc=${db.doc} />`;
+    case 'ssh': return html`<${SSHKeys} doc=${db.doc} />`;
+    case 'settings': return html`<${Settings} doc=${db.doc} />`;
   }
   return html`<h1>Not found</h1><p>No screen at ${route}. <a href="#/">Go to the dashboard</a>.</p>`;
 }

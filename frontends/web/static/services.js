@@ -3,9 +3,20 @@ import { html, useState, useEffect, useRef, useLayoutEffect, useMemo } from './v
 import { call, upload } from './rpc.js';
 import { Badge, ErrorBox, Progress, ActionButton, deriveStatus, manifestOf, titleOf, iconURL, fmtBytes, fmtTime, useCall, useStream } from './ui.js';
 
-function Icon({ entry }) {
+// Icon is the package's icon, or its title's first letter on a coloured
+// tile when it has none, the image fails to load, or it is a placeholder
+// (smaller than 16 px, such as a 1x1 pixel) that would show an empty box.
+function Icon({ id, entry }) {
   const src = iconURL(entry);
-  return src ? html`<img class="icon" src=${src} alt="" width="40" height="40" />` : html`<span class="icon icon-blank" aria-hidden="true"></span>`;
+  const [broken, setBroken] = useState(false);
+  if (src && !broken) {
+    return html`<img class="icon" src=${src} alt="" width="40" height="40" data-icon="image" onError=${() => setBroken(true)}
+      onLoad=${(e) => { if (e.target.naturalWidth < 16 && e.target.naturalHeight < 16) setBroken(true); }} />`;
+  }
+  const title = titleOf(id, entry);
+  let hue = 0;
+  for (const c of id) hue = (hue * 31 + c.charCodeAt(0)) % 360;
+  return html`<span class=${'icon icon-fallback hue-' + (hue % 8)} data-icon="fallback" aria-hidden="true">${(title.match(/[\p{L}\p{N}]/u) || ['?'])[0].toUpperCase()}</span>`;
 }
 
 export function ServicesList({ doc, perf }) {
@@ -28,7 +39,7 @@ export function ServicesList({ doc, perf }) {
 function ServiceRow({ row }) {
   return useMemo(() => html`<li class="service" data-pkg=${row.id} data-status=${row.status} data-health=${row.health}>
       <a href=${'#/services/' + encodeURIComponent(row.id)}>
-        <${Icon} entry=${row.e} />
+        <${Icon} id=${row.id} entry=${row.e} />
         <span class="service-title">${row.title}<small class="muted">${manifestOf(row.e).version || ''}</small></span>
         <${Badge} kind="status" value=${row.status} />
         <${Badge} kind="health" value=${row.health} label=${row.health ? 'health: ' + row.health : ''} />
@@ -53,7 +64,7 @@ export function ServicePage({ id, doc, socket }) {
   const st = stats.value && stats.value[id];
   return html`<div id="service" data-pkg=${id}>
     <div class="service-head">
-      <${Icon} entry=${entry} />
+      <${Icon} id=${id} entry=${entry} />
       <div><h1>${m.title || id}</h1><p class="muted">${id} · ${m.version || ''}${m.description ? ' · ' + m.description.short : ''}</p></div>
     </div>
     <section class="card" aria-labelledby="status-label">
@@ -79,7 +90,7 @@ export function ServicePage({ id, doc, socket }) {
         ${!i ? html`<p class="muted">Loading…</p>` : i.interfaces.length === 0 ? html`<p class="muted">None.</p>` : ''}
         <ul class="ifaces">${i && i.interfaces.map((f) => html`<li key=${f.id}><strong>${f.name}</strong>
           ${f.addresses.length === 0 ? html` <span class="muted">not published</span>` : f.addresses.map((a) => /^https?:\/\//.test(a)
-            ? html` <a class="iface-link" href=${a} target="_blank" rel="noopener noreferrer">${a}</a>` : html` <code>${a}</code>`)}</li>`)}</ul>
+            ? html` <a class="iface-link" data-volatile href=${a} target="_blank" rel="noopener noreferrer">${a}</a>` : html` <code>${a}</code>`)}</li>`)}</ul>
       </section>
       <section class="card" aria-labelledby="stats-label">
         <h2 id="stats-label">Resources</h2>

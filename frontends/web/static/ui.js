@@ -133,3 +133,29 @@ export function ActionButton({ onClick, children, kind, onError, disabled, id, l
   };
   return html`<button type="button" id=${id} aria-label=${label} class=${kind || ''} disabled=${busy || disabled} aria-busy=${busy} onClick=${run}>${children}</button>`;
 }
+
+// useConfirm asks in a modal dialog of the page (not window.confirm, which
+// blocks the page and cannot be styled): ask(text, verb) resolves to true
+// when the person confirms. Render the returned element once.
+export function useConfirm() {
+  const [q, setQ] = useState(null); // {text, verb, resolve}
+  const ask = useCallback((text, verb) => new Promise((resolve) => setQ({ text, verb, resolve })), []);
+  const answer = (yes) => { if (q) q.resolve(yes); setQ(null); };
+  const el = q ? html`<${ConfirmDialog} text=${q.text} verb=${q.verb} answer=${answer} />` : '';
+  return [el, ask];
+}
+
+function ConfirmDialog({ text, verb, answer }) {
+  const ref = useRef(null);
+  const yes = useRef(false);
+  useEffect(() => { ref.current.showModal(); }, []);
+  return html`<dialog ref=${ref} id="confirm-dialog" aria-labelledby="confirm-text" onClose=${() => answer(yes.current)}>
+    <form method="dialog" onSubmit=${() => { yes.current = true; }}>
+      <p id="confirm-text">${text}</p>
+      <div class="buttons">
+        <button type="button" id="confirm-cancel" onClick=${() => ref.current.close()}>Cancel</button>
+        <button type="submit" class="danger" id="confirm-yes">${verb}</button>
+      </div>
+    </form>
+  </dialog>`;
+}
