@@ -80,9 +80,7 @@ func TestHungHealthCheckDoesNotLeak(t *testing.T) {
 	hc.Args = []string{"sleep"} // sleeps for an hour
 	hc.Timeout = manifest.Duration(time.Second)
 	e.record(pkg.Manifest, model.DesiredRunning)
-	if err := e.m.Adopt(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	e.adoptStopping(ctx, id)
 	en := e.waitFor(id, "the hung check reported failed", 30*time.Second, func(en model.PackageDataEntry) bool {
 		return en.StatusInfo.Health["web"].Result == model.HealthFailure
 	})

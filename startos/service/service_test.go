@@ -35,6 +35,17 @@ type env struct {
 	m       *Manager
 }
 
+// adoptStopping adopts id and stops its actor when the test ends, before
+// testpkg's sweep removes the package's container, network and image: an
+// actor still running then would recreate the network and leak it.
+func (e *env) adoptStopping(ctx context.Context, id string) {
+	e.t.Helper()
+	if err := e.m.Adopt(ctx, id); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { e.m.stopActor(id) })
+}
+
 func fastOptions(e *env) Options {
 	return Options{
 		Store: e.store, Engine: e.engine, DataDir: e.dataDir,
@@ -147,9 +158,7 @@ func TestLifecycle(t *testing.T) {
 	pkg := testpkg.Build(t, e.engine, testpkg.Options{Port: port, MigrationFrom: "*"})
 	id := pkg.Manifest.ID
 	e.record(pkg.Manifest, model.DesiredRunning)
-	if err := e.m.Adopt(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	e.adoptStopping(ctx, id)
 
 	t.Log("running and healthy")
 	en := e.waitFor(id, "healthy", 30*time.Second, healthy)
@@ -363,9 +372,7 @@ func TestMissingEntrypoint(t *testing.T) {
 	pkg := testpkg.Build(t, e.engine, testpkg.Options{Port: testpkg.FreePort(t), Entrypoint: "/does-not-exist"})
 	id := pkg.Manifest.ID
 	e.record(pkg.Manifest, model.DesiredRunning)
-	if err := e.m.Adopt(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	e.adoptStopping(ctx, id)
 	en := e.waitFor(id, "start error", 20*time.Second, func(en model.PackageDataEntry) bool {
 		return en.StatusInfo.Error != nil
 	})
@@ -458,9 +465,7 @@ func TestBootReconcile(t *testing.T) {
 	id := pkg.Manifest.ID
 	pkg.WriteArchive(t, ArchivePath(e.dataDir, id))
 	e.record(pkg.Manifest, model.DesiredRunning)
-	if err := e.m.Adopt(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	e.adoptStopping(ctx, id)
 	e.waitFor(id, "healthy", 30*time.Second, healthy)
 	defer e.m.Release(ctx, id)
 

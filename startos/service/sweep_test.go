@@ -56,9 +56,7 @@ func TestSweeperRemovesOrphans(t *testing.T) {
 	pkg := testpkg.Build(t, e.engine, testpkg.Options{})
 	id := pkg.Manifest.ID
 	e.record(pkg.Manifest, model.DesiredStopped)
-	if err := e.m.Adopt(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	e.adoptStopping(ctx, id)
 	box := e.m.box
 	gone := testpkg.RandomID()
 	goneTag := "start9/" + gone + "/main:0.1.0"
@@ -115,9 +113,7 @@ func TestReleaseRemovesOrphanedProcedures(t *testing.T) {
 	pkg := testpkg.Build(t, e.engine, testpkg.Options{})
 	id := pkg.Manifest.ID
 	e.record(pkg.Manifest, model.DesiredStopped)
-	if err := e.m.Adopt(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	e.adoptStopping(ctx, id)
 	// As a daemon killed mid-procedure leaves it (labelled as before the
 	// box label existed).
 	proc := createContainer(t, e, ContainerName(id)+".proc-crashed", pkg.Tag, NetworkName(id), map[string]string{LabelPackage: id, LabelProcedure: "true"}, "sleep")
