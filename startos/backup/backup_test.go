@@ -517,12 +517,15 @@ func TestScheduleAndRetention(t *testing.T) {
 	var tick atomic.Int64 // seconds after start; the clock is read by the server's goroutines
 	clock := func() time.Time { return start.Add(time.Duration(tick.Load()) * time.Second) }
 	dir := t.TempDir()
+	// Built before the server opens, so the server closes (its actors stop)
+	// before testpkg's sweep: an actor left running would recreate what the
+	// sweep removes.
+	pkg := testpkg.Build(t, eng, testpkg.Options{})
 	srv, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &cheap, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	pkg := testpkg.Build(t, eng, testpkg.Options{})
 	archive := filepath.Join(t.TempDir(), "pkg.s9pk")
 	pkg.WriteArchive(t, archive)
 	b := &box{srv: srv, dir: dir, id: pkg.Manifest.ID}
