@@ -45,12 +45,14 @@ func newBox(t *testing.T, procedure bool) *box {
 	}
 	eng := testpkg.Engine(t)
 	dir := t.TempDir()
+	// Built first, so the server closes before testpkg's sweep (see
+	// TestScheduleAndRetention).
+	pkg := testpkg.Build(t, eng, testpkg.Options{BackupProcedure: procedure})
 	srv, err := startos.Open(context.Background(), startos.Config{DataDir: dir, Stderr: io.Discard, PasswordParams: &cheap})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	pkg := testpkg.Build(t, eng, testpkg.Options{BackupProcedure: procedure})
 	archive := filepath.Join(t.TempDir(), "pkg.s9pk")
 	pkg.WriteArchive(t, archive)
 	b := &box{srv: srv, dir: dir, id: pkg.Manifest.ID}
