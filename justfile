@@ -104,10 +104,16 @@ test: engine tools
       STARTOS_REQUIRE_DOCKER=1 go test -count=1 -timeout 5m -run TestEngineRestartKeepsServices -v ./frontends/daemon; \
     fi
 
-# Remove the networks of test packages (startos-testpkg-*) that no container uses: a test whose
-# in-process daemon outlives its package's cleanup can leave one, and the engine has only ~30 address pools.
+# Remove what earlier test runs left of test packages (ids testpkg-*): containers, then networks that no
+# container uses. A test whose in-process daemon outlives its package's cleanup can leave them, and the engine
+# has only ~30 network address pools.
 _prune-test-networks:
     #!/usr/bin/env bash
+    for c in $(timeout 20 docker ps -aq --filter label=dev.startos.package 2>/dev/null); do
+      case "$(timeout 10 docker inspect -f '{{{{index .Config.Labels "dev.startos.package"}}' "$c" 2>/dev/null)" in
+        testpkg-*) timeout 30 docker rm -f "$c" >/dev/null 2>&1 || true ;;
+      esac
+    done
     for n in $(timeout 20 docker network ls -q --filter name=startos-testpkg- 2>/dev/null); do
       [ "$(timeout 10 docker network inspect -f '{{{{len .Containers}}' "$n" 2>/dev/null)" = 0 ] && timeout 10 docker network rm "$n" >/dev/null 2>&1 || true
     done
