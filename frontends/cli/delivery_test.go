@@ -18,13 +18,29 @@ func TestDeliverySettingsThroughCLI(t *testing.T) {
 	d := testdaemon.Start(t, "")
 	jarPath = filepath.Join(t.TempDir(), "cookies.json")
 	authCookie, stdinFile = "", nil
-	if code, out, errs := cmd(t, "--socket", d.Sock, "server", "set-smtp", "--host", "smtp.example.com", "--port", "587", "--from", "box@example.com",
-		"--username", "box", "--security", "starttls", "--password", "pa55word", "--to", "me@example.com", "--notify-levels", "error"); code != 0 {
+	// The password never rides on the command line.
+	if code, _, errs := cmd(t, "--socket", d.Sock, "server", "set-smtp", "--host", "smtp.example.com", "--port", "587", "--from", "box@example.com",
+		"--username", "box", "--security", "starttls", "--password", "pa55word"); code != 2 || !strings.Contains(errs, "password") {
+		t.Fatalf("set-smtp --password: %d %q; want a usage error", code, errs)
+	}
+	withStdin(t, "pa55word")
+	code, out, errs := cmd(t, "--socket", d.Sock, "server", "set-smtp", "--host", "smtp.example.com", "--port", "587", "--from", "box@example.com",
+		"--username", "box", "--security", "starttls", "--password-stdin", "--to", "me@example.com", "--notify-levels", "error")
+	stdinFile = nil
+	if code != 0 {
 		t.Fatalf("set-smtp: %d %q %q", code, out, errs)
 	}
-	code, out, errs := cmd(t, "--socket", d.Sock, "--format", "json", "db", "dump")
+	code, out, errs = cmd(t, "--socket", d.Sock, "--format", "json", "db", "dump")
 	if code != 0 || strings.Contains(out, "pa55word") || !strings.Contains(out, `"hasPassword": true`) || !strings.Contains(out, "smtp.example.com") {
 		t.Fatalf("db dump: %d %q %q", code, out, errs)
+	}
+	// Without --password-stdin the saved password is kept.
+	if code, out, errs := cmd(t, "--socket", d.Sock, "server", "set-smtp", "--host", "mail.example.com", "--port", "587", "--from", "box@example.com",
+		"--username", "box", "--security", "starttls"); code != 0 {
+		t.Fatalf("set-smtp without a password: %d %q %q", code, out, errs)
+	}
+	if code, out, _ := cmd(t, "--socket", d.Sock, "--format", "json", "db", "dump"); code != 0 || !strings.Contains(out, `"hasPassword": true`) || !strings.Contains(out, "mail.example.com") {
+		t.Fatalf("after set-smtp without a password: %d %q", code, out)
 	}
 	if code, _, errs := cmd(t, "--socket", d.Sock, "server", "set-smtp", "--host", "smtp.example.com:25", "--port", "587", "--from", "box@example.com",
 		"--username", "box", "--security", "starttls"); code == 0 || !strings.Contains(errs, "without port") {

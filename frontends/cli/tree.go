@@ -54,6 +54,8 @@ func methodCommands(s *session) []*cli.Command {
 			customizeCA(node, s)
 		case strings.HasPrefix(m.Name, "backup.") || m.Name == "package.backup.restore":
 			customizeBackupPassword(node, m, s)
+		case m.Name == "server.set-smtp" || m.Name == "server.test-smtp":
+			customizePassword(node, m, s, "SMTP password: ", true)
 		case m.Name == "setup.execute": // the password by prompt or stdin, never an argument
 			customizeSetup(node, s)
 		case lifecycleTargets[m.Name] != "" || m.Name == "package.uninstall":
