@@ -131,6 +131,7 @@ lint:
       if ! "$bin" version 2>/dev/null | grep -q "${v#v}"; then echo "lint: installing golangci-lint $v" >&2; go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$v; fi; \
       "$bin" run ./...
 
-# Regenerate docs/api.md from the method table.
+# Regenerate what the method table (rpc/server/table.go) generates: rpc.Table for clients, and docs/api.md.
 docs:
+    go run ./internal/apidoc -table rpc/table_gen.go
     go run ./internal/apidoc > docs/api.md

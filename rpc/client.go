@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hashicorp/go-hclog"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/sourcegraph/jsonrpc2"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/startos-go/startos/rpc/internal/jsonstream"
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/model"
 )
@@ -48,7 +49,7 @@ type Client struct {
 	restBase    string       // http(s)://host or http://unix for the socket
 
 	conn   *jsonrpc2.Conn // stream transports
-	st     *objectStream
+	st     *jsonstream.ObjectStream
 	cl     *clientHandler
 	nextID atomic.Uint64
 	ended  chan struct{} // closed when the stream connection's watcher is done
@@ -92,7 +93,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", path, err)
 		}
-		cl := newStreamClient(newLineFramer(c, MaxReplyBytes), func() {})
+		cl := newStreamClient(jsonstream.NewLineFramer(c, nil, MaxReplyBytes), func() {})
 		// Transfers go over HTTP on the same socket.
 		cl.rest = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			d := net.Dialer{Timeout: DialTimeout}
@@ -118,7 +119,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		}
 		c.SetReadLimit(MaxReplyBytes)
 		lifetime, stop := context.WithCancel(context.Background())
-		cl := newStreamClient(&wsFramer{c: c, ctx: lifetime}, stop)
+		cl := newStreamClient(&jsonstream.WSFramer{C: c, Ctx: lifetime}, stop)
 		cl.rest, cl.localCookie = hc, opts.LocalCookie
 		cl.restBase = strings.Replace(strings.TrimSuffix(u, "/ws/rpc"), "ws", "http", 1)
 		cl.keepAlive(opts.KeepAlive)
@@ -140,11 +141,11 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 
 // newStreamClient starts a connection and the goroutine that, when it ends
 // for any reason, ends every subscription on it and calls onEnd.
-func newStreamClient(fr framer, onEnd func()) *Client {
-	st := newObjectStream(fr, false)
+func newStreamClient(fr jsonstream.Framer, onEnd func()) *Client {
+	st := jsonstream.NewObjectStream(fr, nil)
 	cl := &clientHandler{subs: map[string]*feed.Feed[json.RawMessage]{}, early: map[string][]json.RawMessage{}}
-	st.results = &cl.results
-	conn := jsonrpc2.NewConn(context.Background(), st, cl, jsonrpc2.OnRecv(cl.onRecv), jsonrpc2.SetLogger(debugLogger{hclog.NewNullLogger()}))
+	st.Results = &cl.results
+	conn := jsonrpc2.NewConn(context.Background(), st, cl, jsonrpc2.OnRecv(cl.onRecv), jsonrpc2.SetLogger(jsonstream.DebugLogger{Log: hclog.NewNullLogger()}))
 	c := &Client{conn: conn, st: st, cl: cl, ended: make(chan struct{})}
 	go func() {
 		defer close(c.ended)
@@ -198,7 +199,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	err := c.conn.Close()
-	c.st.wait()
+	c.st.Wait()
 	<-c.ended
 	c.pinger.Wait()
 	return err
@@ -251,7 +252,7 @@ func (c *Client) Invoke(ctx context.Context, method string, params any) (*Respon
 	}
 	resp := &Response{Result: raw}
 	if hasMeta {
-		resp.Revision = meta.(responseMeta).Revision
+		resp.Revision = meta.(ResponseMeta).Revision
 	}
 	return resp, nil
 }
@@ -273,7 +274,7 @@ func wireError(err error) error {
 		}
 		return e
 	}
-	if errors.Is(err, jsonrpc2.ErrClosed) || errors.Is(err, errClosedStream) {
+	if errors.Is(err, jsonrpc2.ErrClosed) || errors.Is(err, jsonstream.ErrClosed) {
 		return fmt.Errorf("connection to the daemon closed: %w", err)
 	}
 	return err
@@ -306,7 +307,7 @@ func (c *Client) invokeHTTP(ctx context.Context, method string, params any) (*Re
 		msg, _ := io.ReadAll(io.LimitReader(hresp.Body, 512))
 		return nil, fmt.Errorf("%s: HTTP %s: %s", method, hresp.Status, strings.TrimSpace(string(msg)))
 	}
-	var env wireResponse
+	var env WireResponse
 	if err := json.NewDecoder(io.LimitReader(hresp.Body, 64<<20)).Decode(&env); err != nil {
 		return nil, fmt.Errorf("%s: decode response: %w", method, err)
 	}
@@ -324,7 +325,7 @@ func (c *Client) invokeHTTP(ctx context.Context, method string, params any) (*Re
 // subscriptions. It runs in jsonrpc2's read loop, so it never blocks: each
 // subscription has a bounded feed.
 type clientHandler struct {
-	metas   sync.Map // jsonrpc2.ID -> responseMeta
+	metas   sync.Map // jsonrpc2.ID -> ResponseMeta
 	results sync.Map // jsonrpc2.ID -> json.RawMessage, lifted out of the frame by the stream
 
 	mu    sync.Mutex
@@ -337,7 +338,7 @@ const maxEarly = 1024
 
 func (h *clientHandler) onRecv(_ *jsonrpc2.Request, resp *jsonrpc2.Response) {
 	if resp != nil && resp.Meta != nil {
-		var m responseMeta
+		var m ResponseMeta
 		if json.Unmarshal(*resp.Meta, &m) == nil && m.Revision > 0 {
 			h.metas.Store(resp.ID, m)
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/startos-go/startos/frontends/web"
-	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/rpc/server"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/watchdog"
 )
@@ -76,23 +76,23 @@ func run(cCtx *cli.Context) error {
 	defer srv.Close()
 	log := srv.Logger()
 
-	rpcSrv := rpc.NewServer(srv, rpc.ServerOptions{
+	rpcSrv := server.New(srv, server.Options{
 		Logger: log.Named("rpc"), AllowedHosts: cfg.AllowedHosts, HostNames: func() []string { return boxNames(srv) },
 	})
 	rawTCP, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	tcp := rpc.LimitListener(rawTCP, rpc.DefaultConnLimits(), log.Named("rpc"))
+	tcp := server.LimitListener(rawTCP, server.DefaultConnLimits(), log.Named("rpc"))
 	sockPath := filepath.Join(srv.RunDir(), "rpc.sock")
-	sock, err := rpc.ListenSocket(sockPath)
+	sock, err := server.ListenSocket(sockPath)
 	if err != nil {
 		tcp.Close()
 		return fmt.Errorf("listen on %s: %w", sockPath, err)
 	}
 	// The browser UI at "/", the box CA, and the RPC surface behind them.
 	handler := withStatic(srv, web.Mount(rpcSrv.Handler()))
-	httpSrv := rpc.NewHTTPServer(handler, log.Named("http"))
+	httpSrv := server.NewHTTPServer(handler, log.Named("http"))
 	errc := make(chan error, 4)
 	go func() { errc <- httpSrv.Serve(tcp) }()
 	go func() { errc <- rpcSrv.ServeSocket(sock) }()
@@ -162,7 +162,7 @@ func boxNames(srv *startos.Server) []string {
 // a new connection each time, the path a hung or deaf daemon stops
 // answering on.
 func addLoopbackProbe(srv *startos.Server, addr string) error {
-	return srv.AddProbe("rpc.loopback", watchdog.Fatal, rpc.EchoProbe(addr))
+	return srv.AddProbe("rpc.loopback", watchdog.Fatal, server.EchoProbe(addr))
 }
 
 // listenPorts are the ports of the daemon's listen addresses (RPC and LAN),

@@ -9,6 +9,8 @@ import (
 
 const module = "github.com/startos-go/startos"
 
+const clientOnly = "a frontend speaks the RPC surface through package rpc (client and wire types); the server and the library root are the daemon's"
+
 // rules: packages (patterns relative to the module) and the import path
 // prefixes they must never link, directly or not.
 var rules = []struct {
@@ -18,8 +20,13 @@ var rules = []struct {
 }{
 	{"./startos/...", []string{module + "/rpc", module + "/frontends", "github.com/urfave/cli", "github.com/charmbracelet", "github.com/sourcegraph/jsonrpc2", "github.com/coder/websocket"},
 		"the library imports no transport or UI package"},
-	{"./rpc", []string{"go.etcd.io/bbolt", "github.com/docker/docker", "github.com/charmbracelet", "github.com/urfave/cli", module + "/frontends"},
-		"the RPC surface and client link neither storage, Docker nor UI"},
+	{"./rpc", []string{"go.etcd.io/bbolt", "github.com/docker/docker", "github.com/charmbracelet", "github.com/urfave/cli", module + "/frontends",
+		module + "/rpc/server", module + "/startos$"},
+		"the client and wire room links neither the server, the library root, storage, Docker nor UI"},
+	{"./frontends/cli/...", []string{module + "/rpc/server", module + "/startos$"}, clientOnly},
+	{"./frontends/tui/...", []string{module + "/rpc/server", module + "/startos$"}, clientOnly},
+	{"./frontends/sdk/...", []string{module + "/rpc/server", module + "/startos$"}, clientOnly},
+	{"./frontends/web/...", []string{module + "/rpc/server", module + "/startos$"}, clientOnly},
 	{"./frontends/cli", []string{"go.etcd.io/bbolt", "github.com/docker/docker", "github.com/charmbracelet", module + "/startos/db", module + "/startos/container"},
 		"start-cli is a client: no storage, no Docker, no bubbletea (it probes the terminal at init)"},
 	{"./frontends/tui", []string{"go.etcd.io/bbolt", "github.com/docker/docker", module + "/startos/db", module + "/startos/container"},
@@ -58,7 +65,7 @@ func TestDependencyRules(t *testing.T) {
 
 // checkBanned fails t for every package pkgs links (go list -deps) that is
 // one of banned or below one of them; a banned entry ending in "/" is a
-// bare prefix.
+// bare prefix, one ending in "$" that package only.
 func checkBanned(t *testing.T, pkgs string, banned []string, why string) {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+strings.TrimPrefix(pkgs, "./")).CombinedOutput()
@@ -71,8 +78,32 @@ func checkBanned(t *testing.T, pkgs string, banned []string, why string) {
 	}
 	for _, d := range deps {
 		for _, b := range banned {
+			if exact, ok := strings.CutSuffix(b, "$"); ok {
+				if d == exact {
+					t.Errorf("%s links %s: %s", pkgs, d, why)
+				}
+				continue
+			}
 			if d == b || strings.HasPrefix(d, b+"/") || (strings.HasSuffix(b, "/") && strings.HasPrefix(d, b)) {
 				t.Errorf("%s links %s: %s", pkgs, d, why)
+			}
+		}
+	}
+}
+
+// TestFrontendTestsUseTheHarness: frontend tests start a daemon through
+// internal/testdaemon and talk to it as a client would; none imports the
+// server's internals.
+func TestFrontendTestsUseTheHarness(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "../../frontends/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		for _, imp := range f[1:] {
+			if imp == module+"/rpc/server" && f[0] != module+"/frontends/daemon" {
+				t.Errorf("tests of %s import rpc/server; use internal/testdaemon", f[0])
 			}
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/rpc/server"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/auth"
 )
@@ -23,7 +23,7 @@ var CheapPassword = auth.Params{Memory: 1024, Time: 1, Threads: 1}
 type Daemon struct {
 	Dir  string          // the data directory
 	Lib  *startos.Server // the library
-	Srv  *rpc.Server
+	Srv  *server.Server
 	Sock string // unix socket path
 	HTTP string // http://127.0.0.1:port
 	// LAN is the LAN router's TLS address on loopback (127.0.0.1:port);
@@ -57,10 +57,10 @@ func StartWith(t testing.TB, dir string, edit func(*startos.Config)) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{Dir: dir, Lib: lib, Srv: rpc.NewServer(lib, rpc.ServerOptions{})}
+	d := &Daemon{Dir: dir, Lib: lib, Srv: server.New(lib, server.Options{})}
 	d.Sock = filepath.Join(lib.RunDir(), "rpc.sock")
 	d.Cookie = filepath.Join(lib.RunDir(), startos.AuthCookieFile)
-	l, err := rpc.ListenSocket(d.Sock)
+	l, err := server.ListenSocket(d.Sock)
 	if err != nil {
 		lib.Close()
 		t.Fatal(err)

@@ -5,7 +5,6 @@ package rpcbench
 import (
 	"context"
 	"fmt"
-	"github.com/startos-go/startos/internal/bench/goal"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +14,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/startos-go/startos/internal/bench/goal"
 	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/rpc/server"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/model"
 )
@@ -70,11 +71,11 @@ func Run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer lib.Close()
-	srv := rpc.NewServer(lib, rpc.ServerOptions{})
+	srv := server.New(lib, server.Options{})
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	sock := filepath.Join(dir, "rpc.sock")
-	l, err := rpc.ListenSocket(sock)
+	l, err := server.ListenSocket(sock)
 	if err != nil {
 		return err
 	}

@@ -8,15 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/startos-go/startos/internal/bench/goal"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/startos-go/startos/internal/bench/goal"
 	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/rpc/server"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/db"
@@ -242,9 +243,9 @@ func listLatency(ctx context.Context, w io.Writer, dataDir string) error {
 		return err
 	}
 	defer lib.Close()
-	srv := rpc.NewServer(lib, rpc.ServerOptions{})
+	srv := server.New(lib, server.Options{})
 	sock := filepath.Join(dataDir, "bench.sock")
-	l, err := rpc.ListenSocket(sock)
+	l, err := server.ListenSocket(sock)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/startos-go/startos/frontends/web"
-	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/rpc/server"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/model"
@@ -63,7 +63,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return err
 	}
 	defer lib.Close()
-	srv := rpc.NewServer(lib, rpc.ServerOptions{})
+	srv := server.New(lib, server.Options{})
 	ui, err := web.New()
 	if err != nil {
 		return err

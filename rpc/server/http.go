@@ -1,0 +1,184 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/startos/caller"
+)
+
+var nullID = json.RawMessage("null")
+
+func errorResponse(id json.RawMessage, e *rpc.Error) *rpc.WireResponse {
+	if id == nil {
+		id = nullID
+	}
+	return &rpc.WireResponse{JSONRPC: "2.0", ID: id, Error: e}
+}
+
+// serveHTTP is POST /rpc/v1: one request or a batch per body, always HTTP 200
+// with the envelope; 204 only when every request asked for no answer
+// (see prefersNoAnswer). A streaming method answers its initial value with
+// a guid; the items then flow on the WebSocket /ws/rpc/<guid>.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "use POST with a JSON-RPC body", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rpc.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, 0, errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request",
+				fmt.Sprintf("request body exceeds the limit of %d bytes (1 MiB); send large files to /rest/rpc/<id>", rpc.MaxBodyBytes))))
+			return
+		}
+		writeJSON(w, 0, errorResponse(nil, rpc.NewError(rpc.CodeParseError, "Parse Error", "read body: "+err.Error())))
+		return
+	}
+	bodyRead(w) // on error the deadline stays, and ends the connection
+	body = bytes.TrimSpace(body)
+	switch {
+	case len(body) == 0:
+		writeJSON(w, 0, errorResponse(nil, errEmptyRequest()))
+		return
+	case !json.Valid(body):
+		writeJSON(w, 0, errorResponse(nil, errNotJSON()))
+		return
+	}
+	if e := s.begin(); e != nil {
+		writeJSON(w, 0, errorResponse(nil, e))
+		return
+	}
+	defer s.end()
+	peer := Peer{Transport: "http", RemoteAddr: r.RemoteAddr, UID: -1}
+	ctx := caller.With(withPeer(r.Context(), peer), s.identify(r))
+
+	if body[0] != '[' {
+		resp, rev := s.callHTTP(ctx, w, r, body)
+		if resp == nil {
+			armWrite(w)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, rev, resp)
+		return
+	}
+	var batch []json.RawMessage
+	if err := json.Unmarshal(body, &batch); err != nil {
+		writeJSON(w, 0, errorResponse(nil, rpc.NewError(rpc.CodeParseError, "Parse Error", err.Error())))
+		return
+	}
+	switch {
+	case len(batch) == 0:
+		writeJSON(w, 0, errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", "empty batch")))
+		return
+	case len(batch) > rpc.MaxBatch:
+		writeJSON(w, 0, errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request",
+			fmt.Sprintf("batch of %d requests exceeds the limit of %d", len(batch), rpc.MaxBatch))))
+		return
+	}
+	var (
+		out    []*rpc.WireResponse
+		maxRev uint64
+	)
+	for _, raw := range batch {
+		resp, rev := s.callHTTP(ctx, w, r, raw)
+		maxRev = max(maxRev, rev)
+		if resp != nil {
+			out = append(out, resp)
+		}
+	}
+	if len(out) == 0 {
+		armWrite(w)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, maxRev, out)
+}
+
+// callHTTP runs one request of a body; nil means the client asked for no
+// answer.
+func (s *Server) callHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, raw []byte) (*rpc.WireResponse, uint64) {
+	req, id, perr := parseRequest(raw)
+	if perr != nil {
+		return errorResponse(id, perr), 0
+	}
+	out := s.run(ctx, req)
+	if req.notification() && prefersNoAnswer(r) {
+		if out.stream != nil {
+			out.stream.close()
+		}
+		if out.err == nil {
+			applyCookie(w, r, out.method, out.result)
+		}
+		return nil, out.revision
+	}
+	id = req.ID
+	if id == nil {
+		// StartOS answers a request without an id, and its clients
+		// (the web UI among them) wait for that answer.
+		id = nullID
+	}
+	if out.err != nil {
+		return errorResponse(id, out.err), 0
+	}
+	if out.stream != nil {
+		guid := s.conts.open(out.stream, caller.From(ctx).Session)
+		b, merr := continuationResult(out.method, out.result, guid)
+		if merr != nil {
+			return errorResponse(id, merr), 0
+		}
+		return &rpc.WireResponse{JSONRPC: "2.0", ID: id, Result: b}, out.revision
+	}
+	applyCookie(w, r, out.method, out.result)
+	result := out.result
+	if _, socket := r.Context().Value(socketCallerKey{}).(caller.Caller); !socket {
+		result = withoutToken(out.method, result)
+	}
+	b, merr := marshalResult(result)
+	if merr != nil {
+		return errorResponse(id, merr), 0
+	}
+	return &rpc.WireResponse{JSONRPC: "2.0", ID: id, Result: b}, out.revision
+}
+
+// prefersNoAnswer reports whether the client asked for JSON-RPC
+// notification semantics over HTTP: "Prefer: return=minimal" (RFC 7240) on
+// a request without an id. Without it every request is answered, as
+// StartOS does.
+func prefersNoAnswer(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "return=minimal") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func writeJSON(w http.ResponseWriter, revision uint64, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	armWrite(w)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if revision > 0 {
+		h.Set(rpc.PatchSequenceHeader, strconv.FormatUint(revision, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(b, '\n'))
+}
