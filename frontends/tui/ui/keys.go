@@ -81,10 +81,9 @@ func helpGroups() []helpGroup {
 		{"Everywhere", []key.Binding{k.Dashboard, k.Services, k.Logs, k.Notifications, k.Backups, k.Marketplace, k.Settings, k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit}},
 		{"Lists", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Enter, k.Filter}},
 		{"Services", []key.Binding{k.Install, k.Start, k.Stop, k.Restart, k.Uninstall, k.ServiceLogs}},
-		{"Logs", []key.Binding{k.Follow, k.Filter, k.NextMatch, k.PrevMatch, k.DaemonLog}},
+		{"Logs", []key.Binding{k.Follow, k.NextMatch, k.PrevMatch, k.DaemonLog}},
 		{"Notifications", []key.Binding{k.Enter, k.ToggleSeen, k.AllSeen, k.Delete, k.DeleteAll}},
 		{"Backups", []key.Binding{k.AddTarget, k.BackupNow, k.RestoreSnapshot}},
-		{"Settings", []key.Binding{k.Enter, k.SendTest, k.Delete}},
 		{"Forms and results", []key.Binding{k.NextField, k.PrevField, k.Toggle, k.Choose, k.Enter, k.Copy}},
 	}
 }
