@@ -39,7 +39,9 @@ func (s *Server) openServices(ctx context.Context) error {
 	s.engine = engine
 	s.services, err = service.New(service.Options{
 		Store: s.db, Engine: engine, DataDir: s.cfg.DataDir, Logger: s.log, Watchdog: s.wd,
-		Notify: func(ctx context.Context, in model.NotificationInput) { _, _ = s.Notify(ctx, in) },
+		Notify:            func(ctx context.Context, in model.NotificationInput) { _, _ = s.Notify(ctx, in) },
+		CrashLoopRestarts: s.cfg.Alerts.CrashLoopRestarts, CrashLoopWindow: s.cfg.Alerts.CrashLoopWindow,
+		HealthAlertAfter: s.cfg.Alerts.HealthFailingFor, HealthGrace: s.cfg.HealthGrace, HealthInterval: s.cfg.HealthInterval,
 	})
 	if err != nil {
 		return err

@@ -96,6 +96,12 @@ type Config struct {
 	// RegistryStallTimeout ends a registry download that delivers nothing
 	// for that long; default 60 s.
 	RegistryStallTimeout time.Duration
+	// Alerts sets when trouble (a crash loop, a failing health check, a
+	// full disk) becomes a notification; see Alerts.
+	Alerts Alerts
+	// HealthGrace and HealthInterval override StartOS's health check timing
+	// (5 s after start, then every 15 s); tests shorten them.
+	HealthGrace, HealthInterval time.Duration
 }
 
 // Server is one running box. Create it with Open and release it with Close.
@@ -125,6 +131,7 @@ type Server struct {
 	summaries    summaryCache       // package.list of the newest revision
 	prom         *prom.Exporter     // GET /metrics
 	notifier     *notify.Dispatcher // email and webhooks
+	disk         *diskAlarm         // the disk-full check (alerts.go)
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data
@@ -180,6 +187,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.openNotifier()
+	s.openDiskAlarm()
 	if err := s.syncAuthorizedKeys(); err != nil {
 		// The box must still come up to be repaired; ssh.add retries.
 		s.log.Error("authorized_keys not written", "path", cfg.AuthorizedKeys, "error", err)
@@ -221,6 +229,7 @@ func (s *Server) Close() error {
 	if s.metrics != nil {
 		metricsErr = s.metrics.Close()
 	}
+	s.disk.stop()
 	if s.notifier != nil {
 		s.notifier.Close()
 	}

@@ -42,6 +42,8 @@ type config struct {
 	// default, "off" for never).
 	Registries      []string `yaml:"registries"`
 	RegistryRefresh string   `yaml:"registry-refresh"`
+	// Alerts: when trouble becomes a notification (file only; alerts.go).
+	Alerts alertsConfig `yaml:"alerts"`
 }
 
 var defaults = config{
@@ -66,7 +68,7 @@ const (
 const defaultConfigFile = "/etc/startos/config.yaml"
 
 var configFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, lan-listen, lan-http-listen, log-level, allowed-hosts, allow-local-downloads, authorized-keys, restart-command, shutdown-command, registries, registry-refresh)", EnvVars: []string{"STARTD_CONFIG"}},
+	&cli.StringFlag{Name: "config", Usage: "YAML config file (keys: data-dir, run-dir, listen, lan-listen, lan-http-listen, log-level, allowed-hosts, allow-local-downloads, authorized-keys, restart-command, shutdown-command, registries, registry-refresh, alerts)", EnvVars: []string{"STARTD_CONFIG"}},
 	&cli.StringFlag{Name: "data-dir", Usage: "durable state (default " + defaults.DataDir + ")", EnvVars: []string{"STARTD_DATA_DIR"}},
 	&cli.StringFlag{Name: "run-dir", Usage: "sockets and auth cookie (default " + defaults.RunDir + ")", EnvVars: []string{"STARTD_RUN_DIR"}},
 	&cli.StringFlag{Name: "listen", Usage: "HTTP address for /rpc/v1 and /ws/rpc (default " + defaults.Listen + ")", EnvVars: []string{"STARTD_LISTEN"}},
@@ -131,6 +133,9 @@ func loadConfig(cCtx *cli.Context) (config, error) {
 	if _, err := cfg.registryRefresh(); err != nil {
 		return config{}, err
 	}
+	if _, err := cfg.Alerts.alerts(); err != nil {
+		return config{}, err
+	}
 	for _, h := range cfg.AllowedHosts {
 		if !allowedHostPattern.MatchString(strings.ToLower(h)) {
 			return config{}, fmt.Errorf("allowed-host %q: want a DNS name such as box.example.org, or .example.org for its subdomains", h)
@@ -172,6 +177,7 @@ func merge(dst *config, src config) {
 	if len(src.Registries) > 0 {
 		dst.Registries = src.Registries
 	}
+	mergeAlerts(&dst.Alerts, src.Alerts)
 	dst.AllowLocalDownloads = dst.AllowLocalDownloads || src.AllowLocalDownloads
 	if src.LanListen != nil {
 		dst.LanListen = src.LanListen

@@ -76,6 +76,10 @@ func TestConfigPrecedence(t *testing.T) {
 	os.WriteFile(file, []byte("data-dir: /from/file\nrun-dir: /run/file\nlisten: 10.0.0.1:1\nallowed-hosts: [box.example]\n"), 0o600)
 	local := filepath.Join(t.TempDir(), "local.yaml")
 	os.WriteFile(local, []byte("allow-local-downloads: true\n"), 0o600)
+	alertsFile := filepath.Join(t.TempDir(), "alerts.yaml")
+	os.WriteFile(alertsFile, []byte("alerts:\n  crash-loop-restarts: 3\n  crash-loop-window: 5m\n  health-failing-for: 90s\n  disk-full-percent: 95\n"), 0o600)
+	badAlerts := filepath.Join(t.TempDir(), "bad-alerts.yaml")
+	os.WriteFile(badAlerts, []byte("alerts:\n  health-failing-for: soon\n"), 0o600)
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("data-dir: /x\ncolour: red\n"), 0o600)
 	cases := []struct {
@@ -99,6 +103,8 @@ func TestConfigPrecedence(t *testing.T) {
 			withAdmin(defaults, "/k/authorized_keys", "/bin/echo r", "/bin/echo s"), ""},
 		{"missing explicit file", []string{"--config", "/nonexistent.yaml"}, nil, config{}, "nonexistent.yaml"},
 		{"unknown key", []string{"--config", bad}, nil, config{}, "colour"},
+		{"alerts from the file", []string{"--config", alertsFile}, nil, withAlerts(defaults, alertsConfig{CrashLoopRestarts: 3, CrashLoopWindow: "5m", HealthFailingFor: "90s", DiskFullPercent: 95}), ""},
+		{"bad alert duration", []string{"--config", badAlerts}, nil, config{}, "alerts.health-failing-for"},
 		{"bad allowed host", []string{"--allowed-host", "*.example"}, nil, config{}, `allowed-host "*.example"`},
 	}
 	for _, c := range cases {
@@ -130,6 +136,11 @@ func TestConfigPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withAlerts(c config, a alertsConfig) config {
+	c.Alerts = a
+	return c
 }
 
 func withLocal(c config, allow bool) config {

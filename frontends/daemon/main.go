@@ -62,6 +62,10 @@ func run(cCtx *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	alerts, err := cfg.Alerts.alerts()
+	if err != nil {
+		return err
+	}
 	srv, err := startos.Open(ctx, startos.Config{
 		DataDir: cfg.DataDir, RunDir: cfg.RunDir, LogLevel: level, HandleSignals: true,
 		BlockingLogControl:  blockingLogFault(),
@@ -69,6 +73,7 @@ func run(cCtx *cli.Context) error {
 		DefaultRegistries: cfg.Registries, RegistryRefresh: refresh,
 		AuthorizedKeys: cfg.AuthorizedKeys,
 		RestartCommand: strings.Fields(cfg.RestartCommand), ShutdownCommand: strings.Fields(cfg.ShutdownCommand),
+		Alerts: alerts,
 	})
 	if err != nil {
 		return err

@@ -49,6 +49,9 @@ type Options struct {
 	// Entrypoint of main; default "/app". A missing file makes a package
 	// that cannot start.
 	Entrypoint string
+	// MainCommand is the app subcommand main runs; default "serve". "fail"
+	// exits at once with an error: a service that crash-loops.
+	MainCommand string
 	// MigrationFrom, when set, is a version range whose migration runs the
 	// app in MigrationMode: "migrate" (the default) or "fail".
 	MigrationFrom string
@@ -130,7 +133,7 @@ main:
   type: docker
   image: main
   entrypoint: {{.Entrypoint}}
-  args: [serve]
+  args: [{{if .MainCommand}}{{.MainCommand}}{{else}}serve{{end}}]
   mounts:
     main: /data
 {{- range $k, $v := .Mounts}}

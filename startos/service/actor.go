@@ -43,10 +43,13 @@ type actor struct {
 	// soon, and since every write is derived from the document and the
 	// engine, it is made again.
 	writeFailed bool
+	alerts      alertState // crash-loop and failing-health episodes (alerts.go)
 }
 
 func newActor(m *Manager, id string) *actor {
-	return &actor{m: m, id: id, kickc: make(chan struct{}, 1), done: make(chan struct{})}
+	a := &actor{m: m, id: id, kickc: make(chan struct{}, 1), done: make(chan struct{})}
+	a.resetAlerts()
+	return a
 }
 
 func (a *actor) start(parent context.Context) {
@@ -189,6 +192,7 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 		}
 		a.backoff.Reset()
 		a.notBefore = time.Time{}
+		a.resetAlerts()
 		return resync
 
 	case wantsRun(desired, started) && running:
@@ -199,6 +203,7 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 		if time.Since(st.StartedAt) >= a.m.opts.RestartBackoffMax/2 {
 			a.backoff.Reset()
 		}
+		a.noteRunning()
 		return resync
 
 	case wantsRun(desired, started):
@@ -279,6 +284,7 @@ func (a *actor) crashed(ctx context.Context, msg string) time.Duration {
 	a.notBefore = time.Now().Add(wait)
 	a.m.log.Warn("service failed", "package", a.id, "error", msg, "retry_in", wait)
 	a.setError(ctx, msg)
+	a.noteCrash(ctx, msg)
 	return wait
 }
 

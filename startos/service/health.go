@@ -111,6 +111,7 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 				a.m.log.Warn("recording a health check result failed; retrying soon", "package", a.id, "check", id, "error", err)
 				writeFailed = true
 			}
+			a.noteHealth(ctx, id, r)
 		}
 		wait = o.HealthInterval
 		if writeFailed {

@@ -59,6 +59,13 @@ type Options struct {
 	// Notify raises a notification (the sweeper's, once, for objects that
 	// survive a restart); nil raises none.
 	Notify func(ctx context.Context, in model.NotificationInput)
+	// CrashLoopRestarts crashes within CrashLoopWindow make a service
+	// crash-looping: one notification per episode; default 5 in 10m.
+	CrashLoopRestarts int
+	CrashLoopWindow   time.Duration
+	// HealthAlertAfter is how long a health check fails before the owner
+	// is notified (once per episode); default 5m.
+	HealthAlertAfter time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -77,6 +84,11 @@ func (o *Options) setDefaults() {
 	def(&o.ConfigTimeout, time.Minute)
 	def(&o.ProcedureTimeout, 30*time.Minute)
 	def(&o.SweepInterval, 10*time.Minute)
+	def(&o.CrashLoopWindow, 10*time.Minute)
+	def(&o.HealthAlertAfter, 5*time.Minute)
+	if o.CrashLoopRestarts <= 0 {
+		o.CrashLoopRestarts = 5
+	}
 	if o.HostIP == "" {
 		o.HostIP = "127.0.0.1"
 	}

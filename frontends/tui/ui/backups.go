@@ -366,6 +366,7 @@ func backupProgressLine(title string, p model.BackupProgress, w int) string {
 type fieldsModal struct {
 	title, verb, note string
 	labels            []string
+	optional          []bool // fields that may be left empty; nil: none
 	inputs            []lineInput
 	focus             int
 	busy              bool
@@ -406,7 +407,7 @@ func (f *fieldsModal) update(m *Model, k tea.KeyMsg) tea.Cmd {
 			if f.inputs[i].mask {
 				vals[i] = f.inputs[i].Value() // a password is taken as typed
 			}
-			if vals[i] == "" {
+			if vals[i] == "" && (f.optional == nil || !f.optional[i]) {
 				f.focus, f.err = i, errors.New(f.labels[i]+": required")
 				return nil
 			}

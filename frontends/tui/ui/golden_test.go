@@ -108,6 +108,35 @@ func TestGolden(t *testing.T) {
 			press(m, "enter")
 			typeText(m, "/mnt/usb/startos")
 		}},
+		{"settings", func(m *Model, fb *fakeBox) {
+			st := fixtureState()
+			st.Doc.ServerInfo.Hostname = "adjective-noun"
+			st.Doc.ServerInfo.SMTP = &model.SMTPSettings{Host: "smtp.example.com", Port: 587, Security: "starttls", From: "box@example.com",
+				To: "owner@example.com", Username: "box", HasPassword: true}
+			m.Update(LiveMsg{Update: live.Update{State: st}})
+			settingsAnswers(fb)
+			feed(m, press(m, "7"))
+			press(m, "j", "j")
+		}},
+		{"settings-power", func(m *Model, fb *fakeBox) {
+			settingsAnswers(fb)
+			feed(m, press(m, "7"))
+			press(m, "G", "enter")
+		}},
+		{"settings-smtp", func(m *Model, fb *fakeBox) {
+			settingsAnswers(fb)
+			feed(m, press(m, "7"))
+			press(m, "j", "j", "j", "j", "j", "enter")
+			typeText(m, "x")
+		}},
+		{"settings-token", func(m *Model, fb *fakeBox) {
+			settingsAnswers(fb)
+			fb.answers["server.metrics-token.create"] = `{"id":"t9","name":"grafana","createdAt":"2026-01-02T03:04:05Z","token":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}`
+			feed(m, press(m, "7"))
+			press(m, "G", "k", "k", "enter")
+			typeText(m, "grafana")
+			feed(m, press(m, "enter"))
+		}},
 		{"form", func(m *Model, fb *fakeBox) {
 			fb.answers["package.action.get-input"] = `{"spec":{"greeting":{"type":"string","name":"Greeting","description":"What the page says","nullable":false},"secret":{"type":"string","name":"Secret","masked":true},"shout":{"type":"boolean","name":"Shout"},"mode":{"type":"select","name":"Mode","values":{"plain":"Plain","fancy":"Fancy"}},"peers":{"type":"list","name":"Peers"}},"value":{"greeting":"hello","secret":"abc","shout":true,"mode":"fancy","peers":["a","b"]}}`
 			press(m, "2", "j", "j", "enter")
@@ -152,6 +181,15 @@ func TestGolden(t *testing.T) {
 			})
 		}
 	}
+}
+
+// settingsAnswers gives the fake box two SSH keys, a webhook and a metrics
+// token.
+func settingsAnswers(fb *fakeBox) {
+	fb.answers["ssh.list"] = `[{"alg":"ssh-ed25519","fingerprint":"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU","hostname":"me@laptop","createdAt":"2026-01-01T00:00:00Z"},` +
+		`{"alg":"ecdsa-sha2-nistp256","fingerprint":"SHA256:n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg","hostname":"","createdAt":"2025-12-01T00:00:00Z"}]`
+	fb.answers["server.webhook.list"] = `[{"id":"a1b2c3","url":"https://ntfy.example.com/box-alerts","levels":["warning","error"],"hasToken":true,"createdAt":"2026-01-01T00:00:00Z"}]`
+	fb.answers["server.metrics-token.list"] = `[{"id":"k1","name":"prometheus on nas","createdAt":"2025-12-30T00:00:00Z"}]`
 }
 
 const backupTargetsJSON = `[{"id":"t1","name":"USB disk","url":"/mnt/usb/startos","type":"local","credentialKeys":[],"initialized":true,"lastBackup":"2026-01-02T00:00:00Z"},` +

@@ -13,7 +13,7 @@ func bind(keys []string, help, desc string) key.Binding {
 // keys is every key the console answers to; help lists them all.
 var keys = struct {
 	Quit, Help, NextTab, PrevTab, Dashboard, Services, Logs, Notifications, Back key.Binding
-	Marketplace                                                                  key.Binding
+	Marketplace, Settings, SendTest                                              key.Binding
 	Up, Down, PageUp, PageDown, Top, Bottom, Enter, Filter                       key.Binding
 	Install, Start, Stop, Restart, Uninstall, ServiceLogs                        key.Binding
 	Follow, NextMatch, PrevMatch, DaemonLog, Wrap, Scroll                        key.Binding
@@ -32,6 +32,8 @@ var keys = struct {
 	Backups:       bind([]string{"5"}, "5", "backups"),
 	Back:          bind([]string{"esc"}, "esc", "back / close"),
 	Marketplace:   bind([]string{"6"}, "6", "marketplace"),
+	Settings:      bind([]string{"7"}, "7", "settings"),
+	SendTest:      bind([]string{"t"}, "t", "send a test"),
 
 	Up:       bind([]string{"up", "k"}, "↑/k", "up"),
 	Down:     bind([]string{"down", "j"}, "↓/j", "down"),
@@ -76,10 +78,10 @@ var keys = struct {
 func helpGroups() []helpGroup {
 	k := keys
 	return []helpGroup{
-		{"Everywhere", []key.Binding{k.Dashboard, k.Services, k.Logs, k.Notifications, k.Backups, k.Marketplace, k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit}},
+		{"Everywhere", []key.Binding{k.Dashboard, k.Services, k.Logs, k.Notifications, k.Backups, k.Marketplace, k.Settings, k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit}},
 		{"Lists", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Enter, k.Filter}},
 		{"Services", []key.Binding{k.Install, k.Start, k.Stop, k.Restart, k.Uninstall, k.ServiceLogs}},
-		{"Logs", []key.Binding{k.Follow, k.Filter, k.NextMatch, k.PrevMatch, k.DaemonLog}},
+		{"Logs", []key.Binding{k.Follow, k.NextMatch, k.PrevMatch, k.DaemonLog}},
 		{"Notifications", []key.Binding{k.Enter, k.ToggleSeen, k.AllSeen, k.Delete, k.DeleteAll}},
 		{"Backups", []key.Binding{k.AddTarget, k.BackupNow, k.RestoreSnapshot}},
 		{"Forms and results", []key.Binding{k.NextField, k.PrevField, k.Toggle, k.Choose, k.Enter, k.Copy}},

@@ -61,13 +61,14 @@ const (
 	tabNotifications
 	tabBackups
 	tabMarket
+	tabSettings
 	tabCount
 )
 
-var tabNames = [tabCount]string{"Dashboard", "Services", "Logs", "Notifications", "Backups", "Marketplace"}
+var tabNames = [tabCount]string{"Dashboard", "Services", "Logs", "Notifications", "Backups", "Marketplace", "Settings"}
 
 // tabShortNames replace tabNames when the whole bar does not fit (80 columns).
-var tabShortNames = [tabCount]string{"Home", "Services", "Logs", "Notes", "Backups", "Market"}
+var tabShortNames = [tabCount]string{"Home", "Services", "Logs", "Notes", "Backups", "Market", "Settings"}
 
 // historyLen is how many metrics samples the sparklines keep.
 const historyLen = 120
@@ -95,6 +96,7 @@ type Model struct {
 	notes    notesView
 	backups  backupsView
 	market   marketView
+	settings settingsView
 	modal    modal
 	status   string              // the status line
 	statusOK bool                // false: an error
@@ -295,6 +297,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case marketDoneMsg:
 		return m, m.marketDone(msg)
+	case settingsListMsg, settingsDoneMsg:
+		return m, m.settingsMsg(msg)
 	case copiedMsg:
 		if msg.err != nil {
 			m.setStatus("copy: "+msg.err.Error(), false)
@@ -497,6 +501,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return m.switchTab(tabBackups)
 	case key.Matches(k, keys.Marketplace):
 		return m.switchTab(tabMarket)
+	case key.Matches(k, keys.Settings):
+		return m.switchTab(tabSettings)
 	}
 	switch m.tab {
 	case tabServices:
@@ -509,6 +515,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return m.backupsKey(k)
 	case tabMarket:
 		return m.marketKey(k)
+	case tabSettings:
+		return m.settingsKey(k)
 	}
 	return nil
 }
@@ -526,6 +534,9 @@ func (m *Model) switchTab(t tab) tea.Cmd {
 	}
 	if t == tabMarket && !m.market.loading {
 		return m.fetchMarket()
+	}
+	if t == tabSettings && !m.settings.loading {
+		return m.fetchSettings()
 	}
 	return nil
 }
@@ -556,6 +567,8 @@ func (m *Model) View() string {
 			body = m.viewBackups(m.w, bh)
 		case tabMarket:
 			body = m.viewMarket(m.w, bh)
+		case tabSettings:
+			body = m.viewSettings(m.w, bh)
 		}
 	}
 	lines = append(lines, block(body, m.w, bh)...)
@@ -577,15 +590,16 @@ func (m *Model) viewHeader() []string {
 		left += stDim.Render(" · " + version)
 	}
 	right := m.connBadge() + " "
-	bar := m.tabBar(tabNames)
+	bar := m.tabBar(tabNames, " ")
 	if lipgloss.Width(bar) > m.w {
-		bar = m.tabBar(tabShortNames)
+		bar = m.tabBar(tabShortNames, "") // seven tabs fit 80 columns only packed
 	}
 	return []string{spread(left, right, m.w), fit(bar, m.w)}
 }
 
-// tabBar renders the views' tabs with the given names, the current marked.
-func (m *Model) tabBar(names [tabCount]string) string {
+// tabBar renders the views' tabs with the given names and separator, the
+// current marked.
+func (m *Model) tabBar(names [tabCount]string, sep string) string {
 	var tabs []string
 	for i, n := range names {
 		label := n
@@ -606,7 +620,7 @@ func (m *Model) tabBar(names [tabCount]string) string {
 			tabs = append(tabs, " "+label+" ")
 		}
 	}
-	return " " + strings.Join(tabs, " ")
+	return " " + strings.Join(tabs, sep)
 }
 
 func (m *Model) connBadge() string {
@@ -657,6 +671,8 @@ func (m *Model) viewFooter() []key.Binding {
 		return shortHelp(keys.Up, keys.Down, keys.Enter, keys.ToggleSeen, keys.AllSeen, keys.Delete, keys.Help)
 	case m.tab == tabMarket:
 		return m.marketFooter()
+	case m.tab == tabSettings:
+		return m.settingsFooter()
 	}
 	return shortHelp(keys.Services, keys.Logs, keys.Notifications, keys.NextTab, keys.Help, keys.Quit)
 }

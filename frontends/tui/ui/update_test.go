@@ -29,8 +29,10 @@ func TestGlobalKeys(t *testing.T) {
 		{[]string{"6"}, tabMarket},
 		{[]string{"tab", "tab", "tab", "tab"}, tabBackups},
 		{[]string{"tab", "tab", "tab", "tab", "tab"}, tabMarket},
-		{[]string{"tab", "tab", "tab", "tab", "tab", "tab"}, tabDashboard},
-		{[]string{"shift+tab"}, tabMarket},
+		{[]string{"7"}, tabSettings},
+		{[]string{"tab", "tab", "tab", "tab", "tab", "tab"}, tabSettings},
+		{[]string{"tab", "tab", "tab", "tab", "tab", "tab", "tab"}, tabDashboard},
+		{[]string{"shift+tab"}, tabSettings},
 		{[]string{"3", "shift+tab"}, tabServices},
 	}
 	for _, c := range cases {
