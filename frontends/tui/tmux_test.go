@@ -107,7 +107,7 @@ func TestInTmux(t *testing.T) {
 	t.Cleanup(func() { s.run("kill-server") })
 	home := t.TempDir()
 	command := fmt.Sprintf("env HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", home, tui, d.Sock)
-	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command); err != nil {
+	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "120", "-y", "30", command); err != nil {
 		t.Fatalf("tmux new-session: %v %s", err, out)
 	}
 	s.waitScreen("Tmux Box", "● live", "[1 Dashboard]", "Uptime")
