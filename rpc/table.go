@@ -54,6 +54,8 @@ type Backend interface {
 	// can be closed.
 	SetupStatus(ctx context.Context) (model.SetupStatus, error)
 	Setup(ctx context.Context, p model.SetupParams) (model.Empty, error)
+	SetupExecute(ctx context.Context, p model.SetupParams) (model.FullProgress, *feed.Feed[model.FullProgress], error)
+	WirePubkey(ctx context.Context) (model.JWK, error)
 	Login(ctx context.Context, p model.LoginParams) (model.LoginResult, error)
 	Logout(ctx context.Context) (model.Empty, error)
 	Sessions(ctx context.Context) (model.SessionList, error)
@@ -284,8 +286,12 @@ var Table = []*Method{
 		}),
 	unary("setup.status", "Whether the box has an owner yet: incomplete or complete.", public,
 		noParams(Backend.SetupStatus)),
-	withCLI("setup execute", unary("setup.execute", "Set the owner's password (and optionally name and hostname), once.", public|mutates,
-		Backend.Setup)),
+	withCLI("setup execute", withGUIDKey("progress", streaming("setup.execute", "setup.progress", "Set the owner's password (plain or {encrypted: JWE}; and optionally name and hostname), once; answers the setup's progress, complete.", public|mutates,
+		Backend.SetupExecute))),
+	unary("setup.get-pubkey", "The P-256 public key (JWK) to encrypt passwords with (JWE ECDH-ES), as StartOS's EncryptedWire; new at every start.", public,
+		noParams(Backend.WirePubkey)),
+	unary("auth.get-pubkey", "The same key as setup.get-pubkey, for auth.reset-password's encrypted form.", public,
+		noParams(Backend.WirePubkey)),
 	withCookie(cookieSet, unary("auth.login", "Check the password and open a session; over HTTP it also sets the session cookie.", public,
 		Backend.Login)),
 	withCookie(cookieClear, unary("auth.logout", "End the caller's session.", 0,
@@ -318,7 +324,7 @@ var Table = []*Method{
 		noParams(Backend.CA)),
 	unary("server.set-name", "Set the box's display name (1-64 printable characters).", mutates,
 		Backend.SetName),
-	unary("server.set-hostname", "Set the box's hostname: one lowercase RFC 1123 label, 1-63 characters.", mutates,
+	unary("server.set-hostname", "Set the box's hostname (one lowercase RFC 1123 label, 1-63 characters) and/or its name, as StartOS's {name, hostname}.", mutates,
 		Backend.SetHostname),
 	unary("server.restart", "Stop the services and run the restart command; refused during an install, update or removal unless force.", 0,
 		Backend.Restart),

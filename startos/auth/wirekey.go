@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/model"
 )
 
 // WireKey decrypts passwords a client sends encrypted, StartOS's
@@ -30,14 +31,6 @@ import (
 // below (the StartOS UI's node-jose makes A128CBC-HS256).
 type WireKey struct {
 	priv *ecdh.PrivateKey
-}
-
-// JWK is a public key in RFC 7517 form, as auth.get-pubkey answers it.
-type JWK struct {
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
 }
 
 // NewWireKey makes a fresh P-256 key.
@@ -53,9 +46,9 @@ func NewWireKey() (*WireKey, error) {
 func WireKeyFrom(priv *ecdh.PrivateKey) *WireKey { return &WireKey{priv: priv} }
 
 // Public is the public half as a JWK.
-func (k *WireKey) Public() JWK {
+func (k *WireKey) Public() model.JWK {
 	b := k.priv.PublicKey().Bytes() // 0x04 || X || Y, 32 bytes each
-	return JWK{Kty: "EC", Crv: "P-256", X: b64.EncodeToString(b[1:33]), Y: b64.EncodeToString(b[33:65])}
+	return model.JWK{Kty: "EC", Crv: "P-256", X: b64.EncodeToString(b[1:33]), Y: b64.EncodeToString(b[33:65])}
 }
 
 var b64 = base64.RawURLEncoding
@@ -203,7 +196,7 @@ func (k *WireKey) agree(h jweHeader) ([]byte, error) {
 	if !ok {
 		return nil, badJWE("enc %q is not accepted", h.Enc)
 	}
-	var epk JWK
+	var epk model.JWK
 	if err := json.Unmarshal(h.Epk, &epk); err != nil || epk.Kty != "EC" || epk.Crv != "P-256" {
 		return nil, badJWE("epk must be an EC P-256 public key")
 	}
@@ -314,7 +307,7 @@ func openContent(enc string, cek, iv, ct, tag, aad []byte) ([]byte, error) {
 // flattened JSON serialization, ECDH-ES with a fresh ephemeral key and
 // A128CBC-HS256, for the box whose public key is pub. A Go client talking
 // to a box over plain http uses it; tests use it to speak as the UI does.
-func EncryptForWire(pub JWK, plaintext string) (json.RawMessage, error) {
+func EncryptForWire(pub model.JWK, plaintext string) (json.RawMessage, error) {
 	x, err1 := b64.DecodeString(pub.X)
 	y, err2 := b64.DecodeString(pub.Y)
 	if pub.Kty != "EC" || pub.Crv != "P-256" || err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
