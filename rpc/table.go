@@ -93,7 +93,7 @@ type Backend interface {
 	RestartPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)
 	RebuildPackage(ctx context.Context, p model.PackageIDParams) (model.Empty, error)
 	RebuildAll(ctx context.Context) (model.Empty, error)
-	PackageStats(ctx context.Context) (map[string]model.PackageStats, error)
+	PackageStats(ctx context.Context) (map[string]*model.PackageStats, error)
 	PackageLogs(ctx context.Context, p model.PackageLogsParams) (model.PackageLogPage, error)
 	FollowPackageLogs(ctx context.Context, p model.PackageLogsParams) (model.PackageLogPage, *feed.Feed[model.PackageLogEntry], error)
 	ActionInput(ctx context.Context, p model.ActionInputParams) (model.ActionInput, error)
@@ -398,7 +398,7 @@ var Table = []*Method{
 	unary("package.restart", "Restart a package.", mutates, Backend.RestartPackage),
 	unary("package.rebuild", "Drop a package's container and images and rebuild them from its archive.", mutates,
 		Backend.RebuildPackage),
-	unary("package.stats", "Memory and CPU of each running package.", 0,
+	unary("package.stats", "Memory (StartOS's memory_usage/memory_limit in MiB, and bytes) and CPU of each installed package; null while it is not running.", 0,
 		noParams(Backend.PackageStats)),
 	unary("package.logs", "A page of a package's log: newest by default, or before/after a cursor.", 0,
 		Backend.PackageLogs),
