@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/model"
@@ -372,4 +375,36 @@ func wireLogin(t *testing.T, ts *testServer) ([]*http.Cookie, string) {
 		t.Fatalf("auth.session.list after login: %s %v", res, e)
 	}
 	return cookies, list.Current
+}
+
+// TestSetupExecuteStreamsItsProgress: the setup wizard's flow over the
+// wire. setup.execute with an encrypted password answers {progress, guid};
+// the WebSocket /ws/rpc/<guid> then closes normally with reason "complete"
+// (this box's setup has finished by the answer), and the owner can log in
+// with the password that crossed the wire encrypted.
+func TestSetupExecuteStreamsItsProgress(t *testing.T) {
+	ts := startServer(t, newBackend(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	params := substParams(t, ts, json.RawMessage(`{"guid":"$setup-guid","password":"$encrypt:`+ownerPassword+`","recoverySource":null,"kiosk":false,"name":null,"hostname":null}`), "")
+	res, e, _ := postAs(t, ts, nil, wireBody("setup.execute", params))
+	var sp struct {
+		Progress model.FullProgress `json:"progress"`
+		GUID     string             `json:"guid"`
+	}
+	if e != nil || json.Unmarshal(res, &sp) != nil || !guidPattern.MatchString(sp.GUID) || sp.Progress.Overall.Kind != model.ProgressComplete {
+		t.Fatalf("setup.execute answered %s (%v); want {progress: complete, guid}", res, e)
+	}
+	ws, _, err := dialGUID(ctx, ts, sp.GUID)
+	if err != nil {
+		t.Fatalf("open /ws/rpc/<guid>: %v", err)
+	}
+	defer ws.CloseNow()
+	_, _, err = ws.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusNormalClosure || !strings.Contains(err.Error(), "complete") {
+		t.Fatalf("the setup stream ended with %v; want a normal close with reason complete", err)
+	}
+	if _, e, _ := postAs(t, ts, nil, wireBody("auth.login", mustJSON(t, map[string]any{"password": ownerPassword, "ephemeral": true}))); e != nil {
+		t.Fatalf("login with the password sent encrypted: %v", e)
+	}
 }
