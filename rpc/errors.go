@@ -73,7 +73,8 @@ func newError(code int, message, details string) *Error {
 	return &Error{Code: code, Message: message, Data: &ErrorData{Details: details}}
 }
 
-// The one table from library sentinels to codes. The first match wins, so a
+// The one table from library sentinels to codes; codes and messages are
+// StartOS's ErrorKind numbers and English names (core/src/error.rs). The first match wins, so a
 // more specific sentinel comes before a general one.
 var codeTable = []struct {
 	err     error
@@ -81,10 +82,10 @@ var codeTable = []struct {
 	message string
 }{
 	{errdefs.ErrUnauthorized, CodeUnauthorized, "Unauthorized"},
-	{errdefs.ErrIncorrectPassword, CodeIncorrectPassword, "Password Incorrect"},
+	{errdefs.ErrIncorrectPassword, CodeIncorrectPassword, "Incorrect Password"},
 	{errdefs.ErrRateLimited, CodeRateLimited, "Rate Limited"},
 	{errdefs.ErrNotFound, CodeNotFound, "Not Found"},
-	{errdefs.ErrDuplicate, CodeDuplicate, "Duplicate"},
+	{errdefs.ErrDuplicate, CodeDuplicate, "Duplication Error"},
 	{errdefs.ErrConfigSpecViolation, CodeConfigSpec, "Config Spec Violation"},
 	{errdefs.ErrInvalidConfigSpec, CodeConfigSpec, "Config Spec Violation"},
 	{errdefs.ErrInvalidRequest, CodeInvalidRequestApp, "Invalid Request"},
@@ -98,13 +99,13 @@ var codeTable = []struct {
 	{errdefs.ErrBackup, CodeBackup, "Backup Error"},
 	{errdefs.ErrRestore, CodeRestore, "Restore Error"},
 	{errdefs.ErrDocker, CodeDocker, "Docker Error"},
-	{errdefs.ErrFilesystem, CodeFilesystem, "Filesystem Error"},
+	{errdefs.ErrFilesystem, CodeFilesystem, "Filesystem I/O Error"},
 	{errdefs.ErrNetwork, CodeNetwork, "Network Error"},
 	{errdefs.ErrRegistry, CodeRegistry, "Registry Error"},
 	{errdefs.ErrSMTP, CodeSMTP, "SMTP Error"},
 	{errdefs.ErrUnavailable, CodeUnavailable, "Unavailable"},
-	{errdefs.ErrTimeout, CodeTimeout, "Timeout"},
-	{context.DeadlineExceeded, CodeTimeout, "Timeout"},
+	{errdefs.ErrTimeout, CodeTimeout, "Timeout Error"},
+	{context.DeadlineExceeded, CodeTimeout, "Timeout Error"},
 	{errdefs.ErrCancelled, CodeCancelled, "Cancelled"},
 	{context.Canceled, CodeCancelled, "Cancelled"},
 	{feed.ErrFellBehind, CodeCancelled, "Cancelled"},
