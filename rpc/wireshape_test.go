@@ -408,3 +408,41 @@ func TestSetupExecuteStreamsItsProgress(t *testing.T) {
 		t.Fatalf("login with the password sent encrypted: %v", e)
 	}
 }
+
+// TestEncryptedPasswordParamsDecodeStrictly: the params that take StartOS's
+// PasswordType (a string or {"encrypted": <JWE>}) stay as strict as every
+// other params type: unknown fields, wrong types and stray members of the
+// encrypted form are refused with the field named.
+func TestEncryptedPasswordParamsDecodeStrictly(t *testing.T) {
+	setupExec, _ := Lookup("setup.execute")
+	reset, _ := Lookup("auth.reset-password")
+	for _, tc := range []struct {
+		m    *Method
+		raw  string
+		want string // "" = accepted
+	}{
+		{setupExec, `{"password":"pw"}`, ""},
+		{setupExec, `{"password":{"encrypted":{"protected":"x"}},"guid":"G","kiosk":false,"recoverySource":null,"name":null,"hostname":null}`, ""},
+		{setupExec, `{"password":{"encrypted":{}},"colour":1}`, `unknown param "colour"`},
+		{setupExec, `{"password":{"encrypted":{},"alg":"x"}}`, `"password"`},
+		{setupExec, `{"password":{"encrypted":null}}`, `"password"`},
+		{setupExec, `{"password":5}`, `"password"`},
+		{setupExec, `{"password":"pw","kiosk":"yes"}`, `"kiosk"`},
+		{setupExec, `{"recoverySource":{"type":"backup","target":{"url":"/x"},"password":{"encrypted":"a.b.c.d.e"},"colour":1}}`, `unknown param "colour"`},
+		{reset, `{"oldPassword":{"encrypted":"a.b.c.d.e"},"newPassword":"new"}`, ""},
+		{reset, `{"oldPassword":"old"}`, `missing required param "newPassword"`},
+		{reset, `{"oldPassword":[],"newPassword":"new"}`, `oldPassword`},
+	} {
+		v, err := decodeParams(tc.m, json.RawMessage(tc.raw))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s %s: refused: %v", tc.m.Name, tc.raw, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s %s: %v (decoded %+v); want an error naming %s", tc.m.Name, tc.raw, err, v, tc.want)
+		}
+	}
+	v, err := decodeParams(reset, json.RawMessage(`{"oldPassword":{"encrypted":"a.b.c.d.e"},"newPassword":"new"}`))
+	if p, ok := v.(model.ResetPasswordParams); err != nil || !ok || string(p.OldPasswordEncrypted) != `"a.b.c.d.e"` || p.OldPassword != "" || p.NewPassword != "new" {
+		t.Fatalf("decoded %+v %v; want the JWE kept for the library to open", v, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // wirePassword is a password as StartOS's PasswordType carries it: a plain
@@ -20,13 +21,13 @@ func (w *wirePassword) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, &w.plain)
 	}
 	if len(b) == 0 || b[0] != '{' {
-		return errors.New(`a password is a string or {"encrypted": <JWE>}`)
+		return errPasswordForm
 	}
 	var e struct {
 		Encrypted json.RawMessage `json:"encrypted"`
 	}
 	if err := strictUnmarshal(b, &e); err != nil || len(e.Encrypted) == 0 || string(e.Encrypted) == "null" {
-		return errors.New(`an encrypted password is {"encrypted": <JWE>} and nothing else`)
+		return errPasswordForm
 	}
 	w.encrypted = e.Encrypted
 	return nil
@@ -38,16 +39,22 @@ func strictUnmarshal(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
-// passwordError names the param whose password could not be read.
+var errPasswordForm = errors.New(`a password is a string or {"encrypted": <JWE>} and nothing else`)
+
+// passwordError names the param whose password could not be read, and
+// reports other errors as the plain decoder would (without the path of
+// the embedded struct that decoded them).
 func passwordError(name string, err error) error {
-	if err == nil {
-		return nil
+	if errors.Is(err, errPasswordForm) {
+		return fmt.Errorf("param %q: %w", name, err)
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return err
+		c := *te
+		c.Field = strings.TrimPrefix(c.Field, "plain.")
+		return &c
 	}
-	return fmt.Errorf("param %q: %w", name, err)
+	return err
 }
 
 // UnmarshalJSON reads password plain or encrypted, the rest as usual
