@@ -74,8 +74,9 @@ func newError(code int, message, details string) *Error {
 }
 
 // The one table from library sentinels to codes; codes and messages are
-// StartOS's ErrorKind numbers and English names (core/src/error.rs). The first match wins, so a
-// more specific sentinel comes before a general one.
+// StartOS's ErrorKind numbers and English names (core/src/error.rs), but
+// for 79, startd's own "Unavailable". The first match wins, so a more
+// specific sentinel comes before a general one.
 var codeTable = []struct {
 	err     error
 	code    int
