@@ -53,6 +53,8 @@ type accounts struct {
 	ephemeral map[string]model.Session // guarded by mu; sessions kept in memory only
 	watchers  map[int]func([]string)   // guarded by mu
 	nextWatch int                      // guarded by mu
+	// wire decrypts passwords sent as StartOS's EncryptedWire (wire.go).
+	wire *auth.WireKey
 }
 
 func (s *Server) openAccounts() error {
@@ -64,6 +66,9 @@ func (s *Server) openAccounts() error {
 		ephemeral: map[string]model.Session{}, watchers: map[int]func([]string){}}
 	if s.cfg.PasswordParams != nil {
 		a.params = *s.cfg.PasswordParams
+	}
+	if a.wire, err = auth.NewWireKey(); err != nil {
+		return err
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -147,10 +152,7 @@ func (s *Server) LocalCookieValid(v string) bool {
 // SetupStatus says whether the box has an owner yet.
 func (s *Server) SetupStatus(context.Context) (model.SetupStatus, error) {
 	_, doc := s.db.Read()
-	if doc.Private.PasswordHash == "" {
-		return model.SetupStatus{Status: model.SetupIncomplete}, nil
-	}
-	return model.SetupStatus{Status: model.SetupComplete}, nil
+	return s.setupStatus(doc), nil
 }
 
 // Setup sets the owner's password, once.
@@ -161,6 +163,12 @@ func (s *Server) Setup(ctx context.Context, p model.SetupParams) (model.Empty, e
 	if err := s.setupAllowed(caller.From(ctx), p.SetupCode); err != nil {
 		return model.Empty{}, err
 	}
+	if err := s.checkSetupTarget(p); err != nil {
+		return model.Empty{}, err
+	}
+	if err := s.openSetupPasswords(&p); err != nil {
+		return model.Empty{}, err
+	}
 	if p.Hostname != "" {
 		if err := checkHostname(p.Hostname); err != nil {
 			return model.Empty{}, err
@@ -168,6 +176,9 @@ func (s *Server) Setup(ctx context.Context, p model.SetupParams) (model.Empty, e
 	}
 	if p.RecoverySource != nil {
 		return model.Empty{}, s.recoverBox(ctx, *p.RecoverySource)
+	}
+	if p.Password == "" {
+		return model.Empty{}, fmt.Errorf("setup: password: a fresh setup needs the owner's password: %w", errdefs.ErrInvalidRequest)
 	}
 	hash, err := auth.HashPassword(ctx, p.Password, s.acct.params)
 	if err != nil {
@@ -322,6 +333,13 @@ func (s *Server) ResetPassword(ctx context.Context, p model.ResetPasswordParams)
 	_, doc := s.db.Read()
 	if doc.Private.PasswordHash == "" {
 		return model.Empty{}, fmt.Errorf("reset-password: the box has no owner yet; run setup first: %w", errdefs.ErrInvalidRequest)
+	}
+	var err error
+	if p.OldPassword, err = s.openPassword("oldPassword", p.OldPassword, p.OldPasswordEncrypted); err != nil {
+		return model.Empty{}, err
+	}
+	if p.NewPassword, err = s.openPassword("newPassword", p.NewPassword, p.NewPasswordEncrypted); err != nil {
+		return model.Empty{}, err
 	}
 	end, err := s.acct.attempt(who)
 	if err != nil {

@@ -123,12 +123,35 @@ func (s *Server) SetName(ctx context.Context, p model.SetNameParams) (model.Empt
 
 // SetHostname is server.set-hostname: an RFC 1123 label, lowercase.
 func (s *Server) SetHostname(ctx context.Context, p model.SetHostnameParams) (model.Empty, error) {
-	if err := checkHostname(p.Hostname); err != nil {
-		return model.Empty{}, err
+	hostname, name := deref(p.Hostname), deref(p.Name)
+	if hostname == "" && name == "" {
+		return model.Empty{}, fmt.Errorf("set-hostname: give a hostname, a name or both: %w", errdefs.ErrInvalidRequest)
+	}
+	if hostname != "" {
+		if err := checkHostname(hostname); err != nil {
+			return model.Empty{}, err
+		}
+	}
+	if name != "" {
+		if err := checkServerName(name); err != nil {
+			return model.Empty{}, err
+		}
 	}
 	_, err := s.db.Mutate(ctx, func(d *model.Document) error {
-		d.Public.ServerInfo.Hostname = p.Hostname
+		if hostname != "" {
+			d.Public.ServerInfo.Hostname = hostname
+		}
+		if name != "" {
+			d.Public.ServerInfo.Name = name
+		}
 		return nil
 	})
 	return model.Empty{}, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

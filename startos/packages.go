@@ -179,9 +179,25 @@ func (s *Server) RebuildAll(ctx context.Context) (model.Empty, error) {
 	return model.Empty{}, s.services.RebuildAll(ctx)
 }
 
-// PackageStats is memory and CPU per running package.
-func (s *Server) PackageStats(ctx context.Context) (map[string]model.PackageStats, error) {
-	return s.services.Stats(ctx)
+// PackageStats is memory and CPU per running package, in StartOS's shape:
+// every installed package is a key, null while its container is not
+// running.
+func (s *Server) PackageStats(ctx context.Context) (map[string]*model.PackageStats, error) {
+	running, err := s.services.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*model.PackageStats{}
+	s.db.View().EachPackage(func(id string, _ *model.PackageDataEntry) bool {
+		out[id] = nil
+		if st, ok := running[id]; ok {
+			st.ContainerID = service.ContainerName(id)
+			st.MemoryUsageMiB, st.MemoryLimitMiB = st.Memory>>20, st.MemoryLimit>>20
+			out[id] = &st
+		}
+		return true
+	})
+	return out, nil
 }
 
 // PackageLogs is a page of a package's container log.
@@ -196,12 +212,12 @@ func (s *Server) FollowPackageLogs(ctx context.Context, p model.PackageLogsParam
 
 // ActionInput is an action's input spec (and current values, if any).
 func (s *Server) ActionInput(ctx context.Context, p model.ActionInputParams) (model.ActionInput, error) {
-	return s.services.ActionInput(ctx, p.PackageID, p.ActionID)
+	return s.services.ActionInputFor(ctx, p.PackageID, p.ActionID, p.Prefill)
 }
 
 // RunAction runs a package's action with its input.
 func (s *Server) RunAction(ctx context.Context, p model.ActionParams) (model.ActionResult, error) {
-	return s.services.RunAction(ctx, p.PackageID, p.ActionID, p.Input)
+	return s.services.RunActionFor(ctx, p.PackageID, p.ActionID, p.Input, p.EventID)
 }
 
 // ConfigGet is a package's config spec and config (package.config.get).

@@ -372,7 +372,7 @@ func TestSetupLoginSessionsOverHTTP(t *testing.T) {
 		t.Fatalf("second setup: %d %q", code, errs)
 	}
 	withStdin(t, "wrong passphrase")
-	if code, _, errs := cmd(t, append(host, "auth", "login", "--password-stdin")...); code == 0 || !strings.Contains(errs, "Password Incorrect (7)") {
+	if code, _, errs := cmd(t, append(host, "auth", "login", "--password-stdin")...); code == 0 || !strings.Contains(errs, "Incorrect Password (7)") {
 		t.Fatalf("wrong password: %d %q", code, errs)
 	}
 	withStdin(t, "my secret passphrase")

@@ -9,7 +9,9 @@ import (
 	"github.com/startos-go/startos/startos/feed"
 )
 
-// The one table from library sentinels to codes. The first match wins, so a
+// The one table from library sentinels to codes; codes and messages are
+// StartOS's ErrorKind numbers and English names (core/src/error.rs), but
+// for 79, startd's own "Unavailable". The first match wins, so a
 // more specific sentinel comes before a general one.
 var codeTable = []struct {
 	err     error
@@ -17,10 +19,10 @@ var codeTable = []struct {
 	message string
 }{
 	{errdefs.ErrUnauthorized, rpc.CodeUnauthorized, "Unauthorized"},
-	{errdefs.ErrIncorrectPassword, rpc.CodeIncorrectPassword, "Password Incorrect"},
+	{errdefs.ErrIncorrectPassword, rpc.CodeIncorrectPassword, "Incorrect Password"},
 	{errdefs.ErrRateLimited, rpc.CodeRateLimited, "Rate Limited"},
 	{errdefs.ErrNotFound, rpc.CodeNotFound, "Not Found"},
-	{errdefs.ErrDuplicate, rpc.CodeDuplicate, "Duplicate"},
+	{errdefs.ErrDuplicate, rpc.CodeDuplicate, "Duplication Error"},
 	{errdefs.ErrConfigSpecViolation, rpc.CodeConfigSpec, "Config Spec Violation"},
 	{errdefs.ErrInvalidConfigSpec, rpc.CodeConfigSpec, "Config Spec Violation"},
 	{errdefs.ErrInvalidRequest, rpc.CodeInvalidRequestApp, "Invalid Request"},
@@ -34,13 +36,13 @@ var codeTable = []struct {
 	{errdefs.ErrBackup, rpc.CodeBackup, "Backup Error"},
 	{errdefs.ErrRestore, rpc.CodeRestore, "Restore Error"},
 	{errdefs.ErrDocker, rpc.CodeDocker, "Docker Error"},
-	{errdefs.ErrFilesystem, rpc.CodeFilesystem, "Filesystem Error"},
+	{errdefs.ErrFilesystem, rpc.CodeFilesystem, "Filesystem I/O Error"},
 	{errdefs.ErrNetwork, rpc.CodeNetwork, "Network Error"},
 	{errdefs.ErrRegistry, rpc.CodeRegistry, "Registry Error"},
 	{errdefs.ErrSMTP, rpc.CodeSMTP, "SMTP Error"},
 	{errdefs.ErrUnavailable, rpc.CodeUnavailable, "Unavailable"},
-	{errdefs.ErrTimeout, rpc.CodeTimeout, "Timeout"},
-	{context.DeadlineExceeded, rpc.CodeTimeout, "Timeout"},
+	{errdefs.ErrTimeout, rpc.CodeTimeout, "Timeout Error"},
+	{context.DeadlineExceeded, rpc.CodeTimeout, "Timeout Error"},
 	{errdefs.ErrCancelled, rpc.CodeCancelled, "Cancelled"},
 	{context.Canceled, rpc.CodeCancelled, "Cancelled"},
 	{feed.ErrFellBehind, rpc.CodeCancelled, "Cancelled"},

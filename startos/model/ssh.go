@@ -33,9 +33,12 @@ type SetNameParams struct {
 	Name string `json:"name"`
 }
 
-// SetHostnameParams is server.set-hostname.
+// SetHostnameParams is server.set-hostname: StartOS's
+// SetServerHostnameParams, the hostname and (optionally) the display name;
+// either may be null, not both.
 type SetHostnameParams struct {
-	Hostname string `json:"hostname"`
+	Hostname *string `json:"hostname"`
+	Name     *string `json:"name,omitempty"`
 }
 
 // PowerParams is server.restart and server.shutdown.

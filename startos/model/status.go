@@ -16,8 +16,9 @@ const (
 type DisplayStatus struct {
 	// Primary is the lifecycle state while not installed, else error,
 	// starting, stopping or the desired state (running, stopped,
-	// restarting, backing-up).
-	Primary string `json:"status"`
+	// restarting, backing-up). On the wire it is runStatus: "status" is
+	// the lifecycle state, as in StartOS's package.list.
+	Primary string `json:"runStatus"`
 	// Health is the aggregate of the health checks while the package
 	// should run: failure, starting, loading or success; "" without checks.
 	Health string `json:"health,omitempty"`
@@ -81,7 +82,9 @@ type PackageSummary struct {
 	ID      string `json:"id"`
 	Title   string `json:"title"`
 	Version string `json:"version"`
-	State   string `json:"state"`
+	// State is the lifecycle state (installing, updating, restoring,
+	// installed, removing): "status" in StartOS's package.list.
+	State string `json:"status"`
 	DisplayStatus
 }
 
@@ -121,4 +124,7 @@ type ActionSummary struct {
 type ActionInputParams struct {
 	PackageID string `json:"packageId"`
 	ActionID  string `json:"actionId"`
+	// Prefill is answered back as the input's value: the defaults the form
+	// starts with. Its keys must be in the action's input spec.
+	Prefill map[string]any `json:"prefill,omitempty"`
 }

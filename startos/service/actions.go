@@ -2,8 +2,11 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -61,7 +64,7 @@ func (m *Manager) RunAction(ctx context.Context, pkg, actionID string, input any
 		}
 		return model.ActionResult{}, fmt.Errorf("action %q of %q: %w", actionID, pkg, err)
 	}
-	return actionResult(act.Implementation.IOFormat, out), nil
+	return actionResult(act.Implementation.IOFormat, out).V1(act.Name), nil
 }
 
 // actionResult reads a StartOS 0.3 action result from stdout; output that is
@@ -78,4 +81,41 @@ func actionResult(f manifest.IOFormat, out []byte) model.ActionResult {
 		return model.ActionResult{Version: "0", Message: *r.Message, Value: r.Value, Copyable: r.Copyable, QR: r.QR}
 	}
 	return model.ActionResult{Version: "0", Message: strings.TrimSpace(string(out))}
+}
+
+// ActionInputFor is ActionInput as StartOS answers it: with a fresh eventId
+// for the run to carry back, and the caller's prefill as the value (the
+// form's defaults). A prefill key the input spec lacks is refused.
+func (m *Manager) ActionInputFor(ctx context.Context, pkg, actionID string, prefill map[string]any) (model.ActionInput, error) {
+	in, err := m.ActionInput(ctx, pkg, actionID)
+	if err != nil {
+		return model.ActionInput{}, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(prefill)) {
+		if _, ok := in.Spec[k]; !ok {
+			return model.ActionInput{}, fmt.Errorf("action %q of %q: prefill %q is not in its input spec: %w", actionID, pkg, k, errdefs.ErrInvalidRequest)
+		}
+	}
+	if len(prefill) > 0 {
+		in.Value = prefill
+	}
+	b := make([]byte, 20)
+	rand.Read(b)
+	in.EventID = base32.StdEncoding.EncodeToString(b) // 32 characters of A-Z2-7, as StartOS's Guid
+	return in, nil
+}
+
+// RunActionFor is RunAction carrying StartOS's eventId (from
+// ActionInputFor, or empty), which the log records with the outcome.
+func (m *Manager) RunActionFor(ctx context.Context, pkg, actionID string, input any, eventID string) (model.ActionResult, error) {
+	if len(eventID) > 64 || strings.Trim(eventID, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return model.ActionResult{}, fmt.Errorf("action %q of %q: eventId %q: use at most 64 letters, digits, - and _: %w", actionID, pkg, eventID, errdefs.ErrInvalidRequest)
+	}
+	res, err := m.RunAction(ctx, pkg, actionID, input)
+	if err != nil {
+		m.log.Warn("action failed", "package", pkg, "action", actionID, "event", eventID, "error", err)
+		return res, err
+	}
+	m.log.Info("action ran", "package", pkg, "action", actionID, "event", eventID)
+	return res, nil
 }

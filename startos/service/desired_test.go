@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/startos-go/startos/startos/manifest"
@@ -140,6 +141,20 @@ func TestActionResultParsing(t *testing.T) {
 	r = actionResult("", []byte("plain text\n"))
 	if r.Message != "plain text" || r.Value != nil {
 		t.Errorf("raw result: %+v", r)
+	}
+	// On the wire: StartOS's version 1, result null without a value.
+	for _, tc := range []struct {
+		out, want string
+	}{
+		{`{"version":"0","message":"hi","value":"v","copyable":true,"qr":true}`,
+			`{"version":"1","message":"hi","value":"v","copyable":true,"qr":true,"title":"Act","result":{"type":"single","value":"v","copyable":true,"qr":true,"masked":false}}`},
+		{`{"version":"0","message":"hi","value":null,"copyable":false,"qr":false}`,
+			`{"version":"1","message":"hi","value":null,"copyable":false,"qr":false,"title":"Act","result":null}`},
+	} {
+		b, err := json.Marshal(actionResult("json", []byte(tc.out)).V1("Act"))
+		if err != nil || string(b) != tc.want {
+			t.Errorf("version 1 of %s:\n got %s (%v)\nwant %s", tc.out, b, err, tc.want)
+		}
 	}
 	if _, err := encodeInput("cbor", map[string]int{"a": 1}); err == nil {
 		t.Error("cbor input accepted")

@@ -57,9 +57,7 @@ func (m *Manager) Logs(ctx context.Context, id string, p model.LogsParams) (mode
 			return model.PackageLogPage{}, fmt.Errorf("logs of %q: cursor %q is not a timestamp from a log entry: %w", id, p.Cursor, errdefs.ErrInvalidRequest)
 		}
 		cur = t
-	} else if p.Before {
-		return model.PackageLogPage{}, fmt.Errorf("logs of %q: before needs a cursor: %w", id, errdefs.ErrInvalidRequest)
-	}
+	} // before without a cursor is the newest page, as in StartOS
 	name := ContainerName(id)
 	var out []model.PackageLogEntry
 	var err error

@@ -208,8 +208,9 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Version != "0" || res.Message != "Hello, Satoshi" || res.Value == nil || *res.Value != "secret-Satoshi" || !res.Copyable {
-		t.Errorf("action result %+v", res)
+	if res.Version != "1" || res.Title != "Say hello" || res.Message != "Hello, Satoshi" || res.Value == nil || *res.Value != "secret-Satoshi" || !res.Copyable ||
+		res.Result == nil || *res.Result != (model.ActionResultValue{Type: "single", Value: "secret-Satoshi", Copyable: true}) {
+		t.Errorf("action result %+v (result %+v): want version 1 titled by the action, the value as a single result", res, res.Result)
 	}
 	if _, err := e.m.RunAction(ctx, id, "fail", nil); !errors.Is(err, errdefs.ErrAction) || !strings.Contains(err.Error(), "something went wrong") {
 		t.Errorf("failing action: %v", err)

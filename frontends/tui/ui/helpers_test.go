@@ -259,7 +259,7 @@ func notifications() []model.Notification {
 
 // helloInfo is package.info of hello-world as the library answers it for
 // the fixture: the library has judged the dependencies.
-const helloInfo = `{"id":"hello-world","title":"Hello World","version":"0.3.5.1","state":"installed","status":"running","health":"success",
+const helloInfo = `{"id":"hello-world","title":"Hello World","version":"0.3.5.1","status":"installed","runStatus":"running","health":"success",
 	"healthChecks":{"web":{"name":"Web Interface","result":"success","message":"The web interface is ready"}},
 	"dependencies":{
 		"bitcoind":{"kind":"healthChecksFailed","required":true,"check":"sync","message":"bitcoind's health check \"Blockchain sync\" fails: Syncing blocks: 45%"},

@@ -252,7 +252,7 @@ func (m *Model) settingsEnter(row settingsRow) tea.Cmd {
 		f := newFieldsModal("Set the hostname", "set hostname", []string{"Hostname"}, []bool{false},
 			"One lowercase label (a-z, 0-9, -), 1 to 63 characters; the box is <hostname>.local on the LAN.",
 			func(m *Model, vals []string) tea.Cmd {
-				return settingsCallCmd(m.box, "set the hostname", "The hostname is now "+vals[0], "server.set-hostname", model.SetHostnameParams{Hostname: vals[0]})
+				return settingsCallCmd(m.box, "set the hostname", "The hostname is now "+vals[0], "server.set-hostname", model.SetHostnameParams{Hostname: &vals[0]})
 			})
 		f.inputs[0].Set(si.Hostname)
 		m.modal = f
