@@ -142,7 +142,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 // newStreamClient starts a connection and the goroutine that, when it ends
 // for any reason, ends every subscription on it and calls onEnd.
 func newStreamClient(fr jsonstream.Framer, onEnd func()) *Client {
-	st := jsonstream.NewObjectStream(fr, nil)
+	st := jsonstream.NewObjectStream(fr)
 	cl := &clientHandler{subs: map[string]*feed.Feed[json.RawMessage]{}, early: map[string][]json.RawMessage{}}
 	st.Results = &cl.results
 	conn := jsonrpc2.NewConn(context.Background(), st, cl, jsonrpc2.OnRecv(cl.onRecv), jsonrpc2.SetLogger(jsonstream.DebugLogger{Log: hclog.NewNullLogger()}))

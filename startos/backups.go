@@ -15,7 +15,7 @@ func (s *Server) openBackups() error {
 	var err error
 	s.backups, err = backup.New(backup.Options{
 		Store: s.db, Services: s.services, Installer: restoreInstaller{s.installer}, DataDir: s.cfg.DataDir,
-		Logger: s.log.Named("backup"), Now: s.cfg.Now, PasswordParams: s.acct.params,
+		Logger: s.log.Named("backup"), Now: s.cfg.Now, PasswordParams: s.sessions.PasswordParams(),
 		Notify: func(ctx context.Context, in model.NotificationInput) { _, _ = s.Notify(ctx, in) },
 	})
 	return err

@@ -106,13 +106,13 @@ type Config struct {
 
 // Server is one running box. Create it with Open and release it with Close.
 type Server struct {
-	cfg     Config
-	logs    *logging.Logging
-	log     hclog.Logger
-	db      *db.Store
-	metrics *metrics.Sampler
-	acct    *accounts
-	wd      *watchdog.Watchdog
+	cfg      Config
+	logs     *logging.Logging
+	log      hclog.Logger
+	db       *db.Store
+	metrics  *metrics.Sampler
+	sessions *auth.Sessions
+	wd       *watchdog.Watchdog
 	// engineInfo describes the container engine for diagnose; nil until the
 	// engine is in use.
 	engineInfo func(context.Context) string

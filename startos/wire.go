@@ -2,7 +2,6 @@ package startos
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/startos-go/startos/startos/errdefs"
@@ -18,32 +17,19 @@ import (
 // with, as StartOS's auth.get-pubkey and setup.get-pubkey answer. The key is
 // made at every start and never stored, as in StartOS.
 func (s *Server) WirePubkey(context.Context) (model.JWK, error) {
-	return s.acct.wire.Public(), nil
-}
-
-// openPassword is the plain password from a param that may have come as
-// StartOS's EncryptedWire.
-func (s *Server) openPassword(name, plain string, encrypted json.RawMessage) (string, error) {
-	if len(encrypted) == 0 {
-		return plain, nil
-	}
-	pw, err := s.acct.wire.Decrypt(encrypted)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
-	}
-	return pw, nil
+	return s.sessions.WireKey().Public(), nil
 }
 
 // openSetupPasswords decrypts setup.execute's encrypted passwords in place.
 func (s *Server) openSetupPasswords(p *model.SetupParams) error {
 	var err error
-	if p.Password, err = s.openPassword("password", p.Password, p.PasswordEncrypted); err != nil {
+	if p.Password, err = s.sessions.OpenPassword("password", p.Password, p.PasswordEncrypted); err != nil {
 		return err
 	}
 	p.PasswordEncrypted = nil
 	if r := p.RecoverySource; r != nil {
 		src := *r
-		if src.Password, err = s.openPassword("recoverySource.password", src.Password, src.PasswordEncrypted); err != nil {
+		if src.Password, err = s.sessions.OpenPassword("recoverySource.password", src.Password, src.PasswordEncrypted); err != nil {
 			return err
 		}
 		src.PasswordEncrypted = nil

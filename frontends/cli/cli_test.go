@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"github.com/startos-go/startos/internal/testdaemon"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,11 +16,11 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/goleak"
 
+	"github.com/startos-go/startos/internal/golden"
+	"github.com/startos-go/startos/internal/testdaemon"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // daemon is a real library behind a real RPC server on a socket and HTTP.
 type daemon struct {
@@ -211,13 +209,7 @@ func TestHelpGolden(t *testing.T) {
 		run(context.Background(), append([]string{"start-cli"}, args...), nil, &buf, &buf)
 		out := buf.String()
 		path := filepath.Join("testdata", name+".golden")
-		if *update {
-			os.WriteFile(path, []byte(out), 0o644)
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
+		want := golden.Read(t, path, []byte(out))
 		if string(want) != out {
 			t.Errorf("%s changed:\n%s", name, out)
 		}

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"github.com/startos-go/startos/internal/cliargs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,12 +14,12 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/startos-go/startos/internal/cliargs"
+	"github.com/startos-go/startos/internal/golden"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/s9pk"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -85,17 +83,8 @@ func TestHelpGolden(t *testing.T) {
 		}
 		b.WriteString("$ start-sdk " + strings.Join(args, " ") + "\n" + r.stdout + "\n")
 	}
-	golden := filepath.Join("testdata", "help.golden")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
+	goldenFile := filepath.Join("testdata", "help.golden")
+	want := golden.Read(t, goldenFile, []byte(b.String()))
 	if b.String() != string(want) {
 		t.Errorf("help changed (run with -update to accept):\n%s", b.String())
 	}

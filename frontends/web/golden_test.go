@@ -2,16 +2,15 @@ package web_test
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden outlines under testdata/golden")
+	"github.com/startos-go/startos/internal/golden"
+)
 
 // goldenDir holds one outline per screen: what a person can read and
 // operate on it (headings, labels, controls, table headers), in order. It
@@ -58,7 +57,7 @@ func (p *page) golden(name string) {
 		p.fail("outline of "+name, err)
 	}
 	file := filepath.Join(goldenDir, name+".txt")
-	if *update {
+	if golden.Update() {
 		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
 			p.t.Fatal(err)
 		}

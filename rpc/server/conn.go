@@ -8,9 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
-
-	"github.com/sourcegraph/jsonrpc2"
 
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/rpc/internal/jsonstream"
@@ -39,13 +38,15 @@ type streamConn struct {
 
 // serveStream runs a connection until the peer goes away or the server shuts
 // down, then ends its subscriptions and waits for every goroutine it started.
+// Each frame is decoded once, by parseRequest; params once more into the
+// method's own type.
 func (s *Server) serveStream(parent context.Context, fr jsonstream.Framer, peer Peer, who caller.Caller) {
 	ctx, cancel := context.WithCancel(caller.With(withPeer(parent, peer), who))
 	c := &streamConn{
 		srv:    s,
 		peer:   peer,
 		who:    who,
-		stream: jsonstream.NewObjectStream(fr, rejectFrame),
+		stream: jsonstream.NewObjectStream(fr),
 		ctx:    ctx,
 		cancel: cancel,
 		slots:  make(chan struct{}, maxInFlight),
@@ -58,124 +59,139 @@ func (s *Server) serveStream(parent context.Context, fr jsonstream.Framer, peer 
 		return
 	}
 	defer s.untrack(c)
-	conn := jsonrpc2.NewConn(ctx, c.stream, c, jsonrpc2.SetLogger(jsonstream.DebugLogger{Log: s.log}))
-	select {
-	case <-conn.DisconnectNotify():
-	case <-ctx.Done():
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		<-ctx.Done()
+		c.stream.Close() // ends the read below at shutdown or session end
+	}()
+	for c.readOne(fr) {
 	}
 	cancel()
-	conn.Close()
+	c.stream.Close()
 	c.endSubscriptions()
 	c.work.Wait()
 	c.stream.Wait()
 }
 
-// Handle is called by jsonrpc2's read loop for each request; it must return
-// quickly, so calls run on their own goroutines, at most maxInFlight at once.
-func (c *streamConn) Handle(_ context.Context, conn *jsonrpc2.Conn, r *jsonrpc2.Request) {
-	params := emptyObject
-	if r.Params != nil {
-		params = *r.Params
+// readOne reads and starts one request, answering a bad frame itself; false
+// ends the connection.
+func (c *streamConn) readOne(fr jsonstream.Framer) bool {
+	b, err := fr.ReadFrame()
+	if errors.Is(err, jsonstream.ErrFrameTooLarge) {
+		c.enqueue(errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request",
+			fmt.Sprintf("message exceeds the limit of %d bytes (1 MiB)", rpc.MaxBodyBytes))))
+		return true
 	}
-	req := &request{Method: r.Method, Params: params}
-	if !r.Notif {
-		req.ID, _ = json.Marshal(r.ID)
+	if err != nil {
+		return false
 	}
+	req, bad := readStreamRequest(b)
+	if bad != nil {
+		c.enqueue(bad)
+		return true
+	}
+	// Calls run on their own goroutines, at most maxInFlight at once; the
+	// read waits when that many run, which slows only this connection.
 	select {
 	case c.slots <- struct{}{}:
 	case <-c.ctx.Done():
-		return
+		return false
 	}
 	if e := c.srv.begin(); e != nil {
 		<-c.slots
-		if !r.Notif {
-			c.replyError(conn, r.ID, e)
+		if !req.notification() {
+			c.replyError(req.ID, e)
 		}
-		return
+		return true
 	}
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
 		defer c.srv.end()
 		defer func() { <-c.slots }()
-		c.call(conn, r, req)
+		c.call(req)
 	}()
+	return true
 }
 
-func (c *streamConn) call(conn *jsonrpc2.Conn, r *jsonrpc2.Request, req *request) {
+func (c *streamConn) call(req *request) {
 	if req.Method == "rpc.unsubscribe" {
-		c.unsubscribe(conn, r, req)
+		c.unsubscribe(req)
 		return
 	}
 	out := c.srv.run(c.ctx, req)
-	if r.Notif {
+	if req.notification() {
 		if out.stream != nil {
 			out.stream.close()
 		}
 		return
 	}
 	if out.err != nil {
-		c.replyError(conn, r.ID, out.err)
+		c.replyError(req.ID, out.err)
 		return
 	}
 	if out.stream != nil {
-		c.startSubscription(conn, r.ID, out)
+		c.startSubscription(req.ID, out)
 		return
 	}
 	result := out.result
 	if c.peer.Transport != "unix" {
 		result = withoutToken(out.method, result)
 	}
-	c.reply(conn, r.ID, result, out.revision)
+	c.reply(req.ID, result, out.revision)
 }
 
-func (c *streamConn) reply(conn *jsonrpc2.Conn, id jsonrpc2.ID, result any, revision uint64) {
+// reply sends a result. The result is encoded once and the envelope written
+// around it by hand (the id as the request spelled it), in the order
+// {id, result, meta, jsonrpc} clients have always seen.
+func (c *streamConn) reply(id json.RawMessage, result any, revision uint64) {
 	b, merr := marshalResult(result)
 	if merr != nil {
-		c.replyError(conn, id, merr)
+		c.replyError(id, merr)
 		return
 	}
-	// The result is encoded once: the envelope is written around it by
-	// hand, byte for byte what jsonrpc2.Response encodes to, instead of
-	// letting encoding/json re-validate the result at each of jsonrpc2's
-	// layers (three more passes over it).
-	idb, err := json.Marshal(id)
-	if err != nil {
-		c.replyError(conn, id, rpc.NewError(rpc.CodeInternalError, "Internal Error", "encode id: "+err.Error()))
-		return
-	}
-	out := make([]byte, 0, len(b)+len(idb)+64)
+	out := make([]byte, 0, len(b)+len(id)+64)
 	out = append(out, `{"id":`...)
-	out = append(out, idb...)
+	out = append(out, id...)
 	out = append(out, `,"result":`...)
 	out = append(out, b...)
 	if revision > 0 {
-		meta, _ := json.Marshal(rpc.ResponseMeta{Revision: revision})
-		out = append(out, `,"meta":`...)
-		out = append(out, meta...)
+		out = append(out, `,"meta":{"revision":`...)
+		out = strconv.AppendUint(out, revision, 10)
+		out = append(out, '}')
 	}
 	out = append(out, `,"jsonrpc":"2.0"}`...)
 	_ = c.stream.EnqueueReply(out) // a full queue closes the stream; the client resyncs
 }
 
-func (c *streamConn) replyError(conn *jsonrpc2.Conn, id jsonrpc2.ID, e *rpc.Error) {
-	je := &jsonrpc2.Error{Code: int64(e.Code), Message: e.Message}
-	if e.Data != nil {
-		je.SetError(e.Data)
+func (c *streamConn) replyError(id json.RawMessage, e *rpc.Error) {
+	c.enqueue(errorResponse(id, e))
+}
+
+// enqueue sends an error response, in the order {id, error, jsonrpc}.
+func (c *streamConn) enqueue(r *rpc.WireResponse) {
+	b, err := json.Marshal(struct {
+		ID    json.RawMessage `json:"id"`
+		Error *rpc.Error      `json:"error"`
+	}{r.ID, r.Error})
+	if err != nil {
+		return
 	}
-	_ = conn.ReplyWithError(c.ctx, id, je)
+	b = append(b[:len(b)-1], `,"jsonrpc":"2.0"}`...)
+	_ = c.stream.EnqueueReply(b)
 }
 
 // startSubscription registers the stream, answers with its id and initial
 // value, then starts the pump that turns its items into notifications. The
 // reply is queued before the pump starts, and replies go out before
 // notifications, so the client always learns the id first.
-func (c *streamConn) startSubscription(conn *jsonrpc2.Conn, id jsonrpc2.ID, out outcome) {
+func (c *streamConn) startSubscription(id json.RawMessage, out outcome) {
 	sid := newSubscriptionID()
 	c.mu.Lock()
 	c.subs[sid] = out.stream
 	c.mu.Unlock()
-	c.reply(conn, id, rpc.StreamResult[any]{Subscription: sid, Value: out.result}, out.revision)
+	c.reply(id, rpc.StreamResult[any]{Subscription: sid, Value: out.result}, out.revision)
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
@@ -231,12 +247,12 @@ func (c *streamConn) notify(method string, params any) error {
 	return c.stream.Notify(c.ctx, b)
 }
 
-func (c *streamConn) unsubscribe(conn *jsonrpc2.Conn, r *jsonrpc2.Request, req *request) {
+func (c *streamConn) unsubscribe(req *request) {
 	m := c.srv.d.methods["rpc.unsubscribe"]
 	p, perr := decodeParams(m, req.Params)
 	if perr != nil {
-		if !r.Notif {
-			c.replyError(conn, r.ID, perr)
+		if !req.notification() {
+			c.replyError(req.ID, perr)
 		}
 		return
 	}
@@ -244,18 +260,18 @@ func (c *streamConn) unsubscribe(conn *jsonrpc2.Conn, r *jsonrpc2.Request, req *
 	c.mu.Lock()
 	sub, ok := c.subs[sid]
 	c.mu.Unlock()
-	if r.Notif {
+	if req.notification() {
 		if ok {
 			sub.close()
 		}
 		return
 	}
 	if !ok {
-		c.replyError(conn, r.ID, rpc.NewError(rpc.CodeNotFound, "Not Found", "no subscription "+sid+" on this connection"))
+		c.replyError(req.ID, rpc.NewError(rpc.CodeNotFound, "Not Found", "no subscription "+sid+" on this connection"))
 		return
 	}
 	sub.close() // the pump sees it, removes it and sends rpc.end
-	c.reply(conn, r.ID, struct{}{}, 0)
+	c.reply(req.ID, struct{}{}, 0)
 }
 
 func (c *streamConn) endSubscriptions() {
@@ -278,49 +294,30 @@ func newSubscriptionID() string {
 	return subIDEncoding.EncodeToString(b)
 }
 
-// rejectFrame answers a frame that is not a valid request (or, with a nil
-// frame, one that was too large), or returns nil for a good one.
-func rejectFrame(b []byte, err error) []byte {
-	var bad *rpc.WireResponse
-	switch {
-	case errors.Is(err, jsonstream.ErrFrameTooLarge):
-		bad = errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request",
-			fmt.Sprintf("message exceeds the limit of %d bytes (1 MiB)", rpc.MaxBodyBytes)))
-	case err != nil:
-		bad = errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", err.Error()))
-	default:
-		bad = checkStreamFrame(b)
-	}
-	if bad == nil {
-		return nil
-	}
-	out, _ := json.Marshal(bad)
-	return out
-}
-
-// checkStreamFrame validates a frame for the stream transports; nil means ok.
-func checkStreamFrame(b []byte) *rpc.WireResponse {
+// readStreamRequest decodes one frame of a stream transport, or returns the
+// answer to a bad one.
+func readStreamRequest(b []byte) (*request, *rpc.WireResponse) {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0:
-		return errorResponse(nil, errEmptyRequest())
+		return nil, errorResponse(nil, errEmptyRequest())
 	case b[0] == '[':
 		if !json.Valid(b) {
-			return errorResponse(nil, errNotJSON())
+			return nil, errorResponse(nil, errNotJSON())
 		}
-		return errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", "batches are supported over HTTP POST only; send one request per message"))
+		return nil, errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", "batches are supported over HTTP POST only; send one request per message"))
 	}
 	// parseRequest's decoding checks the syntax too; a separate scan of the
 	// whole frame is only needed to name a failure.
-	_, id, perr := parseRequest(b)
+	req, id, perr := parseRequest(b)
 	if perr != nil {
 		if !json.Valid(b) {
-			return errorResponse(nil, errNotJSON())
+			return nil, errorResponse(nil, errNotJSON())
 		}
-		return errorResponse(id, perr)
+		return nil, errorResponse(id, perr)
 	}
 	if string(id) == "null" {
-		return errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", `"id" must not be null on a stream; omit it for a notification`))
+		return nil, errorResponse(nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", `"id" must not be null on a stream; omit it for a notification`))
 	}
-	return nil
+	return req, nil
 }

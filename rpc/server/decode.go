@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/startos-go/startos/rpc"
 )
@@ -98,19 +99,28 @@ func checkID(id json.RawMessage) error {
 
 // decodeParams decodes raw into a new value of m.Params, strictly: unknown
 // fields, wrong types and missing required fields are errors that name the
-// field.
+// field. The params are read twice at most: once into the value, once into
+// a map of the keys present (for the checks encoding/json does not make).
 func decodeParams(m *Method, raw json.RawMessage) (any, *rpc.Error) {
 	ptr := reflect.New(m.Params)
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(ptr.Interface()); err != nil {
-		return nil, invalidParams(describeDecodeError(err))
+	fs := paramFields(m.Params)
+	if len(fs) > 0 || !isEmptyObject(raw) {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(ptr.Interface()); err != nil {
+			return nil, invalidParams(describeDecodeError(err))
+		}
 	}
-	if bad := caseMismatch(m.Params, raw, ""); bad != "" {
-		return nil, invalidParams(bad)
-	}
-	if missing := missingRequired(m.Params, raw); missing != "" {
-		return nil, invalidParams(fmt.Sprintf("missing required param %q", missing))
+	if len(fs) > 0 {
+		var present map[string]json.RawMessage
+		if json.Unmarshal(raw, &present) == nil {
+			if bad := caseMismatch(m.Params, present, ""); bad != "" {
+				return nil, invalidParams(bad)
+			}
+			if missing := missingRequired(fs, present); missing != "" {
+				return nil, invalidParams(fmt.Sprintf("missing required param %q", missing))
+			}
+		}
 	}
 	if v, ok := ptr.Interface().(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
@@ -118,6 +128,26 @@ func decodeParams(m *Method, raw json.RawMessage) (any, *rpc.Error) {
 		}
 	}
 	return ptr.Elem().Interface(), nil
+}
+
+// isEmptyObject reports whether raw is {} (with any spacing): a method
+// without params needs no decoder for it.
+func isEmptyObject(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) >= 2 && raw[0] == '{' && raw[len(raw)-1] == '}' && len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0
+}
+
+// fieldsByType caches rpc.StructFields per type: params are decoded on every
+// call, and the fields of a type never change.
+var fieldsByType sync.Map // reflect.Type -> []rpc.ParamField
+
+func paramFields(t reflect.Type) []rpc.ParamField {
+	if fs, ok := fieldsByType.Load(t); ok {
+		return fs.([]rpc.ParamField)
+	}
+	fs := rpc.StructFields(t)
+	fieldsByType.Store(t, fs)
+	return fs
 }
 
 func invalidParams(details string) *rpc.Error {
@@ -145,25 +175,27 @@ func nullable(t reflect.Type) bool {
 	return t == rawMessageType || t.Kind() == reflect.Interface || t.Kind() == reflect.Pointer
 }
 
-// caseMismatch finds a key of raw that names a field of struct type t only
-// when case is ignored, as encoding/json would accept it: a param is matched
-// by its exact name, so no two spellings reach the same field (a filter in
-// front of the daemon cannot be dodged with "Password"). It looks into
-// nested objects of plain struct fields too.
-func caseMismatch(t reflect.Type, raw json.RawMessage, prefix string) string {
-	var present map[string]json.RawMessage
-	if t.Kind() != reflect.Struct || json.Unmarshal(raw, &present) != nil {
+// caseMismatch finds a key present (the keys of an object) that names a
+// field of struct type t only when case is ignored, as encoding/json would
+// accept it: a param is matched by its exact name, so no two spellings reach
+// the same field (a filter in front of the daemon cannot be dodged with
+// "Password"). It looks into nested objects of plain struct fields too.
+func caseMismatch(t reflect.Type, present map[string]json.RawMessage, prefix string) string {
+	if t.Kind() != reflect.Struct {
 		return ""
 	}
 	keys := slices.Sorted(maps.Keys(present))
-	fs := rpc.StructFields(t)
+	fs := paramFields(t)
 	for _, k := range keys {
 		for _, f := range fs {
 			switch {
 			case f.Name == k:
 				if ft := derefType(f.Type); ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshalerType) {
-					if bad := caseMismatch(ft, present[k], prefix+k+"."); bad != "" {
-						return bad
+					var nested map[string]json.RawMessage
+					if json.Unmarshal(present[k], &nested) == nil {
+						if bad := caseMismatch(ft, nested, prefix+k+"."); bad != "" {
+							return bad
+						}
 					}
 				}
 			case strings.EqualFold(f.Name, k):
@@ -186,13 +218,10 @@ func derefType(t reflect.Type) reflect.Type {
 	return t
 }
 
-// missingRequired returns the first required field absent (or null) in raw.
-func missingRequired(t reflect.Type, raw json.RawMessage) string {
-	var present map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &present); err != nil {
-		return ""
-	}
-	for _, f := range rpc.StructFields(t) {
+// missingRequired returns the first required field absent (or null) among
+// the keys present.
+func missingRequired(fs []rpc.ParamField, present map[string]json.RawMessage) string {
+	for _, f := range fs {
 		if !f.Required {
 			continue
 		}

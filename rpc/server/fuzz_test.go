@@ -25,7 +25,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	f.Add([]byte(`{"id":18446744073709551615,"method":"echo","params":{"message":"\u0000"}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		bad := checkStreamFrame(raw)
+		_, bad := readStreamRequest(raw)
 		req, id, perr := parseRequest(raw)
 		if perr != nil {
 			if perr.Code == 0 || perr.Data == nil || perr.Data.Details == "" {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,14 +14,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/startos-go/startos/internal/golden"
 	"github.com/startos-go/startos/rpc/apidoc"
 	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/model"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -147,7 +145,7 @@ func TestGoldenFixtures(t *testing.T) {
 				default:
 					t.Fatalf("unknown transport %q", tr)
 				}
-				if *update && tr == fx.transports[0] {
+				if golden.Update() && tr == fx.transports[0] {
 					var buf bytes.Buffer
 					json.Indent(&buf, []byte(got), "", "  ")
 					head := "# transports: " + strings.Join(fx.transports, " ") + "\n" + fx.request + "\n----------\n"

@@ -47,11 +47,25 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	bodyRead(w) // on error the deadline stays, and ends the connection
 	body = bytes.TrimSpace(body)
-	switch {
-	case len(body) == 0:
+	if len(body) == 0 {
 		writeJSON(w, 0, errorResponse(nil, errEmptyRequest()))
 		return
-	case !json.Valid(body):
+	}
+	// One request is decoded once; only a refused one is scanned again, to
+	// say whether it was JSON at all.
+	var (
+		single    *request
+		singleID  json.RawMessage
+		singleErr *rpc.Error
+		notJSON   bool
+	)
+	if body[0] != '[' {
+		single, singleID, singleErr = parseRequest(body)
+		notJSON = singleErr != nil && !json.Valid(body)
+	} else {
+		notJSON = !json.Valid(body)
+	}
+	if notJSON {
 		writeJSON(w, 0, errorResponse(nil, errNotJSON()))
 		return
 	}
@@ -64,7 +78,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := caller.With(withPeer(r.Context(), peer), s.identify(r))
 
 	if body[0] != '[' {
-		resp, rev := s.callHTTP(ctx, w, r, body)
+		resp, rev := s.callHTTP(ctx, w, r, single, singleID, singleErr)
 		if resp == nil {
 			armWrite(w)
 			w.WriteHeader(http.StatusNoContent)
@@ -92,7 +106,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		maxRev uint64
 	)
 	for _, raw := range batch {
-		resp, rev := s.callHTTP(ctx, w, r, raw)
+		req, id, perr := parseRequest(raw)
+		resp, rev := s.callHTTP(ctx, w, r, req, id, perr)
 		maxRev = max(maxRev, rev)
 		if resp != nil {
 			out = append(out, resp)
@@ -106,10 +121,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, maxRev, out)
 }
 
-// callHTTP runs one request of a body; nil means the client asked for no
-// answer.
-func (s *Server) callHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, raw []byte) (*rpc.WireResponse, uint64) {
-	req, id, perr := parseRequest(raw)
+// callHTTP runs one parsed request of a body (or answers why it could not
+// be parsed: perr, with the id it could read); nil means the client asked
+// for no answer.
+func (s *Server) callHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, req *request, id json.RawMessage, perr *rpc.Error) (*rpc.WireResponse, uint64) {
 	if perr != nil {
 		return errorResponse(id, perr), 0
 	}
@@ -168,7 +183,7 @@ func prefersNoAnswer(r *http.Request) bool {
 }
 
 func writeJSON(w http.ResponseWriter, revision uint64, v any) {
-	b, err := json.Marshal(v)
+	b, err := encodeResponse(v)
 	if err != nil {
 		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
 		return
@@ -181,4 +196,21 @@ func writeJSON(w http.ResponseWriter, revision uint64, v any) {
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// encodeResponse encodes v; a successful single response is written around
+// its result by hand, byte for byte what encoding/json makes of it (the
+// result is compact and escaped already, see marshalResult), instead of a
+// second pass over the result.
+func encodeResponse(v any) ([]byte, error) {
+	r, ok := v.(*rpc.WireResponse)
+	if !ok || r.JSONRPC != "2.0" || r.Error != nil || len(r.Result) == 0 || bytes.ContainsAny(r.ID, "<>&\u2028\u2029 \t\r\n") {
+		return json.Marshal(v)
+	}
+	out := make([]byte, 0, len(r.Result)+len(r.ID)+48)
+	out = append(out, `{"jsonrpc":"2.0","id":`...)
+	out = append(out, r.ID...)
+	out = append(out, `,"result":`...)
+	out = append(out, r.Result...)
+	return append(out, '}'), nil
 }

@@ -171,29 +171,6 @@ func RetryableAcceptError(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// acceptBackoff is net/http's retry delay after a passing accept error:
-// 5 ms doubling to 1 s, reset by a successful accept.
-type acceptBackoff struct{ delay time.Duration }
-
-// wait sleeps for the next delay; false when ctx ended first.
-func (b *acceptBackoff) wait(ctx context.Context) bool {
-	if b.delay == 0 {
-		b.delay = 5 * time.Millisecond
-	} else {
-		b.delay = min(2*b.delay, time.Second)
-	}
-	t := time.NewTimer(b.delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (b *acceptBackoff) reset() { b.delay = 0 }
-
 // EchoProbe returns a liveness check for the watchdog: an echo call over a
 // new TCP connection to addr each time, so a listener that has stopped
 // accepting (out of descriptors, a wedged accept loop) fails it, where a

@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/startos-go/startos/internal/retry"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/rpc/internal/jsonstream"
 	"github.com/startos-go/startos/startos"
@@ -184,7 +185,9 @@ func (s *Server) ServeSocket(l net.Listener) error {
 	s.accepted.Add(1)
 	s.mu.Unlock()
 	defer s.accepted.Done()
-	var backoff acceptBackoff
+	// net/http's retry delay after a passing accept error: 5 ms doubling to
+	// 1 s, reset by a successful accept.
+	backoff := retry.Backoff{First: 5 * time.Millisecond, Max: time.Second}
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -195,7 +198,7 @@ func (s *Server) ServeSocket(l net.Listener) error {
 				// Out of descriptors (EMFILE) and the like pass: keep the
 				// socket, as net/http does, instead of leaving the daemon.
 				s.log.Warn("unix socket accept failed; retrying", "error", err)
-				if backoff.wait(s.ctx) {
+				if backoff.Sleep(s.ctx) {
 					continue
 				}
 				s.mu.Lock()
@@ -208,7 +211,7 @@ func (s *Server) ServeSocket(l net.Listener) error {
 			}
 			return err
 		}
-		backoff.reset()
+		backoff.Reset()
 		s.accepted.Add(1)
 		go func() {
 			defer s.accepted.Done()

@@ -9,6 +9,7 @@ import (
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/rpc/apidoc"
 	"github.com/startos-go/startos/startos"
+	"github.com/startos-go/startos/startos/auth"
 	"github.com/startos-go/startos/startos/feed"
 	"github.com/startos-go/startos/startos/model"
 )
@@ -76,6 +77,18 @@ func noParamsStream[R, N any](fn func(*startos.Server, context.Context) (R, *fee
 	}
 }
 
+// via binds a method of a subsystem the Server exposes, so the table reaches
+// it without a forwarder in the root package:
+// via((*startos.Server).Sessions, (*auth.Sessions).Login).
+func via[A, P, R any](area func(*startos.Server) A, fn func(A, context.Context, P) (R, error)) func(*startos.Server, context.Context, P) (R, error) {
+	return func(lib *startos.Server, ctx context.Context, p P) (R, error) { return fn(area(lib), ctx, p) }
+}
+
+// viaNoParams is via for a call without params (wrap it in noParams).
+func viaNoParams[A, R any](area func(*startos.Server) A, fn func(A, context.Context) (R, error)) func(*startos.Server, context.Context) (R, error) {
+	return func(lib *startos.Server, ctx context.Context) (R, error) { return fn(area(lib), ctx) }
+}
+
 func withCookie(e rpc.CookieEffect, m *Method) *Method {
 	m.Cookie = e
 	return m
@@ -128,15 +141,15 @@ var Table = []*Method{
 	unary("auth.get-pubkey", "The same key as setup.get-pubkey, for auth.reset-password's encrypted form.", public,
 		noParams((*startos.Server).WirePubkey)),
 	withCookie(rpc.CookieSet, unary("auth.login", "Check the password and open a session; over HTTP it also sets the session cookie.", public,
-		(*startos.Server).Login)),
+		via((*startos.Server).Sessions, (*auth.Sessions).Login))),
 	withCookie(rpc.CookieClear, unary("auth.logout", "End the caller's session.", 0,
-		noParams((*startos.Server).Logout))),
+		noParams(viaNoParams((*startos.Server).Sessions, (*auth.Sessions).Logout)))),
 	unary("auth.session.list", "The open sessions; current marks the caller's own.", 0,
-		noParams((*startos.Server).Sessions)),
+		noParams(viaNoParams((*startos.Server).Sessions, (*auth.Sessions).List))),
 	unary("auth.session.kill", "End the sessions with these ids and close their connections at once.", 0,
-		(*startos.Server).KillSessions),
+		via((*startos.Server).Sessions, (*auth.Sessions).Kill)),
 	unary("auth.reset-password", "Change the password; every other session ends.", mutates,
-		(*startos.Server).ResetPassword),
+		via((*startos.Server).Sessions, (*auth.Sessions).ResetPassword)),
 	unary("server.time", "The box's clock and the daemon's uptime in seconds.", 0,
 		noParams((*startos.Server).Time)),
 	unary("server.device-info", "Software version, architecture, memory and hostname of the box.", 0,

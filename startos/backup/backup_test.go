@@ -485,7 +485,7 @@ func TestWholeBoxRecoveryThroughSetup(t *testing.T) {
 	if d.Public.ServerInfo.Name != "Box A" {
 		t.Errorf("name = %q, want Box A", d.Public.ServerInfo.Name)
 	}
-	if _, err := srvB.Login(ctx, model.LoginParams{Password: "owner password 1"}); err != nil {
+	if _, err := srvB.Sessions().Login(ctx, model.LoginParams{Password: "owner password 1"}); err != nil {
 		t.Errorf("login with box A's password: %v", err)
 	}
 	// The owner's SSH key is back, in the document and in authorized_keys.

@@ -3,16 +3,13 @@ package db
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/startos-go/startos/internal/golden"
 	"github.com/startos-go/startos/startos/model"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 func ptr[T any](v T) *T { return &v }
 
@@ -67,18 +64,10 @@ func TestPublicDocumentShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	got.WriteByte('\n')
-	golden := filepath.Join("testdata", "public.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
+	goldenFile := filepath.Join("testdata", "public.golden.json")
+	want := golden.Read(t, goldenFile, got.Bytes())
 	if !bytes.Equal(got.Bytes(), want) {
-		t.Fatalf("public document differs from %s (run with -update if intended):\n%s", golden, got.String())
+		t.Fatalf("public document differs from %s (run with -update if intended):\n%s", goldenFile, got.String())
 	}
 
 	// Every progress form reads back as it was written.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"flag"
 	"io"
 	"os"
 	"regexp"
@@ -17,9 +16,9 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+	"github.com/startos-go/startos/internal/golden"
+)
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -161,17 +160,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func readGolden(t *testing.T, name string, got []byte) []byte {
 	t.Helper()
 	path := "testdata/" + name
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
+	want := golden.Read(t, path, got)
 	return want
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,10 +12,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/startos-go/startos/internal/golden"
 	"github.com/startos-go/startos/startos/errdefs"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 func readFile(t *testing.T, name string) []byte {
 	t.Helper()
@@ -592,16 +590,8 @@ func TestErrorGolden(t *testing.T) {
 	for _, w := range warnings {
 		b.WriteString("  " + w.String() + "\n")
 	}
-	golden := filepath.Join("testdata", "errors.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
+	goldenFile := filepath.Join("testdata", "errors.golden")
+	want := golden.Read(t, goldenFile, []byte(b.String()))
 	if b.String() != string(want) {
 		t.Errorf("error text changed (run with -update to accept):\n--- got\n%s\n--- want\n%s", b.String(), want)
 	}

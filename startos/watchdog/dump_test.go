@@ -2,7 +2,6 @@ package watchdog
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,10 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/startos-go/startos/internal/golden"
 	"github.com/startos-go/startos/startos/model"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 func TestDumpHeaderGolden(t *testing.T) {
 	h := dumpHeader{
@@ -33,18 +31,10 @@ func TestDumpHeaderGolden(t *testing.T) {
 	}
 	var b bytes.Buffer
 	h.write(&b)
-	golden := filepath.Join("testdata", "header.golden")
-	if *update {
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
+	goldenFile := filepath.Join("testdata", "header.golden")
+	want := golden.Read(t, goldenFile, b.Bytes())
 	if !bytes.Equal(b.Bytes(), want) {
-		t.Fatalf("header differs from %s (run with -update):\n%s", golden, b.String())
+		t.Fatalf("header differs from %s (run with -update):\n%s", goldenFile, b.String())
 	}
 }
 

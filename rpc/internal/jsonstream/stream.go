@@ -116,11 +116,7 @@ func (f *WSFramer) Close() error { return f.C.Close(websocket.StatusNormalClosur
 // Notifications wait for room (their producers are bounded feeds that end
 // when they cannot deliver), and replies go out before queued notifications.
 type ObjectStream struct {
-	fr Framer
-	// reject, on a server, checks each incoming frame (or the framer's
-	// ErrFrameTooLarge, with a nil frame) and returns the reply to a bad one,
-	// which is then skipped; nil on a client.
-	reject  func(frame []byte, err error) []byte
+	fr      Framer
 	replies chan []byte
 	notes   chan []byte
 	done    chan struct{}
@@ -137,12 +133,10 @@ const (
 	notificationQueue = 256
 )
 
-// NewObjectStream starts the writer of a stream over fr. A server passes
-// reject (see ObjectStream.reject); a client passes nil.
-func NewObjectStream(fr Framer, reject func(frame []byte, err error) []byte) *ObjectStream {
+// NewObjectStream starts the writer of a stream over fr.
+func NewObjectStream(fr Framer) *ObjectStream {
 	s := &ObjectStream{
 		fr:      fr,
-		reject:  reject,
 		replies: make(chan []byte, replyQueue),
 		notes:   make(chan []byte, notificationQueue),
 		done:    make(chan struct{}),
@@ -175,37 +169,19 @@ func (s *ObjectStream) writeLoop() {
 	}
 }
 
-// ReadObject returns the next valid message. On the server side, a frame that
-// is not a valid request is answered here and skipped, so one bad message
-// never ends the connection.
+// ReadObject returns the next message, for a client's jsonrpc2 connection
+// (the server reads frames itself and decodes each once).
 func (s *ObjectStream) ReadObject(v any) error {
-	for {
-		b, err := s.fr.ReadFrame()
-		if errors.Is(err, ErrFrameTooLarge) && s.reject != nil {
-			_ = s.EnqueueReply(s.reject(nil, err))
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if s.reject == nil {
-			if s.Results != nil {
-				if small, ok := s.liftResult(b); ok {
-					b = small
-				}
-			}
-			return json.Unmarshal(b, v)
-		}
-		if bad := s.reject(b, nil); bad != nil {
-			_ = s.EnqueueReply(bad)
-			continue
-		}
-		if err := json.Unmarshal(b, v); err != nil {
-			_ = s.EnqueueReply(s.reject(b, err))
-			continue
-		}
-		return nil
+	b, err := s.fr.ReadFrame()
+	if err != nil {
+		return err
 	}
+	if s.Results != nil {
+		if small, ok := s.liftResult(b); ok {
+			b = small
+		}
+	}
+	return json.Unmarshal(b, v)
 }
 
 // liftResult takes a response's result out of its frame into s.results and
@@ -242,25 +218,21 @@ func (s *ObjectStream) liftResult(b []byte) ([]byte, bool) {
 	return small, true
 }
 
-// WriteObject is called by jsonrpc2 for replies (server) and requests
-// (client). On the server it never blocks: a full queue disconnects the peer.
-// A client waits for room instead; the writer's deadline bounds that wait.
+// WriteObject is called by a client's jsonrpc2 connection for requests. It
+// waits for room; the writer's deadline bounds that wait.
 func (s *ObjectStream) WriteObject(obj any) error {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return err
 	}
-	if s.reject == nil {
-		s.pending.Add(1)
-		select {
-		case s.replies <- b:
-			return nil
-		case <-s.done:
-			s.pending.Add(-1)
-			return ErrClosed
-		}
+	s.pending.Add(1)
+	select {
+	case s.replies <- b:
+		return nil
+	case <-s.done:
+		s.pending.Add(-1)
+		return ErrClosed
 	}
-	return s.EnqueueReply(b)
 }
 
 // ErrClosed is returned by writes after the stream closed.
