@@ -90,8 +90,10 @@ type Options struct {
 }
 
 // ConfigRule is what a dependent's config check wants of a dependency's
-// config.
-type ConfigRule struct{ Key, Value string }
+// config: Key = Value, checked and set by the app's docker procedures; or,
+// with Rules (a file name in Assets: a config_rules.yaml), the compat
+// image's dependency check and auto-configure, which the daemon carries out.
+type ConfigRule struct{ Key, Value, Rules string }
 
 func (o Options) withDefaults() Options {
 	if o.ID == "" {
@@ -345,7 +347,29 @@ dependencies:
     requirement:
       type: required
 {{- $rule := index $.ConfigRules $id}}
-{{- with $rule}}{{if .Key}}
+{{- with $rule}}{{if .Rules}}
+    config:
+      check:
+        type: docker
+        image: compat
+        system: true
+        entrypoint: compat
+        args: [dependency, check, {{$.ID}}, {{$id}}, /data, /mnt/assets/{{.Rules}}]
+        mounts:
+          main: /data
+          static: /mnt/assets
+        io-format: yaml
+      auto-configure:
+        type: docker
+        image: compat
+        system: true
+        entrypoint: compat
+        args: [dependency, auto-configure, {{$.ID}}, {{$id}}, /data, /mnt/assets/{{.Rules}}]
+        mounts:
+          main: /data
+          static: /mnt/assets
+        io-format: yaml
+{{- else if .Key}}
     config:
       check:
         type: docker

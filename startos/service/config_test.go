@@ -310,3 +310,112 @@ func TestDependencyConfigCheckAndAutoConfigure(t *testing.T) {
 	}
 	e.waitFor(did, "dependent running", 30*time.Second, healthy)
 }
+
+// The rules a dependent declares on its dependency's config, in the compat
+// config_rules.yaml form (as lnd and c-lightning declared them on bitcoind).
+const dependencyRules = `
+- rule: 'enabled?'
+  description: 'The dependency must be enabled'
+  suggestions:
+    - SET:
+        var: enabled
+        to-value: true
+- rule: '''users.*.name = "dependent"'
+  description: 'Must have a user named "dependent"'
+  suggestions:
+    - PUSH:
+        to: users
+        value:
+          name: dependent
+          admin: false
+- rule: 'users.[first(item => ''item.name = "dependent")].admin?'
+  description: 'User "dependent" must be an admin'
+  suggestions:
+    - SET:
+        var: 'users.[first(item => ''item.name = "dependent")].admin'
+        to-value: true
+`
+
+// The compat form of dependency config rules, carried out by the daemon: a
+// dependency whose config fails the dependent's config_rules.yaml shows
+// configUnsatisfied with the rule's description; auto-configure applies
+// the rules' suggestions and saves the result. The dependency's own
+// config_rules.yaml is enforced by its config set.
+func TestDependencyConfigRulesCompatForm(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	depAssets := map[string]string{"config_spec.yaml": everyTypeSpec(t), "config_rules.yaml": "- {rule: '#port != 1234', description: 'Port 1234 is reserved'}\n"}
+	dep := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "compat", Assets: depAssets}), depAssets)
+	res, err := e.m.ConfigGet(ctx, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cloneConfig(res.Config)
+	cfg["enabled"] = false
+	cfg["users"] = []any{map[string]any{"name": "admin", "admin": true}}
+	cfgFile := filepath.Join(VolumePath(e.dataDir, dep, "main"), "start9", "config.yaml")
+
+	reserved := cloneConfig(cfg)
+	reserved["port"] = 1234.0
+	if _, err := e.m.ConfigSet(ctx, dep, reserved, false); !errors.Is(err, errdefs.ErrConfigSpecViolation) || !strings.Contains(err.Error(), "Port 1234 is reserved") {
+		t.Fatalf("a config breaking the package's own rules: %v", err)
+	}
+	if _, err := os.Stat(cfgFile); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a config breaking the rules was written: %v", err)
+	}
+	if _, err := e.m.ConfigSet(ctx, dep, cfg, false); err != nil {
+		t.Fatal(err)
+	}
+
+	assets := map[string]string{"dep_rules.yaml": dependencyRules}
+	dependent := testpkg.Build(t, e.engine, testpkg.Options{Requires: map[string]string{dep: "*"}, Assets: assets,
+		ConfigRules: map[string]testpkg.ConfigRule{dep: {Rules: "dep_rules.yaml"}}})
+	did := e.adoptWithAssets(dependent, assets)
+	e.waitFor(did, "config check recorded", 30*time.Second, func(en model.PackageDataEntry) bool {
+		return strings.Contains(en.StatusInfo.DependencyConfigErrors[dep], "The dependency must be enabled")
+	})
+	states, err := e.m.Dependencies(did)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := states[dep]; s.Kind != model.DependencyConfigUnsatisfied || !strings.Contains(s.Message, `Must have a user named "dependent"`) {
+		t.Fatalf("dependency state %+v", s)
+	}
+	if err := e.m.StartPackage(ctx, did); !errors.Is(err, errdefs.ErrDependency) {
+		t.Fatalf("start with an unsatisfied dependency config: %v", err)
+	}
+
+	dry, err := e.m.AutoConfigure(ctx, did, dep, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, _ := dry.NewConfig["users"].([]any)
+	if dry.NewConfig["enabled"] != true || len(users) != 2 || users[1].(map[string]any)["admin"] != true || dry.OldConfig["enabled"] != false {
+		t.Fatalf("auto-configure dry run: old %v new %v", dry.OldConfig, dry.NewConfig)
+	}
+	if got, _ := e.m.ConfigGet(ctx, dep); got.Config["enabled"] != false {
+		t.Fatalf("a dry run changed the config: %v", got.Config)
+	}
+	if _, err := e.m.AutoConfigure(ctx, did, dep, false); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(cfgFile)
+	if err != nil || !strings.Contains(string(saved), "name: dependent") || !strings.Contains(string(saved), "enabled: true") {
+		t.Fatalf("saved config after auto-configure: %s %v", saved, err)
+	}
+	if errs := e.entry(did).StatusInfo.DependencyConfigErrors; len(errs) != 0 {
+		t.Fatalf("errors left after auto-configure: %v", errs)
+	}
+	states, err = e.m.Dependencies(did)
+	if err != nil || states[dep].Kind == model.DependencyConfigUnsatisfied {
+		t.Fatalf("dependency state after auto-configure %+v %v", states[dep], err)
+	}
+
+	// A change that would break the dependent is named by a dry run.
+	next := cloneConfig(dry.NewConfig)
+	next["enabled"] = false
+	br, err := e.m.ConfigSet(ctx, dep, next, true)
+	if err != nil || br[did].Dependency != dep || br[did].Error != "The dependency must be enabled" {
+		t.Fatalf("dry run breakages %+v %v", br, err)
+	}
+}
