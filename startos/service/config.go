@@ -57,6 +57,9 @@ func (m *Manager) ConfigGet(ctx context.Context, id string) (config.Res, error) 
 			return config.Res{}, fmt.Errorf("config get of %q: defaults: %w", id, err)
 		}
 	}
+	if err := spec.FillPointers(cfg, m.pointerResolver(ctx, mf)); err != nil {
+		return config.Res{}, fmt.Errorf("config get of %q: %w", id, err)
+	}
 	return config.Res{Spec: spec, Config: cfg}, nil
 }
 
@@ -145,6 +148,11 @@ func (m *Manager) ConfigSet(ctx context.Context, id string, cfg config.Config, d
 	spec, _, err := m.readConfig(ctx, mf)
 	if err != nil {
 		return nil, err
+	}
+	// Pointers are the box's to fill: whatever the client sent for them
+	// is replaced.
+	if err := spec.FillPointers(cfg, m.pointerResolver(ctx, mf)); err != nil {
+		return nil, fmt.Errorf("config set of %q: %w", id, err)
 	}
 	if err := spec.Validate(cfg); err != nil {
 		return nil, fmt.Errorf("config set of %q: %w", id, err)
@@ -464,6 +472,46 @@ func (m *Manager) compatRules(mf *manifest.Manifest, p manifest.Procedure) (conf
 		return nil, fmt.Errorf("%s of %q: %w", name, mf.ID, err)
 	}
 	return rules, nil
+}
+
+// pointerResolver answers the pointers of mf's config spec. Only a
+// declared dependency's values are given (a pointer to any other package is
+// null, so a package cannot read the config of one it does not depend on):
+// lan-address is the interface's .local name while LAN access is on;
+// tor-address and tor-key are null (this box runs no Tor); config is the
+// selected part of the dependency's saved config (null until it has one).
+// System pointers (certificates) are null.
+func (m *Manager) pointerResolver(ctx context.Context, mf *manifest.Manifest) config.PointerResolver {
+	return func(v *config.ValueSpec) (any, error) {
+		if v.Subtype != "package" || mf.Dependencies[v.PackageID] == nil {
+			return nil, nil
+		}
+		_, doc := m.store.Read()
+		e, ok := doc.Public.PackageData[v.PackageID]
+		if !ok || e.StateInfo.State != model.PackageInstalled {
+			return nil, nil
+		}
+		switch v.Target {
+		case "lan-address":
+			if a := e.InterfaceAddresses[v.Interface]; a.LanAddress != "" {
+				return a.LanAddress, nil
+			}
+		case "config":
+			dmf, err := parseManifest(v.PackageID, e.StateInfo.Manifest)
+			if err != nil || dmf.Config == nil {
+				return nil, nil
+			}
+			_, cfg, err := m.readConfig(ctx, dmf)
+			if err != nil {
+				return nil, fmt.Errorf("pointer to the config of %q: %w", v.PackageID, err)
+			}
+			if cfg == nil {
+				return nil, nil
+			}
+			return config.Select(cfg, v.Selector, v.Multi)
+		}
+		return nil, nil
+	}
 }
 
 func orJSON(f manifest.IOFormat) string {

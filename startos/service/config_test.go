@@ -419,3 +419,63 @@ func TestDependencyConfigRulesCompatForm(t *testing.T) {
 		t.Fatalf("dry run breakages %+v %v", br, err)
 	}
 }
+
+// Pointers are filled by the box: a dependency's LAN address (while LAN
+// access gives it one), parts of its saved config, null for Tor and for a
+// package that is not a dependency; a value a client sends for a pointer is
+// replaced, and the saved config holds the filled values.
+func TestConfigPointers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	depAssets := map[string]string{"config_spec.yaml": everyTypeSpec(t)}
+	dep := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "compat", Assets: depAssets}), depAssets)
+	res, err := e.m.ConfigGet(ctx, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	depCfg := cloneConfig(res.Config)
+	depCfg["users"] = []any{map[string]any{"name": "alice", "admin": true}, map[string]any{"name": "bob", "admin": false}}
+	if _, err := e.m.ConfigSet(ctx, dep, depCfg, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.mutateEntry(ctx, dep, func(en *model.PackageDataEntry) {
+		en.InterfaceAddresses = map[string]model.InterfaceAddresses{"main": {LanAddress: "dep-abc.local"}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	spec := `
+address: {type: pointer, name: Address, subtype: package, package-id: ` + dep + `, target: lan-address, interface: main}
+onion: {type: pointer, name: Onion, subtype: package, package-id: ` + dep + `, target: tor-address, interface: main}
+greeting: {type: pointer, name: Greeting, subtype: package, package-id: ` + dep + `, target: config, selector: "$.greeting"}
+names: {type: pointer, name: Names, subtype: package, package-id: ` + dep + `, target: config, selector: "$.users[*].name", multi: true}
+stranger: {type: pointer, name: Stranger, subtype: package, package-id: not-a-dependency, target: lan-address, interface: main}
+note: {type: string, name: Note, nullable: false, default: hi}
+`
+	assets := map[string]string{"config_spec.yaml": spec}
+	id := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "compat", Assets: assets, Requires: map[string]string{dep: "*"}}), assets)
+	got, err := e.m.ConfigGet(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{"address": "dep-abc.local", "onion": nil, "greeting": "hello", "names": []any{"alice", "bob"}, "stranger": nil, "note": "hi"}
+	if string(config.CanonicalJSON(got.Config)) != string(config.CanonicalJSON(want)) {
+		t.Fatalf("config get: %s\nwant %s", config.CanonicalJSON(got.Config), config.CanonicalJSON(want))
+	}
+	sent := config.Config{"address": "evil.example", "onion": "x.onion", "greeting": 1.0, "names": "x", "stranger": "y", "note": "saved"}
+	if _, err := e.m.ConfigSet(ctx, id, sent, false); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(filepath.Join(VolumePath(e.dataDir, id, "main"), "start9", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"address: dep-abc.local", "- alice", "greeting: hello", "note: saved"} {
+		if !strings.Contains(string(saved), s) {
+			t.Fatalf("saved config lacks %q:\n%s", s, saved)
+		}
+	}
+	if strings.Contains(string(saved), "evil") || strings.Contains(string(saved), "x.onion") {
+		t.Fatalf("a client's pointer value was kept:\n%s", saved)
+	}
+}
