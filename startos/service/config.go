@@ -119,7 +119,12 @@ func (m *Manager) runConfigProcedure(ctx context.Context, mf *manifest.Manifest,
 	var pe *ProcedureError
 	switch {
 	case err == nil:
-		return out, nil
+		// The readers take YAML or JSON; CBOR and TOML become JSON.
+		js, err := outputJSON(p.IOFormat, out)
+		if err != nil {
+			return nil, fmt.Errorf("%s of %q printed something that is not %s: %v: %w", what, mf.ID, p.IOFormat, err, errdefs.ErrAction)
+		}
+		return js, nil
 	case errors.As(err, &pe):
 		return nil, fmt.Errorf("%s of %q failed: %w", what, mf.ID, err)
 	case errors.Is(err, errdefs.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
@@ -418,12 +423,8 @@ func (m *Manager) AutoConfigure(ctx context.Context, dependent, dependency strin
 		if err != nil {
 			return config.AutoConfigureRes{}, err
 		}
-		var raw any
-		if err := decodeOutput(p.IOFormat, out, &raw); err != nil {
-			return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q printed something that is not %s: %v: %w", dependency, dependent, orJSON(p.IOFormat), err, errdefs.ErrAction)
-		}
-		if next, err = config.Normalize(raw); err != nil {
-			return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q: %w", dependency, dependent, err)
+		if next, err = config.ParseValue(out); err != nil {
+			return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q printed something that is not a %s config: %v: %w", dependency, dependent, orJSON(p.IOFormat), err, errdefs.ErrAction)
 		}
 	}
 	if err := cur.Spec.Validate(next); err != nil {

@@ -141,8 +141,8 @@ func TestActionResultParsing(t *testing.T) {
 	if r.Message != "plain text" || r.Value != nil {
 		t.Errorf("raw result: %+v", r)
 	}
-	if _, err := encodeInput("cbor", map[string]int{"a": 1}); err == nil {
-		t.Error("cbor input accepted")
+	if _, err := encodeInput("xml", map[string]int{"a": 1}); err == nil {
+		t.Error("an unknown io-format accepted")
 	}
 	b, err := encodeInput("yaml", map[string]int{"a": 1})
 	if err != nil || string(b) != "a: 1\n" {
