@@ -83,6 +83,10 @@ type Options struct {
 	// Assets), or "docker-garbage" / "docker-hang" (config get prints
 	// garbage / never ends). The config lives in /data/start9.
 	Config string
+	// IOFormat, with Config "docker", makes config set and properties use
+	// that io-format ("toml" or "cbor"): config set stores its stdin as it
+	// comes; properties prints fixed properties (Greeting: hi).
+	IOFormat string
 	// ConfigRules gives a required dependency (a key of Requires) a docker
 	// config check wanting Key = Value in its config, and an auto-configure
 	// that sets it.
@@ -314,18 +318,22 @@ config:
     type: docker
     image: main
     entrypoint: /app
-    args: [config-set, /data/start9/config.json]
+    args: [config-set, /data/start9/config.json, {{or .IOFormat "json"}}]
     mounts:
       main: /data
-    io-format: json
+    io-format: {{or .IOFormat "json"}}
 properties:
   type: docker
   image: main
   entrypoint: /app
+{{- if .IOFormat}}
+  args: [properties-fixed, {{.IOFormat}}]
+{{- else}}
   args: [properties, /data/start9/config.json]
+{{- end}}
   mounts:
     main: /data
-  io-format: json
+  io-format: {{or .IOFormat "json"}}
 {{- end}}
 {{- if .MigrationFrom}}
 migrations:

@@ -1,10 +1,16 @@
 package service
 
 import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/startos-go/startos/internal/testpkg"
+	"github.com/startos-go/startos/startos/config"
 	"github.com/startos-go/startos/startos/manifest"
 )
 
@@ -51,6 +57,35 @@ func TestIOFormatsRoundTrip(t *testing.T) {
 		var v any
 		if err := decodeOutput(tc.f, []byte(tc.out), &v); err == nil {
 			t.Errorf("%s %q decoded: %v", tc.f, tc.out, v)
+		}
+	}
+}
+
+// Real packages whose config set and properties speak TOML and CBOR: the
+// config arrives on stdin in that format, the properties are read from it.
+func TestIOFormatsWithRealPackages(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	assets := map[string]string{"spec.json": dockerSpec}
+	for _, f := range []string{"toml", "cbor"} {
+		id := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "docker", IOFormat: f, Assets: assets}), assets)
+		if _, err := e.m.ConfigSet(ctx, id, config.Config{"greeting": "hello " + f, "password": "abc"}, false); err != nil {
+			t.Fatalf("%s: config set: %v", f, err)
+		}
+		saved, err := os.ReadFile(filepath.Join(VolumePath(e.dataDir, id, "main"), "start9", "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := decodeOutput(manifest.IOFormat(f), saved, &got); err != nil || got["greeting"] != "hello "+f || json.Valid(saved) {
+			t.Fatalf("%s: the config set read %q (%v)", f, saved, err)
+		}
+		props, err := e.m.Properties(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: properties: %v", f, err)
+		}
+		if g := props.Data["Greeting"]; g.Value != "hi" || !g.Copyable || props.Version != 2 {
+			t.Fatalf("%s: properties %+v", f, props)
 		}
 	}
 }
