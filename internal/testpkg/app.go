@@ -15,12 +15,15 @@ package testpkg
 //	backup-create   copies /data and /extra to /mnt/backup/{data,extra}
 //	backup-restore  replaces /data and /extra with /mnt/backup/{data,extra}
 //	config-get C S  prints {"spec": <file S>, "config": <file C or null>}
-//	config-set C    writes stdin to C and prints {"depends-on": {}}; a config
+//	config-set C [F]  writes stdin to C and prints {"depends-on": {}} (in
+//	                io-format F: json, toml or cbor); a config
 //	                holding "boom" is refused (exit 5)
 //	garbage         prints something that is not JSON
 //	dep-check K W   exit 1 with a message unless stdin's JSON has K = W
 //	dep-autoconf K W  prints stdin's JSON with K set to W
 //	properties C    prints version 2 properties built from the config file C
+//	properties-fixed F  prints fixed properties (Greeting: hi) in io-format
+//	                F: toml or cbor
 const appSource = `package main
 
 import (
@@ -113,8 +116,8 @@ func main() {
 		spec, err := os.ReadFile(os.Args[3])
 		must(err)
 		cfg, err := os.ReadFile(os.Args[2])
-		if err != nil {
-			cfg = []byte("null")
+		if err != nil || !json.Valid(cfg) {
+			cfg = []byte("null") // none, or saved in another io-format
 		}
 		fmt.Printf("{\"spec\": %s, \"config\": %s}\n", spec, cfg)
 	case "config-set":
@@ -125,7 +128,14 @@ func main() {
 		}
 		must(os.MkdirAll(filepath.Dir(os.Args[2]), 0o755))
 		must(os.WriteFile(os.Args[2], in, 0o644))
-		fmt.Println("{\"depends-on\": {}}")
+		switch {
+		case len(os.Args) > 3 && os.Args[3] == "toml":
+			fmt.Println("[depends-on]")
+		case len(os.Args) > 3 && os.Args[3] == "cbor":
+			os.Stdout.WriteString("\xa1\x6adepends-on\xa0")
+		default:
+			fmt.Println("{\"depends-on\": {}}")
+		}
 	case "garbage":
 		fmt.Println("this is not json {")
 	case "dep-check":
@@ -153,6 +163,12 @@ func main() {
 				"Greeting": map[string]any{"type": "string", "value": fmt.Sprint(v["greeting"]), "copyable": true, "qr": true, "masked": false},
 			}},
 		}})
+	case "properties-fixed":
+		if os.Args[2] == "cbor" {
+			os.Stdout.WriteString("\xa2\x67version\x02\x64data\xa1\x68Greeting\xa3\x64type\x66string\x65value\x62hi\x68copyable\xf5")
+		} else {
+			fmt.Print("version = 2\n[data.Greeting]\ntype = \"string\"\nvalue = \"hi\"\ncopyable = true\n")
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", cmd)
 		os.Exit(64)

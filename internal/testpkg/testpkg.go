@@ -86,6 +86,10 @@ type Options struct {
 	// Assets), or "docker-garbage" / "docker-hang" (config get prints
 	// garbage / never ends). The config lives in /data/start9.
 	Config string
+	// IOFormat, with Config "docker", makes config set and properties use
+	// that io-format ("toml" or "cbor"): config set stores its stdin as it
+	// comes; properties prints fixed properties (Greeting: hi).
+	IOFormat string
 	// ConfigRules gives a required dependency (a key of Requires) a docker
 	// config check wanting Key = Value in its config, and an auto-configure
 	// that sets it.
@@ -93,8 +97,10 @@ type Options struct {
 }
 
 // ConfigRule is what a dependent's config check wants of a dependency's
-// config.
-type ConfigRule struct{ Key, Value string }
+// config: Key = Value, checked and set by the app's docker procedures; or,
+// with Rules (a file name in Assets: a config_rules.yaml), the compat
+// image's dependency check and auto-configure, which the daemon carries out.
+type ConfigRule struct{ Key, Value, Rules string }
 
 func (o Options) withDefaults() Options {
 	if o.ID == "" {
@@ -315,18 +321,22 @@ config:
     type: docker
     image: main
     entrypoint: /app
-    args: [config-set, /data/start9/config.json]
+    args: [config-set, /data/start9/config.json, {{or .IOFormat "json"}}]
     mounts:
       main: /data
-    io-format: json
+    io-format: {{or .IOFormat "json"}}
 properties:
   type: docker
   image: main
   entrypoint: /app
+{{- if .IOFormat}}
+  args: [properties-fixed, {{.IOFormat}}]
+{{- else}}
   args: [properties, /data/start9/config.json]
+{{- end}}
   mounts:
     main: /data
-  io-format: json
+  io-format: {{or .IOFormat "json"}}
 {{- end}}
 {{- if .MigrationFrom}}
 migrations:
@@ -348,7 +358,29 @@ dependencies:
     requirement:
       type: required
 {{- $rule := index $.ConfigRules $id}}
-{{- with $rule}}{{if .Key}}
+{{- with $rule}}{{if .Rules}}
+    config:
+      check:
+        type: docker
+        image: compat
+        system: true
+        entrypoint: compat
+        args: [dependency, check, {{$.ID}}, {{$id}}, /data, /mnt/assets/{{.Rules}}]
+        mounts:
+          main: /data
+          static: /mnt/assets
+        io-format: yaml
+      auto-configure:
+        type: docker
+        image: compat
+        system: true
+        entrypoint: compat
+        args: [dependency, auto-configure, {{$.ID}}, {{$id}}, /data, /mnt/assets/{{.Rules}}]
+        mounts:
+          main: /data
+          static: /mnt/assets
+        io-format: yaml
+{{- else if .Key}}
     config:
       check:
         type: docker

@@ -57,3 +57,24 @@ func FuzzParseValue(f *testing.F) {
 		_, _ = ParseProperties(data)
 	})
 }
+
+// FuzzParseRules: a config_rules.yaml that parses can be checked and
+// applied to any config without panicking.
+func FuzzParseRules(f *testing.F) {
+	f.Add([]byte(bitcoindRules))
+	f.Add([]byte(`- {rule: "#a.b + 1 >= 2 ^ 3 AND 'c.*.d = \"x\"", description: d}`))
+	f.Add([]byte(`- {rule: "users.[all(u => u.x?)]?", description: d, suggestions: [{DELETE: "users.[0]"}, {PUSH: {to: users, value: 1}}]}`))
+	cfgs := []Config{{}, {"a": map[string]any{"b": "3"}, "users": []any{map[string]any{"x": true}, 2.0}, "c": map[string]any{"k": map[string]any{"d": "x"}}}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRules(data)
+		if err != nil {
+			return
+		}
+		for _, c := range cfgs {
+			_ = r.Check(c)
+			// A later rule's suggestion may break an earlier rule (as in
+			// StartOS), so only the absence of panics is checked.
+			_, _ = r.AutoConfigure(c)
+		}
+	})
+}

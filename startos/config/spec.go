@@ -797,6 +797,9 @@ func (p *specParser) pointerSpec(f *fields, v *ValueSpec) {
 		case "config":
 			v.Selector = f.str("selector", true)
 			v.Multi = f.boolean("multi")
+			if _, err := Select(Config{}, v.Selector, false); p.err == nil && err != nil {
+				p.fail(joinKey(f.path, "selector"), "%v", err)
+			}
 		}
 	}
 }

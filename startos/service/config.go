@@ -57,6 +57,9 @@ func (m *Manager) ConfigGet(ctx context.Context, id string) (config.Res, error) 
 			return config.Res{}, fmt.Errorf("config get of %q: defaults: %w", id, err)
 		}
 	}
+	if err := spec.FillPointers(cfg, m.pointerResolver(ctx, mf)); err != nil {
+		return config.Res{}, fmt.Errorf("config get of %q: %w", id, err)
+	}
 	return config.Res{Spec: spec, Config: cfg}, nil
 }
 
@@ -116,7 +119,12 @@ func (m *Manager) runConfigProcedure(ctx context.Context, mf *manifest.Manifest,
 	var pe *ProcedureError
 	switch {
 	case err == nil:
-		return out, nil
+		// The readers take YAML or JSON; CBOR and TOML become JSON.
+		js, err := outputJSON(p.IOFormat, out)
+		if err != nil {
+			return nil, fmt.Errorf("%s of %q printed something that is not %s: %v: %w", what, mf.ID, p.IOFormat, err, errdefs.ErrAction)
+		}
+		return js, nil
 	case errors.As(err, &pe):
 		return nil, fmt.Errorf("%s of %q failed: %w", what, mf.ID, err)
 	case errors.Is(err, errdefs.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
@@ -146,8 +154,22 @@ func (m *Manager) ConfigSet(ctx context.Context, id string, cfg config.Config, d
 	if err != nil {
 		return nil, err
 	}
+	// Pointers are the box's to fill: whatever the client sent for them
+	// is replaced.
+	if err := spec.FillPointers(cfg, m.pointerResolver(ctx, mf)); err != nil {
+		return nil, fmt.Errorf("config set of %q: %w", id, err)
+	}
 	if err := spec.Validate(cfg); err != nil {
 		return nil, fmt.Errorf("config set of %q: %w", id, err)
+	}
+	if mf.Config.Set.Native == manifest.NativeConfigSet {
+		rules, err := m.compatRules(mf, mf.Config.Set)
+		if err != nil {
+			return nil, fmt.Errorf("config set of %q: %w", id, err)
+		}
+		if err := rules.Check(cfg); err != nil {
+			return nil, fmt.Errorf("config set of %q: the config breaks its rules: %w", id, err)
+		}
 	}
 	checks := m.dependentChecks(ctx, id, cfg)
 	breakages := map[string]model.Breakage{}
@@ -291,9 +313,13 @@ func (m *Manager) dependentChecks(ctx context.Context, id string, cfg config.Con
 func (m *Manager) checkDependencyConfig(ctx context.Context, dependent *manifest.Manifest, dependency string, cfg config.Config) string {
 	p := dependent.Dependencies[dependency].Config.Check
 	if p.Native != "" {
-		// The compat config_rules form is not carried out yet; it does
-		// not block anything.
-		m.log.Warn("the compat form of a dependency config check is not supported; treating it as passing", "package", dependent.ID, "dependency", dependency)
+		rules, err := m.compatRules(dependent, p)
+		if err != nil {
+			return err.Error()
+		}
+		if err := rules.Check(cfg); err != nil {
+			return err.Error()
+		}
 		return ""
 	}
 	_, err := m.runConfigProcedure(ctx, dependent, "config check of "+dependency, p, cfg)
@@ -379,24 +405,27 @@ func (m *Manager) AutoConfigure(ctx context.Context, dependent, dependency strin
 	if d == nil || d.Config == nil {
 		return config.AutoConfigureRes{}, fmt.Errorf("package %q declares no config rules for %q: %w", dependent, dependency, errdefs.ErrNotFound)
 	}
-	if d.Config.AutoConfigure.Native != "" {
-		return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q: the compat config_rules form is not supported: %w", dependency, dependent, errdefs.ErrInvalidRequest)
-	}
 	cur, err := m.ConfigGet(ctx, dependency)
 	if err != nil {
 		return config.AutoConfigureRes{}, err
 	}
-	out, err := m.runConfigProcedure(ctx, mf, "auto-configure of "+dependency, d.Config.AutoConfigure, cur.Config)
-	if err != nil {
-		return config.AutoConfigureRes{}, err
-	}
-	var raw any
-	if err := decodeOutput(d.Config.AutoConfigure.IOFormat, out, &raw); err != nil {
-		return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q printed something that is not %s: %v: %w", dependency, dependent, orJSON(d.Config.AutoConfigure.IOFormat), err, errdefs.ErrAction)
-	}
-	next, err := config.Normalize(raw)
-	if err != nil {
-		return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q: %w", dependency, dependent, err)
+	var next config.Config
+	if p := d.Config.AutoConfigure; p.Native != "" {
+		rules, err := m.compatRules(mf, p)
+		if err != nil {
+			return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q: %w", dependency, dependent, err)
+		}
+		if next, err = rules.AutoConfigure(cur.Config); err != nil {
+			return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q: the rules still fail: %w", dependency, dependent, err)
+		}
+	} else {
+		out, err := m.runConfigProcedure(ctx, mf, "auto-configure of "+dependency, p, cur.Config)
+		if err != nil {
+			return config.AutoConfigureRes{}, err
+		}
+		if next, err = config.ParseValue(out); err != nil {
+			return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q printed something that is not a %s config: %v: %w", dependency, dependent, orJSON(p.IOFormat), err, errdefs.ErrAction)
+		}
 	}
 	if err := cur.Spec.Validate(next); err != nil {
 		return config.AutoConfigureRes{}, fmt.Errorf("auto-configure of %q by %q gave a config its spec refuses: %w", dependency, dependent, err)
@@ -409,6 +438,81 @@ func (m *Manager) AutoConfigure(ctx context.Context, dependent, dependency strin
 		return config.AutoConfigureRes{}, err
 	}
 	return res, nil
+}
+
+// compatRules reads the config_rules.yaml a compat procedure names as its
+// last argument (compat dependency check|auto-configure <dependent>
+// <dependency> <dir> <rules>; compat config set <id> <config> <rules>) from
+// the package's volumes. A config set naming a file that does not exist has
+// no rules.
+func (m *Manager) compatRules(mf *manifest.Manifest, p manifest.Procedure) (config.Rules, error) {
+	want := 6
+	if p.Native == manifest.NativeConfigSet {
+		want = 5
+	}
+	if len(p.Args) < want {
+		if p.Native == manifest.NativeConfigSet {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("compat %s wants %d arguments ending with the rules file: %w", strings.Join(p.Args[:min(2, len(p.Args))], " "), want, errdefs.ErrInvalidRequest)
+	}
+	name := p.Args[len(p.Args)-1]
+	path, err := m.volumeFile(mf, p, name, false)
+	if err != nil {
+		return nil, fmt.Errorf("config rules %s: %w", name, err)
+	}
+	raw, err := readBounded(path, config.MaxRulesBytes)
+	if errors.Is(err, os.ErrNotExist) && p.Native == manifest.NativeConfigSet {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config rules %s: %w", name, err)
+	}
+	rules, err := config.ParseRules(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s of %q: %w", name, mf.ID, err)
+	}
+	return rules, nil
+}
+
+// pointerResolver answers the pointers of mf's config spec. Only a
+// declared dependency's values are given (a pointer to any other package is
+// null, so a package cannot read the config of one it does not depend on):
+// lan-address is the interface's .local name while LAN access is on;
+// tor-address and tor-key are null (this box runs no Tor); config is the
+// selected part of the dependency's saved config (null until it has one).
+// System pointers (certificates) are null.
+func (m *Manager) pointerResolver(ctx context.Context, mf *manifest.Manifest) config.PointerResolver {
+	return func(v *config.ValueSpec) (any, error) {
+		if v.Subtype != "package" || mf.Dependencies[v.PackageID] == nil {
+			return nil, nil
+		}
+		_, doc := m.store.Read()
+		e, ok := doc.Public.PackageData[v.PackageID]
+		if !ok || e.StateInfo.State != model.PackageInstalled {
+			return nil, nil
+		}
+		switch v.Target {
+		case "lan-address":
+			if a := e.InterfaceAddresses[v.Interface]; a.LanAddress != "" {
+				return a.LanAddress, nil
+			}
+		case "config":
+			dmf, err := parseManifest(v.PackageID, e.StateInfo.Manifest)
+			if err != nil || dmf.Config == nil {
+				return nil, nil
+			}
+			_, cfg, err := m.readConfig(ctx, dmf)
+			if err != nil {
+				return nil, fmt.Errorf("pointer to the config of %q: %w", v.PackageID, err)
+			}
+			if cfg == nil {
+				return nil, nil
+			}
+			return config.Select(cfg, v.Selector, v.Multi)
+		}
+		return nil, nil
+	}
 }
 
 func orJSON(f manifest.IOFormat) string {

@@ -310,3 +310,172 @@ func TestDependencyConfigCheckAndAutoConfigure(t *testing.T) {
 	}
 	e.waitFor(did, "dependent running", 30*time.Second, healthy)
 }
+
+// The rules a dependent declares on its dependency's config, in the compat
+// config_rules.yaml form (as lnd and c-lightning declared them on bitcoind).
+const dependencyRules = `
+- rule: 'enabled?'
+  description: 'The dependency must be enabled'
+  suggestions:
+    - SET:
+        var: enabled
+        to-value: true
+- rule: '''users.*.name = "dependent"'
+  description: 'Must have a user named "dependent"'
+  suggestions:
+    - PUSH:
+        to: users
+        value:
+          name: dependent
+          admin: false
+- rule: 'users.[first(item => ''item.name = "dependent")].admin?'
+  description: 'User "dependent" must be an admin'
+  suggestions:
+    - SET:
+        var: 'users.[first(item => ''item.name = "dependent")].admin'
+        to-value: true
+`
+
+// The compat form of dependency config rules, carried out by the daemon: a
+// dependency whose config fails the dependent's config_rules.yaml shows
+// configUnsatisfied with the rule's description; auto-configure applies
+// the rules' suggestions and saves the result. The dependency's own
+// config_rules.yaml is enforced by its config set.
+func TestDependencyConfigRulesCompatForm(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	depAssets := map[string]string{"config_spec.yaml": everyTypeSpec(t), "config_rules.yaml": "- {rule: '#port != 1234', description: 'Port 1234 is reserved'}\n"}
+	dep := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "compat", Assets: depAssets}), depAssets)
+	res, err := e.m.ConfigGet(ctx, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cloneConfig(res.Config)
+	cfg["enabled"] = false
+	cfg["users"] = []any{map[string]any{"name": "admin", "admin": true}}
+	cfgFile := filepath.Join(VolumePath(e.dataDir, dep, "main"), "start9", "config.yaml")
+
+	reserved := cloneConfig(cfg)
+	reserved["port"] = 1234.0
+	if _, err := e.m.ConfigSet(ctx, dep, reserved, false); !errors.Is(err, errdefs.ErrConfigSpecViolation) || !strings.Contains(err.Error(), "Port 1234 is reserved") {
+		t.Fatalf("a config breaking the package's own rules: %v", err)
+	}
+	if _, err := os.Stat(cfgFile); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a config breaking the rules was written: %v", err)
+	}
+	if _, err := e.m.ConfigSet(ctx, dep, cfg, false); err != nil {
+		t.Fatal(err)
+	}
+
+	assets := map[string]string{"dep_rules.yaml": dependencyRules}
+	dependent := testpkg.Build(t, e.engine, testpkg.Options{Requires: map[string]string{dep: "*"}, Assets: assets,
+		ConfigRules: map[string]testpkg.ConfigRule{dep: {Rules: "dep_rules.yaml"}}})
+	did := e.adoptWithAssets(dependent, assets)
+	e.waitFor(did, "config check recorded", 30*time.Second, func(en model.PackageDataEntry) bool {
+		return strings.Contains(en.StatusInfo.DependencyConfigErrors[dep], "The dependency must be enabled")
+	})
+	states, err := e.m.Dependencies(did)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := states[dep]; s.Kind != model.DependencyConfigUnsatisfied || !strings.Contains(s.Message, `Must have a user named "dependent"`) {
+		t.Fatalf("dependency state %+v", s)
+	}
+	if err := e.m.StartPackage(ctx, did); !errors.Is(err, errdefs.ErrDependency) {
+		t.Fatalf("start with an unsatisfied dependency config: %v", err)
+	}
+
+	dry, err := e.m.AutoConfigure(ctx, did, dep, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, _ := dry.NewConfig["users"].([]any)
+	if dry.NewConfig["enabled"] != true || len(users) != 2 || users[1].(map[string]any)["admin"] != true || dry.OldConfig["enabled"] != false {
+		t.Fatalf("auto-configure dry run: old %v new %v", dry.OldConfig, dry.NewConfig)
+	}
+	if got, _ := e.m.ConfigGet(ctx, dep); got.Config["enabled"] != false {
+		t.Fatalf("a dry run changed the config: %v", got.Config)
+	}
+	if _, err := e.m.AutoConfigure(ctx, did, dep, false); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(cfgFile)
+	if err != nil || !strings.Contains(string(saved), "name: dependent") || !strings.Contains(string(saved), "enabled: true") {
+		t.Fatalf("saved config after auto-configure: %s %v", saved, err)
+	}
+	if errs := e.entry(did).StatusInfo.DependencyConfigErrors; len(errs) != 0 {
+		t.Fatalf("errors left after auto-configure: %v", errs)
+	}
+	states, err = e.m.Dependencies(did)
+	if err != nil || states[dep].Kind == model.DependencyConfigUnsatisfied {
+		t.Fatalf("dependency state after auto-configure %+v %v", states[dep], err)
+	}
+
+	// A change that would break the dependent is named by a dry run.
+	next := cloneConfig(dry.NewConfig)
+	next["enabled"] = false
+	br, err := e.m.ConfigSet(ctx, dep, next, true)
+	if err != nil || br[did].Dependency != dep || br[did].Error != "The dependency must be enabled" {
+		t.Fatalf("dry run breakages %+v %v", br, err)
+	}
+}
+
+// Pointers are filled by the box: a dependency's LAN address (while LAN
+// access gives it one), parts of its saved config, null for Tor and for a
+// package that is not a dependency; a value a client sends for a pointer is
+// replaced, and the saved config holds the filled values.
+func TestConfigPointers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	depAssets := map[string]string{"config_spec.yaml": everyTypeSpec(t)}
+	dep := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "compat", Assets: depAssets}), depAssets)
+	res, err := e.m.ConfigGet(ctx, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	depCfg := cloneConfig(res.Config)
+	depCfg["users"] = []any{map[string]any{"name": "alice", "admin": true}, map[string]any{"name": "bob", "admin": false}}
+	if _, err := e.m.ConfigSet(ctx, dep, depCfg, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.mutateEntry(ctx, dep, func(en *model.PackageDataEntry) {
+		en.InterfaceAddresses = map[string]model.InterfaceAddresses{"main": {LanAddress: "dep-abc.local"}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	spec := `
+address: {type: pointer, name: Address, subtype: package, package-id: ` + dep + `, target: lan-address, interface: main}
+onion: {type: pointer, name: Onion, subtype: package, package-id: ` + dep + `, target: tor-address, interface: main}
+greeting: {type: pointer, name: Greeting, subtype: package, package-id: ` + dep + `, target: config, selector: "$.greeting"}
+names: {type: pointer, name: Names, subtype: package, package-id: ` + dep + `, target: config, selector: "$.users[*].name", multi: true}
+stranger: {type: pointer, name: Stranger, subtype: package, package-id: not-a-dependency, target: lan-address, interface: main}
+note: {type: string, name: Note, nullable: false, default: hi}
+`
+	assets := map[string]string{"config_spec.yaml": spec}
+	id := e.adoptWithAssets(testpkg.Build(t, e.engine, testpkg.Options{Config: "compat", Assets: assets, Requires: map[string]string{dep: "*"}}), assets)
+	got, err := e.m.ConfigGet(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{"address": "dep-abc.local", "onion": nil, "greeting": "hello", "names": []any{"alice", "bob"}, "stranger": nil, "note": "hi"}
+	if string(config.CanonicalJSON(got.Config)) != string(config.CanonicalJSON(want)) {
+		t.Fatalf("config get: %s\nwant %s", config.CanonicalJSON(got.Config), config.CanonicalJSON(want))
+	}
+	sent := config.Config{"address": "evil.example", "onion": "x.onion", "greeting": 1.0, "names": "x", "stranger": "y", "note": "saved"}
+	if _, err := e.m.ConfigSet(ctx, id, sent, false); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(filepath.Join(VolumePath(e.dataDir, id, "main"), "start9", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"address: dep-abc.local", "- alice", "greeting: hello", "note: saved"} {
+		if !strings.Contains(string(saved), s) {
+			t.Fatalf("saved config lacks %q:\n%s", s, saved)
+		}
+	}
+	if strings.Contains(string(saved), "evil") || strings.Contains(string(saved), "x.onion") {
+		t.Fatalf("a client's pointer value was kept:\n%s", saved)
+	}
+}

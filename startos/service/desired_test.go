@@ -156,8 +156,8 @@ func TestActionResultParsing(t *testing.T) {
 			t.Errorf("version 1 of %s:\n got %s (%v)\nwant %s", tc.out, b, err, tc.want)
 		}
 	}
-	if _, err := encodeInput("cbor", map[string]int{"a": 1}); err == nil {
-		t.Error("cbor input accepted")
+	if _, err := encodeInput("xml", map[string]int{"a": 1}); err == nil {
+		t.Error("an unknown io-format accepted")
 	}
 	b, err := encodeInput("yaml", map[string]int{"a": 1})
 	if err != nil || string(b) != "a: 1\n" {

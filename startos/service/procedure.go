@@ -1,15 +1,19 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
+	"github.com/BurntSushi/toml"
+	"github.com/fxamacker/cbor/v2"
 	"gopkg.in/yaml.v3"
 
 	"github.com/startos-go/startos/startos/container"
@@ -58,8 +62,48 @@ func encodeInput(f manifest.IOFormat, input any) ([]byte, error) {
 		return json.MarshalIndent(input, "", "  ")
 	case "yaml":
 		return yaml.Marshal(input)
+	case "cbor":
+		return cbor.Marshal(input)
+	case "toml", "toml-pretty":
+		// TOML has no null: nulls are left out, as StartOS's encoder did.
+		var b bytes.Buffer
+		enc := toml.NewEncoder(&b)
+		if f == "toml" {
+			enc.Indent = ""
+		}
+		if err := enc.Encode(input); err != nil {
+			return nil, fmt.Errorf("encoding the input as TOML: %v: %w", err, errdefs.ErrInvalidRequest)
+		}
+		return b.Bytes(), nil
 	}
-	return nil, fmt.Errorf("io-format %q is not supported (use json or yaml): %w", f, errdefs.ErrInvalidRequest)
+	return nil, fmt.Errorf("io-format %q is not supported (use json, json-pretty, yaml, cbor, toml or toml-pretty): %w", f, errdefs.ErrInvalidRequest)
+}
+
+var cborDecoder = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DefaultMapType:   reflect.TypeOf(map[string]any(nil)),
+		MaxNestedLevels:  64,
+		MaxArrayElements: 1 << 16,
+		MaxMapPairs:      1 << 16,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return dm
+}()
+
+// outputJSON turns a procedure's stdout in io-format f into JSON (YAML and
+// JSON are returned as they are: the readers take both).
+func outputJSON(f manifest.IOFormat, out []byte) ([]byte, error) {
+	switch f {
+	case "cbor", "toml", "toml-pretty":
+		var v any
+		if err := decodeOutput(f, out, &v); err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	}
+	return out, nil
 }
 
 // decodeOutput reads a procedure's stdout in its io-format into v.
@@ -69,8 +113,26 @@ func decodeOutput(f manifest.IOFormat, out []byte, v any) error {
 		return json.Unmarshal(out, v)
 	case "yaml":
 		return yaml.Unmarshal(out, v)
+	case "cbor", "toml", "toml-pretty":
+		var raw any
+		if f == "cbor" {
+			if err := cborDecoder.Unmarshal(out, &raw); err != nil {
+				return err
+			}
+		} else {
+			m := map[string]any{}
+			if _, err := toml.Decode(string(out), &m); err != nil {
+				return err
+			}
+			raw = m
+		}
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, v)
 	}
-	return fmt.Errorf("io-format %q is not supported (use json or yaml): %w", f, errdefs.ErrInvalidRequest)
+	return fmt.Errorf("io-format %q is not supported (use json, json-pretty, yaml, cbor, toml or toml-pretty): %w", f, errdefs.ErrInvalidRequest)
 }
 
 // RunProcedure runs a docker procedure of package id with the given manifest

@@ -1,6 +1,7 @@
 // Services: the live list, one service's page, and installing.
 import { html, useState, useEffect, useRef, useLayoutEffect, useMemo } from './vendor/preact-htm.js';
 import { call, upload } from './rpc.js';
+import { ConfigCard, PropertiesCard } from './config.js';
 import { Badge, ErrorBox, Progress, ActionButton, deriveStatus, manifestOf, titleOf, iconURL, fmtBytes, fmtTime, useCall, useStream } from './ui.js';
 
 // Icon is the package's icon, or its title's first letter on a coloured
@@ -79,6 +80,8 @@ export function ServicePage({ id, doc, socket }) {
       </div>
       <${ErrorBox} error=${error} />
     </section>
+    ${inst && m.config ? html`<${ConfigCard} id=${id} entry=${entry} />` : ''}
+    ${inst && m.properties ? html`<${PropertiesCard} id=${id} />` : ''}
     <div class="grid two">
       <section class="card" aria-labelledby="health-label">
         <h2 id="health-label">Health checks</h2>

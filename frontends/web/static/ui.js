@@ -18,6 +18,7 @@ export function deriveStatus(e) {
   }
   let status = desired;
   if (si.error) status = 'error';
+  else if (si.configured === false && !si.started) status = 'needs-config';
   else if (desired === 'running' && (!si.started || any('starting', 'waiting'))) status = 'starting';
   else if (desired === 'stopped' && si.started) status = 'stopping';
   return { status, health };
