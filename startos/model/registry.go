@@ -59,6 +59,9 @@ type RegistryInfo struct {
 	FetchedAt   time.Time `json:"fetchedAt,omitzero"`
 	Packages    int       `json:"packages"`
 	LastError   string    `json:"lastError,omitempty"`
+	// Expired: the cached index is past its expiry; nothing is installed
+	// from it until a refresh succeeds.
+	Expired bool `json:"expired,omitempty"`
 }
 
 // PackageSearchParams are the params of package.search.
@@ -87,6 +90,9 @@ type MarketPackage struct {
 	// version runs on this box (arch, OS version).
 	Installed string `json:"installed,omitempty"`
 	Runs      bool   `json:"runs"`
+	// Stale: the registry's cached index expired; it cannot be installed
+	// from until registry.refresh fetches a current one.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // PackageUpdateParams are the params of package.update: Version is a range
