@@ -77,6 +77,7 @@ type Backend interface {
 	RegistryPackageIndex(ctx context.Context, p model.RegistryIndexParams) (model.PackageIndex, error)
 	RegistryPackageGet(ctx context.Context, p model.RegistryPackageGetParams) (model.PackageGet, error)
 	MarketplaceCategories(ctx context.Context, p model.Empty) ([]string, error)
+	MarketplaceGet(ctx context.Context, p model.MarketplaceGetParams) (any, error)
 	PackageSearch(ctx context.Context, p model.PackageSearchParams) ([]model.MarketPackage, error)
 	PackageUpdates(ctx context.Context, p model.Empty) ([]model.PackageUpdateInfo, error)
 	PackageUpdate(ctx context.Context, p model.PackageUpdateParams) (model.Empty, error)
@@ -370,6 +371,8 @@ var Table = []*Method{
 	unary("registry.package.get", "The best version of a package for this box in a version range, in StartOS's shape.", 0,
 		Backend.RegistryPackageGet),
 	unary("marketplace.categories", "Every category the registries list.", 0, Backend.MarketplaceCategories),
+	unary("marketplace.get", "StartOS 0.3's marketplace.get: a URL under a configured registry's /package/v0/ (info, index, latest, release-notes/ID, version/ID, manifest/ID) answered from its verified index; never fetches for the client.", 0,
+		Backend.MarketplaceGet),
 	unary("package.search", "Search the registries: every word in id, title, description or category; the newest version of each match.", 0,
 		Backend.PackageSearch),
 	unary("package.updates", "Installed packages a registry offers a newer version of.", 0, Backend.PackageUpdates),

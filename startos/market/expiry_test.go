@@ -58,7 +58,7 @@ func syntheticIndex(t *testing.T, key ed25519.PrivateKey, seq uint64, expires ti
 			Categories: []string{"testing"}, Arch: []string{"x86_64", "aarch64"}, Size: 1000,
 			Commitment: s9pk.Commitment{RootSighash: [32]byte{1}, RootMaxSize: 1000}, DeveloperKey: devKey,
 			Signature: base64.StdEncoding.EncodeToString(make([]byte, ed25519.SignatureSize)),
-			URL:       "packages/" + id + "/" + vs + "/" + id + ".s9pk"}
+			URL:       "packages/" + id + "/" + vs + "/" + id + ".s9pk", Icon: "packages/" + id + "/" + vs + "/icon.png"}
 	}
 	data, err := registry.Sign(key, &registry.Index{Name: "Synthetic", Sequence: seq, IssuedAt: expires.Add(-48 * time.Hour),
 		Expires: expires, Packages: map[string]*registry.Package{id: pkg}})
@@ -162,6 +162,10 @@ func TestExpiredCachedIndex(t *testing.T) {
 		{"update", func() error { return m.Update(ctx, model.PackageUpdateParams{ID: "hello"}) }},
 		{"registry.package.get", func() error { _, err := m.PackageGet(model.RegistryPackageGetParams{ID: "hello"}); return err }},
 		{"registry.package.index", func() error { _, err := m.PackageIndex(model.RegistryIndexParams{}); return err }},
+		{"marketplace.get", func() error {
+			_, err := m.MarketplaceGet(model.MarketplaceGetParams{URL: srv.URL + "/package/v0/latest?ids=[\"hello\"]"})
+			return err
+		}},
 	}
 	for _, r := range refusals {
 		if err := r.call(); !errors.Is(err, registry.ErrExpired) {
