@@ -119,6 +119,7 @@ func (m *Market) installChoice(ctx context.Context, ch *choice, allowKeyChange s
 		install.Expect(exp),
 		install.RedirectPolicy(registry.RedirectPolicy(au.Host, m.o.AllowRedirectsOffHost)),
 		install.StallTimeout(m.o.StallTimeout),
+		install.FromRegistry(ch.reg),
 	}
 	if allowKeyChange != "" {
 		opts = append(opts, install.AllowKeyChange(allowKeyChange))
@@ -126,13 +127,6 @@ func (m *Market) installChoice(ctx context.Context, ch *choice, allowKeyChange s
 	m.log.Info("installing from registry", "package", ch.v.ID, "version", ch.v.Version, "registry", ch.reg)
 	if err := m.o.Installer.InstallURL(ctx, archiveURL, opts...); err != nil {
 		return err
-	}
-	reg := ch.reg
-	if _, err := m.o.Store.MutatePackage(ctx, ch.v.ID, func(e *model.PackageDataEntry) error {
-		e.Registry = &reg
-		return nil
-	}); err != nil {
-		m.log.Warn("recording where a package came from", "package", ch.v.ID, "error", err)
 	}
 	m.updateOffers(ctx)
 	return nil
