@@ -50,6 +50,9 @@ func TestBrowserMarketplace(t *testing.T) {
 	home := t.TempDir()
 	archive := filepath.Join(home, id+".s9pk")
 	pkg.WriteArchive(t, archive)
+	next := testpkg.Build(t, eng, testpkg.Options{ID: id, Version: "0.2.0", MigrationFrom: "<0.2.0"})
+	archive2 := filepath.Join(home, id+"-0.2.0.s9pk")
+	next.WriteArchive(t, archive2)
 	www := filepath.Join(home, "www")
 	out := startSDK(t, home, "index", "init", www, "--name", "Loopback registry")
 	fp := strings.TrimSpace(strings.Split(strings.Split(out, "fingerprint: ")[1], "\n")[0])
@@ -133,4 +136,22 @@ func TestBrowserMarketplace(t *testing.T) {
 		t.Errorf("packageData.%s.registry = %v, want %s", id, r, reg.URL)
 	}
 	p.screens("marketplace-installed", `!!document.querySelector('#market-installed')`)
+
+	// A new version published: refreshed from the page, it is offered in
+	// Updates and marked in the services list; update all applies it.
+	startSDK(t, home, "publish", archive2, "--index", www, "--category", "testing")
+	p.click(fmt.Sprintf(`li[data-registry=%q] button[aria-label^="Refresh"]`, reg.URL))
+	p.wait("update offered", 60*time.Second, `document.querySelector('#market-updates')?.dataset.count === '1'`)
+	p.goTo("#/services")
+	p.wait("marked updatable", 30*time.Second, fmt.Sprintf(`document.querySelector(%s)?.dataset.update === '0.2.0'`, jsString(fmt.Sprintf(`li[data-pkg=%q]`, id))))
+	p.goTo("#/marketplace")
+	p.visible("update all", "#update-all")
+	p.click("#update-all")
+	p.wait("updated", 3*time.Minute, `document.querySelector('#market-updates')?.dataset.count === '0' || document.querySelector('#market-updates > .error').textContent !== ''`)
+	if e := p.text("#market-updates > .error"); e != "" {
+		t.Fatalf("update all failed: %s", e)
+	}
+	if err := local.Call(ctx, "package.installed-version", model.PackageIDParams{ID: id}, &v); err != nil || v == nil || *v != "0.2.0" {
+		t.Fatalf("package.installed-version after update all = %v, %v", v, err)
+	}
 }

@@ -128,7 +128,7 @@ function Updates({ doc }) {
       ${e.updateAvailable.releaseNotes ? html`<details><summary>Release notes</summary><pre class="notes">${e.updateAvailable.releaseNotes}</pre></details>` : ''}
       ${e.stateInfo.installingInfo ? html`<${Progress} name="Overall" p=${e.stateInfo.installingInfo.progress.overall} />` : ''}
     </li>`)}</ul>
-    ${ups.length > 1 ? html`<${ActionButton} id="update-all" kind="primary" onClick=${all} onError=${setError}>Update all<//>` : ''}
+    ${ups.length > 0 ? html`<${ActionButton} id="update-all" kind="primary" onClick=${all} onError=${setError}>Update all<//>` : ''}
     <${ErrorBox} error=${error} />
   </section>`;
 }
