@@ -134,3 +134,13 @@ func (s *Server) MarketplaceCategories(context.Context, model.Empty) ([]string, 
 	}
 	return m.Categories(), nil
 }
+
+// MarketplaceGet is StartOS 0.3's marketplace.get, answered from a
+// configured registry's verified index; it never fetches the URL.
+func (s *Server) MarketplaceGet(_ context.Context, p model.MarketplaceGetParams) (any, error) {
+	m, err := s.marketOrErr()
+	if err != nil {
+		return nil, err
+	}
+	return m.MarketplaceGet(p)
+}

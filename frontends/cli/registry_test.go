@@ -60,6 +60,12 @@ func TestRegistryCommands(t *testing.T) {
 	if code, out, _ := cmd(t, append(sock, "package", "search", "no-such-thing")...); code != 0 || strings.Contains(out, "hello-cli") {
 		t.Errorf("search for nothing: %d %s", code, out)
 	}
+	if code, out, errs := cmd(t, append(sock, "marketplace", "get", srv.URL+"/package/v0/latest?ids=[\"hello-cli\"]")...); code != 0 || !strings.Contains(out, "hello-cli") || !strings.Contains(out, "1.0.0") {
+		t.Errorf("marketplace get latest: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := cmd(t, append(sock, "marketplace", "get", srv.URL+"/package/v0/icon/hello-cli")...); code == 0 || !strings.Contains(errs, "holds no icon") {
+		t.Errorf("marketplace get icon: %d %s", code, errs)
+	}
 	if code, _, errs := cmd(t, append(sock, "package", "install", "hello-cli@>=2.0.0")...); code == 0 || !strings.Contains(errs, "no version >=2.0.0") {
 		t.Errorf("install of a range the registry lacks: %d %s", code, errs)
 	}

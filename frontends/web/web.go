@@ -30,10 +30,11 @@ var files embed.FS
 // hash.
 const AssetPrefix = "/ui/"
 
-// ContentSecurityPolicy allows only this origin's scripts, styles, images
-// and connections (the WebSocket included), no inline script or style
-// attribute, no framing, no plugins.
-const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// ContentSecurityPolicy allows only this origin's scripts, styles and
+// connections (the WebSocket included); images also from data: URLs and
+// https (the icons a registry's signed index names); no inline script or
+// style attribute, no framing, no plugins.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
 // basePlaceholder in index.html is replaced by the asset folder.

@@ -224,6 +224,8 @@ var Table = []*Method{
 	unary("registry.package.get", "The best version of a package for this box in a version range, in StartOS's shape.", 0,
 		(*startos.Server).RegistryPackageGet),
 	unary("marketplace.categories", "Every category the registries list.", 0, (*startos.Server).MarketplaceCategories),
+	unary("marketplace.get", "StartOS 0.3's marketplace.get: a URL under a configured registry's /package/v0/ (info, index, latest, release-notes/ID, version/ID, manifest/ID) answered from its verified index; never fetches for the client.", 0,
+		(*startos.Server).MarketplaceGet),
 	unary("package.search", "Search the registries: every word in id, title, description or category; the newest version of each match.", 0,
 		(*startos.Server).PackageSearch),
 	unary("package.updates", "Installed packages a registry offers a newer version of.", 0, (*startos.Server).PackageUpdates),

@@ -541,6 +541,10 @@ func (o *op) finish(ctx context.Context) error {
 		}
 		e.StateInfo = model.StateInfo{State: model.PackageInstalled, Manifest: json.RawMessage(o.mjson)}
 		e.S9pk = in.archivePath(o.id)
+		if o.opts.registry != "" {
+			reg := o.opts.registry
+			e.Registry = &reg
+		}
 		if d.Private.PackageKeys == nil {
 			d.Private.PackageKeys = map[string]string{}
 		}

@@ -31,6 +31,14 @@ type installOptions struct {
 	expect         *Expectation
 	redirect       func(*http.Request, []*http.Request) error
 	stall          time.Duration
+	registry       string // the registry the archive comes from, recorded with the install
+}
+
+// FromRegistry records reg as packageData.<id>.registry in the same
+// state write that marks the package installed, so no client ever sees
+// it installed without knowing where it came from.
+func FromRegistry(reg string) InstallOption {
+	return func(o *installOptions) { o.registry = reg }
 }
 
 // StallTimeout makes InstallURL give up when no byte arrives for d.

@@ -26,15 +26,22 @@ func (m *Market) Search(p model.PackageSearchParams) ([]model.MarketPackage, err
 	_, doc := m.o.Store.Read()
 	byID := map[string]model.MarketPackage{}
 	parsed := map[string]manifest.Version{}
+	now := m.o.Now()
 	for _, u := range urls {
 		c := caches[u]
 		iu, _ := registry.IndexURL(u)
+		stale := c.expired(now)
 		for _, v := range c.cat.Search(p.Query, p.Category) {
-			if old, ok := parsed[v.ID]; ok && old.Compare(v.ParsedVersion()) >= 0 {
-				continue
+			if old, ok := byID[v.ID]; ok {
+				// A current index wins over an expired one, then the newer version.
+				if !old.Stale && stale || old.Stale == stale && parsed[v.ID].Compare(v.ParsedVersion()) >= 0 {
+					continue
+				}
 			}
 			parsed[v.ID] = v.ParsedVersion()
-			byID[v.ID] = m.marketPackage(iu, u, v, doc)
+			mp := m.marketPackage(iu, u, v, doc)
+			mp.Stale = stale
+			byID[v.ID] = mp
 		}
 	}
 	out := make([]model.MarketPackage, 0, len(byID))
@@ -87,6 +94,9 @@ func (m *Market) pick(reg string) (string, *cached, error) {
 	urls, caches := m.snapshot(reg)
 	if len(urls) == 0 {
 		return "", nil, fmt.Errorf("no verified registry index (registry.add, registry.refresh): %w", errdefs.ErrNotFound)
+	}
+	if c := caches[urls[0]]; c.expired(m.o.Now()) {
+		return "", nil, expiredErr(urls[0], c)
 	}
 	return urls[0], caches[urls[0]], nil
 }

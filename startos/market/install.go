@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
-	"time"
 
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/install"
@@ -45,9 +44,16 @@ func (m *Market) best(id, rng, reg string) (*choice, error) {
 		return nil, fmt.Errorf("no registry has a verified index (registry.add a registry, or registry.refresh): %w", errdefs.ErrNotFound)
 	}
 	var out *choice
-	var firstErr error
+	var firstErr, staleErr error
+	now := m.o.Now()
 	for _, u := range urls {
 		c := caches[u]
+		if c.expired(now) {
+			if _, ok := c.ver.Packages[id]; ok && staleErr == nil {
+				staleErr = expiredErr(u, c)
+			}
+			continue
+		}
 		v, err := c.ver.Best(id, r, m.o.Platform)
 		if err != nil {
 			if firstErr == nil {
@@ -60,6 +66,12 @@ func (m *Market) best(id, rng, reg string) (*choice, error) {
 		}
 	}
 	if out == nil {
+		if staleErr != nil {
+			return nil, staleErr
+		}
+		if firstErr == nil {
+			firstErr = fmt.Errorf("no package %q in the registries: %w", id, errdefs.ErrNotFound)
+		}
 		return nil, firstErr
 	}
 	return out, nil
@@ -81,9 +93,8 @@ func (m *Market) Install(ctx context.Context, p model.InstallParams) error {
 }
 
 func (m *Market) installChoice(ctx context.Context, ch *choice, allowKeyChange string) error {
-	if !time.Now().Before(ch.c.ver.Expires) {
-		return fmt.Errorf("the cached index of %s expired at %s; registry.refresh fetches a current one: %w: %w",
-			ch.reg, ch.c.ver.Expires.Format(time.RFC3339), registry.ErrExpired, errdefs.ErrRegistry)
+	if ch.c.expired(m.o.Now()) { // it may have expired since best chose it
+		return expiredErr(ch.reg, ch.c)
 	}
 	iu, err := registry.IndexURL(ch.reg)
 	if err != nil {
@@ -108,6 +119,7 @@ func (m *Market) installChoice(ctx context.Context, ch *choice, allowKeyChange s
 		install.Expect(exp),
 		install.RedirectPolicy(registry.RedirectPolicy(au.Host, m.o.AllowRedirectsOffHost)),
 		install.StallTimeout(m.o.StallTimeout),
+		install.FromRegistry(ch.reg),
 	}
 	if allowKeyChange != "" {
 		opts = append(opts, install.AllowKeyChange(allowKeyChange))
@@ -115,13 +127,6 @@ func (m *Market) installChoice(ctx context.Context, ch *choice, allowKeyChange s
 	m.log.Info("installing from registry", "package", ch.v.ID, "version", ch.v.Version, "registry", ch.reg)
 	if err := m.o.Installer.InstallURL(ctx, archiveURL, opts...); err != nil {
 		return err
-	}
-	reg := ch.reg
-	if _, err := m.o.Store.MutatePackage(ctx, ch.v.ID, func(e *model.PackageDataEntry) error {
-		e.Registry = &reg
-		return nil
-	}); err != nil {
-		m.log.Warn("recording where a package came from", "package", ch.v.ID, "error", err)
 	}
 	m.updateOffers(ctx)
 	return nil
@@ -192,6 +197,11 @@ func (m *Market) Updates() []model.PackageUpdateInfo {
 func (m *Market) updateOffers(ctx context.Context) {
 	_, doc := m.o.Store.Read()
 	urls, caches := m.snapshot("")
+	now := m.o.Now()
+	expired := map[string]bool{}
+	for u, c := range caches {
+		expired[u] = c.expired(now) // an expired index offers nothing
+	}
 	type offer struct {
 		reg string
 		v   *registry.Version
@@ -207,6 +217,9 @@ func (m *Market) updateOffers(ctx context.Context) {
 				if _, configured := caches[*e.Registry]; configured {
 					continue // offered by the registry it came from
 				}
+			}
+			if expired[u] {
+				continue
 			}
 			if v := caches[u].ver.Newer(id, cur, m.o.Platform); v != nil && (best == nil || v.ParsedVersion().Compare(best.v.ParsedVersion()) > 0) {
 				best = &offer{reg: u, v: v}

@@ -67,6 +67,8 @@ type Options struct {
 	// an archive download that delivers nothing for that long (default 60 s).
 	FetchTimeout time.Duration
 	StallTimeout time.Duration
+	// Now is the clock expiries are checked against; default time.Now.
+	Now func() time.Time
 }
 
 // Market is the configured registries and their cached indexes. Safe for
@@ -90,6 +92,18 @@ type cached struct {
 	cat *registry.Catalog
 }
 
+// expired says whether the cached index is past its expiry. An expired
+// index is not trusted for installs, updates or StartOS's registry shapes
+// (TUF's freeze attack: a host that keeps serving an old, validly signed
+// index hides newer versions, security fixes included); search still lists
+// its packages, marked stale, so a person sees why and refreshes.
+func (c *cached) expired(now time.Time) bool { return !now.Before(c.ver.Expires) }
+
+func expiredErr(reg string, c *cached) error {
+	return fmt.Errorf("the cached index of %s (sequence %d) expired at %s and is not trusted until registry.refresh fetches a current one: %w: %w",
+		reg, c.ver.Sequence, c.ver.Expires.UTC().Format(time.RFC3339), registry.ErrExpired, errdefs.ErrRegistry)
+}
+
 // New seeds the default registries on a box that never had a list, loads
 // the cached indexes (re-verified against their pins) and, unless
 // RefreshEvery is negative, starts the scheduled refresh; Close stops it.
@@ -108,6 +122,9 @@ func New(ctx context.Context, o Options) (*Market, error) {
 	}
 	if o.RefreshEvery == 0 {
 		o.RefreshEvery = 6 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	m := &Market{o: o, log: o.Logger.Named("market"), cache: map[string]*cached{}, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(m.cacheDir(), 0o755); err != nil {
@@ -249,7 +266,7 @@ func (m *Market) fetch(ctx context.Context, pin model.RegistryPin) (*registry.Ve
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := registry.VerifyOptions{MinSequence: pin.Sequence, SeenDigest: pin.Digest}
+	opts := registry.VerifyOptions{MinSequence: pin.Sequence, SeenDigest: pin.Digest, Now: m.o.Now()}
 	if pin.Key != "" {
 		if opts.Key, err = registry.DecodeKey(pin.Key); err != nil {
 			return nil, nil, fmt.Errorf("the pinned key of %s: %v: %w", pin.URL, err, errdefs.ErrRegistry)
@@ -353,6 +370,7 @@ func (m *Market) List() []model.RegistryInfo {
 		info := model.RegistryInfo{URL: pin.URL, Fingerprint: pin.Fingerprint, Sequence: pin.Sequence, FetchedAt: pin.FetchedAt, LastError: pin.LastError}
 		if c := m.get(pin.URL); c != nil {
 			info.Name, info.Expires, info.Packages = c.ver.Name, c.ver.Expires, len(c.ver.Packages)
+			info.Expired = c.expired(m.o.Now())
 		}
 		out = append(out, info)
 	}

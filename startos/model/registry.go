@@ -59,6 +59,9 @@ type RegistryInfo struct {
 	FetchedAt   time.Time `json:"fetchedAt,omitzero"`
 	Packages    int       `json:"packages"`
 	LastError   string    `json:"lastError,omitempty"`
+	// Expired: the cached index is past its expiry; nothing is installed
+	// from it until a refresh succeeds.
+	Expired bool `json:"expired,omitempty"`
 }
 
 // PackageSearchParams are the params of package.search.
@@ -87,6 +90,9 @@ type MarketPackage struct {
 	// version runs on this box (arch, OS version).
 	Installed string `json:"installed,omitempty"`
 	Runs      bool   `json:"runs"`
+	// Stale: the registry's cached index expired; it cannot be installed
+	// from until registry.refresh fetches a current one.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // PackageUpdateParams are the params of package.update: Version is a range
@@ -171,4 +177,40 @@ type PackageGet struct {
 type MarketDescription struct {
 	Short string `json:"short"`
 	Long  string `json:"long"`
+}
+
+// MarketplaceGetParams are StartOS 0.3's marketplace.get params: a URL
+// under a configured registry, <registry>/package/v0/<route>?<query>.
+type MarketplaceGetParams struct {
+	URL string `json:"url"`
+}
+
+// MarketplaceInfo is marketplace.get package/v0/info.
+type MarketplaceInfo struct {
+	Name       string   `json:"name"`
+	Categories []string `json:"categories"`
+}
+
+// MarketplacePkg is one entry of marketplace.get package/v0/index, StartOS
+// 0.3's shape. Icon is the icon's URL (StartOS sends a data URL; this box
+// does not fetch for a client); license and instructions are not in the
+// signed index and stay empty.
+type MarketplacePkg struct {
+	Icon               string              `json:"icon"`
+	License            string              `json:"license"`
+	Instructions       string              `json:"instructions"`
+	Manifest           MarketplaceManifest `json:"manifest"`
+	Categories         []string            `json:"categories"`
+	Versions           []string            `json:"versions"`
+	DependencyMetadata map[string]any      `json:"dependency-metadata"`
+	PublishedAt        string              `json:"published-at"`
+}
+
+// MarketplaceManifest is the part of a 0.3 manifest a signed index holds.
+type MarketplaceManifest struct {
+	ID           string            `json:"id"`
+	Title        string            `json:"title"`
+	Version      string            `json:"version"`
+	Description  MarketDescription `json:"description"`
+	ReleaseNotes string            `json:"release-notes"`
 }

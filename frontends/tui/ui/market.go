@@ -209,6 +209,9 @@ func (m *Model) marketKey(k tea.KeyMsg) tea.Cmd {
 
 func (m *Model) installFromMarket(p model.MarketPackage) tea.Cmd {
 	switch {
+	case p.Stale:
+		m.setStatus("The index listing "+p.Title+" expired; R refreshes the registries before anything is installed from it", false)
+		return nil
 	case !p.Runs:
 		m.setStatus(p.Title+" "+p.Version+" does not run on this box ("+strings.Join(p.Arch, ", ")+")", false)
 		return nil
@@ -260,6 +263,8 @@ func (m *Model) viewMarket(w, h int) []string {
 		}
 		state := ""
 		switch {
+		case p.Stale:
+			state = stBad.Render("stale index: R refreshes")
 		case p.Installed != "" && p.Installed != p.Version:
 			state = stWarn.Render("↑ update " + p.Installed + " → " + p.Version)
 		case p.Installed != "":

@@ -8,6 +8,7 @@ import { ErrorBox, fmtDuration, useCall, Badge } from './ui.js';
 import { ServicesList, ServicePage, Install } from './services.js';
 import { Notifications, Sessions, Diagnostics } from './system.js';
 import { Backups, SSHKeys, LAN, Settings } from './admin.js';
+import { Marketplace } from './market.js';
 
 // perf records, for the benchmark, how long a revision takes to reach the
 // screen: from the patch's arrival to the end of the render it caused.
@@ -138,6 +139,7 @@ function Login({ done }) {
 const nav = [
   ['/', 'Dashboard'],
   ['/services', 'Services'],
+  ['/marketplace', 'Marketplace'],
   ['/install', 'Install'],
   ['/notifications', 'Notifications'],
   ['/backups', 'Backups'],
@@ -229,6 +231,7 @@ function screen(route, db, socket, metrics) {
     case '': return html`<${Dashboard} doc=${db.doc} metrics=${metrics} />`;
     case 'services': return parts[1] ? html`<${ServicePage} key=${parts[1]} id=${parts[1]} doc=${db.doc} socket=${socket} />` : html`<${ServicesList} doc=${db.doc} perf=${perf} />`;
     case 'install': return html`<${Install} doc=${db.doc} />`;
+    case 'marketplace': return html`<${Marketplace} doc=${db.doc} />`;
     case 'notifications': return html`<${Notifications} doc=${db.doc} />`;
     case 'sessions': return html`<${Sessions} />`;
     case 'diagnostics': return html`<${Diagnostics} />`;

@@ -38,12 +38,14 @@ export function ServicesList({ doc, perf }) {
 // ServiceRow re-renders only when its entry changed (patches keep the
 // identity of everything they did not touch).
 function ServiceRow({ row }) {
-  return useMemo(() => html`<li class="service" data-pkg=${row.id} data-status=${row.status} data-health=${row.health}>
+  const up = row.e.updateAvailable;
+  return useMemo(() => html`<li class="service" data-pkg=${row.id} data-status=${row.status} data-health=${row.health} data-update=${up ? up.version : ''}>
       <a href=${'#/services/' + encodeURIComponent(row.id)}>
         <${Icon} id=${row.id} entry=${row.e} />
         <span class="service-title">${row.title}<small class="muted">${manifestOf(row.e).version || ''}</small></span>
         <${Badge} kind="status" value=${row.status} />
         <${Badge} kind="health" value=${row.health} label=${row.health ? 'health: ' + row.health : ''} />
+        ${up ? html`<${Badge} kind="market" value="update" label=${'update ' + up.version} />` : ''}
       </a></li>`, [row.e]);
 }
 
