@@ -47,7 +47,7 @@ type Config struct {
 	// Parallel bounds concurrent installs and the yardstick's concurrent
 	// starts; default 4.
 	Parallel int
-	Timeout  time.Duration // the whole run; default 9 min
+	Timeout  time.Duration // the whole run; default 20 min (most of it installing, on a busy machine)
 }
 
 func (c Config) withDefaults() Config {
@@ -61,7 +61,7 @@ func (c Config) withDefaults() Config {
 		c.Parallel = 4
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = 9 * time.Minute
+		c.Timeout = 20 * time.Minute
 	}
 	return c
 }
