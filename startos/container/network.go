@@ -29,16 +29,21 @@ import (
 // would exhaust, and then neither the packages nor anything else on the
 // engine could get a network.
 func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[string]string) (string, error) {
-	ctx, cancel := c.callCtx(ctx)
+	// Each engine call below has its own deadline: a busy engine (a
+	// hundred bridge networks make each create slow) must not have the
+	// inspect and the listing eat the create's time.
+	ictx, cancel := c.callCtx(ctx)
 	defer cancel()
-	n, err := c.engine(ctx).NetworkInspect(ctx, name, network.InspectOptions{})
+	n, err := c.engine(ictx).NetworkInspect(ictx, name, network.InspectOptions{})
 	if err == nil {
 		return n.ID, nil
 	}
 	if strings.Contains(err.Error(), "is ambiguous") {
 		// The engine lets two creates of one name race (API 1.41 checks
 		// duplicates loosely), and every later use of the name then fails.
-		return c.dedupeNetwork(ctx, name)
+		dctx, cancel := c.callCtx(ctx)
+		defer cancel()
+		return c.dedupeNetwork(dctx, name)
 	}
 	if werr := c.wrap("inspect network "+name, err); !errors.Is(werr, errdefs.ErrNotFound) {
 		return "", werr
@@ -56,8 +61,10 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[stri
 		if !ok {
 			return "", fmt.Errorf("create network %s: every /%d subnet of %s is in use by a network or a route of this machine: %w", name, c.poolBits, c.pool, errdefs.ErrUnavailable)
 		}
-		r, err := c.engine(ctx).NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels,
+		cctx, cancel := c.callCtx(ctx)
+		r, err := c.engine(cctx).NetworkCreate(cctx, name, network.CreateOptions{Driver: "bridge", Labels: labels,
 			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet.String()}}}})
+		cancel()
 		if err == nil {
 			return r.ID, nil
 		}
@@ -72,6 +79,8 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[stri
 // usedSubnets lists the IPv4 subnets of the engine's networks and the
 // destinations of the machine's routes (except the default route).
 func (c *Client) usedSubnets(ctx context.Context) ([]netip.Prefix, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
 	list, err := c.engine(ctx).NetworkList(ctx, network.ListOptions{})
 	if err != nil {
 		return nil, c.wrap("list networks", err)

@@ -36,8 +36,8 @@ import (
 	"github.com/startos-go/startos/startos/service"
 )
 
-// Prefix names every package of the run; leftovers of a killed run are
-// recognised by it.
+// Prefix names every package of a `just bench` run; leftovers of a killed
+// run are recognised by it.
 const Prefix = "scalebench-"
 
 // Config sizes a run.
@@ -48,6 +48,9 @@ type Config struct {
 	// starts; default 4.
 	Parallel int
 	Timeout  time.Duration // the whole run; default 20 min (most of it installing, on a busy machine)
+	// Prefix of the package ids, and of what Cleanup removes; default
+	// Prefix.
+	Prefix string
 }
 
 func (c Config) withDefaults() Config {
@@ -62,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 20 * time.Minute
+	}
+	if c.Prefix == "" {
+		c.Prefix = Prefix
 	}
 	return c
 }
@@ -93,12 +99,12 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 	defer os.RemoveAll(dir)
 	ids := make([]string, cfg.Packages)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("%s%03d", Prefix, i)
+		ids[i] = fmt.Sprintf("%s%03d", cfg.Prefix, i)
 	}
 	// A killed earlier run may have left some behind; and whatever this run
 	// makes goes, however it ends.
-	Cleanup(eng, ids)
-	defer Cleanup(eng, ids)
+	Cleanup(eng, cfg.Prefix, ids)
+	defer Cleanup(eng, cfg.Prefix, ids)
 
 	began := time.Now()
 	bin := filepath.Join(dir, "startd")
@@ -372,11 +378,11 @@ func waitAllStarted(ctx context.Context, d *daemon, ids []string, limit time.Dur
 	}
 }
 
-// Cleanup removes every container, network and image of packages named
-// scalebench-*: this run's and a killed earlier run's. Errors are ignored:
-// it is a cleanup. Images are removed by tag, for the packages found and
-// the ids in also.
-func Cleanup(eng *container.Client, also []string) {
+// Cleanup removes every container, network and image of packages whose id
+// starts with prefix: this run's and a killed earlier run's. Errors are
+// ignored: it is a cleanup. Images are removed by tag, for the packages
+// found and the ids in also.
+func Cleanup(eng *container.Client, prefix string, also []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	list, _ := eng.ListContainers(ctx, service.LabelPackage)
@@ -384,7 +390,7 @@ func Cleanup(eng *container.Client, also []string) {
 	seen := map[string]bool{}
 	for _, c := range list {
 		id := c.Labels[service.LabelPackage]
-		if !strings.HasPrefix(id, Prefix) {
+		if !strings.HasPrefix(id, prefix) {
 			continue
 		}
 		_ = eng.RemoveContainer(ctx, c.ID, true)
@@ -395,7 +401,7 @@ func Cleanup(eng *container.Client, also []string) {
 	}
 	nets, _ := eng.ListNetworks(ctx, service.LabelPackage)
 	for _, n := range nets {
-		if id := n.Labels[service.LabelPackage]; strings.HasPrefix(id, Prefix) {
+		if id := n.Labels[service.LabelPackage]; strings.HasPrefix(id, prefix) {
 			_ = eng.RemoveNetwork(ctx, n.ID)
 			if !seen[id] {
 				seen[id] = true
