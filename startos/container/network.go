@@ -61,7 +61,10 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[stri
 		if !ok {
 			return "", fmt.Errorf("create network %s: every /%d subnet of %s is in use by a network or a route of this machine: %w", name, c.poolBits, c.pool, errdefs.ErrUnavailable)
 		}
-		cctx, cancel := c.callCtx(ctx)
+		// A create rewrites the engine's packet filter rules, which grow
+		// with every network: on a busy engine with fifty networks it took
+		// over 30 s. It gets four call timeouts.
+		cctx, cancel := context.WithTimeout(ctx, 4*c.call)
 		r, err := c.engine(cctx).NetworkCreate(cctx, name, network.CreateOptions{Driver: "bridge", Labels: labels,
 			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet.String()}}}})
 		cancel()

@@ -383,6 +383,11 @@ func (a *actor) write(ctx context.Context, what string, fn func(e *model.Package
 	return true
 }
 
+// lifecycleEvents are the container events that can change what an actor
+// sees; exec events (three per health check) and the like are left out, as
+// each kick costs an inspect.
+var lifecycleEvents = []string{"create", "start", "restart", "die", "kill", "oom", "stop", "destroy", "pause", "unpause", "rename", "update"}
+
 // watchEvents turns engine container events into kicks, resubscribing when
 // the stream ends (an engine restart ends it) and then kicking every actor,
 // since events may have been missed.
@@ -390,7 +395,7 @@ func (m *Manager) watchEvents(ctx context.Context) {
 	delay := retry.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		evs, errc := m.engine.Events(sctx, LabelPackage, time.Time{})
+		evs, errc := m.engine.Events(sctx, LabelPackage, time.Time{}, lifecycleEvents...)
 		got := false
 		for ev := range evs {
 			got = true

@@ -72,7 +72,7 @@ func TestBootStartsAreConcurrentButBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		e.waitFor(id, "started", 60*time.Second, func(en model.PackageDataEntry) bool { return en.StatusInfo.Started != nil })
+		e.waitFor(id, "started", 3*time.Minute, func(en model.PackageDataEntry) bool { return en.StatusInfo.Started != nil })
 	}
 	if got := peak.Load(); got != bound {
 		t.Fatalf("at most %d starts ran at once, want exactly %d (bounded, and concurrent)", got, bound)
