@@ -383,7 +383,9 @@ func waitAllStarted(ctx context.Context, d *daemon, ids []string, limit time.Dur
 // ignored: it is a cleanup. Images are removed by tag, for the packages
 // found and the ids in also.
 func Cleanup(eng *container.Client, prefix string, also []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// A busy engine takes seconds per network removal: 100 of them need
+	// minutes (3 were not enough once).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	list, _ := eng.ListContainers(ctx, service.LabelPackage)
 	var ids []string
