@@ -273,10 +273,14 @@ func (s *Server) lanResolve(ctx context.Context, l *lanState, pkg string, port u
 }
 
 // addLANProbe: a real TLS handshake (trusting only the box's root) and an
-// echo through the router to the box's own surface.
+// echo through the router to the box's own surface. A handshake costs both
+// ends a few milliseconds of CPU, which every second was most of an idle
+// daemon's CPU: it runs every lanProbeInterval, with X25519 alone (the
+// post-quantum hybrid a browser offers doubles the cost and adds nothing to
+// a check of the daemon's own listener). Degraded: it never kills.
 func (s *Server) addLANProbe(addr string) error {
 	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: s.ca.Pool()},
+		TLSClientConfig:   &tls.Config{RootCAs: s.ca.Pool(), CurvePreferences: []tls.CurveID{tls.X25519}},
 		DisableKeepAlives: true, // every probe does a handshake
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -300,8 +304,11 @@ func (s *Server) addLANProbe(addr string) error {
 			return fmt.Errorf("echo through the LAN router answered %d %q", resp.StatusCode, b)
 		}
 		return nil
-	})
+	}, watchdog.WithInterval(lanProbeInterval), watchdog.WithThresholds(3*lanProbeInterval, 6*lanProbeInterval, 12*lanProbeInterval))
 }
+
+// lanProbeInterval is how often the LAN probe makes its handshake.
+const lanProbeInterval = 5 * time.Second
 
 // Hostname is the box's hostname as the document holds it; its LAN name is
 // <hostname>.local.

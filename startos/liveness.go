@@ -43,10 +43,9 @@ func (s *Server) startWatchdog() error {
 	}
 	s.wd = w
 	if err := w.AddProbe("db.committer", watchdog.Fatal, func(ctx context.Context) error {
-		// A mutation that changes nothing goes through the committer without
-		// writing, so this costs no fsync.
-		_, err := s.db.Mutate(ctx, func(*model.Document) error { return nil })
-		return err
+		// Through the committer, in turn with the mutations, but without
+		// copying the document or writing: no fsync, no cost per package.
+		return s.db.Ping(ctx)
 	}); err != nil {
 		return err
 	}

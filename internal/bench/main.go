@@ -20,6 +20,7 @@ import (
 	"github.com/startos-go/startos/internal/bench/registrybench"
 	"github.com/startos-go/startos/internal/bench/rpcbench"
 	"github.com/startos-go/startos/internal/bench/s9pkbench"
+	"github.com/startos-go/startos/internal/bench/scalebench"
 	"github.com/startos-go/startos/internal/bench/servicebench"
 	"github.com/startos-go/startos/internal/bench/watchbench"
 	"github.com/startos-go/startos/internal/bench/webbench"
@@ -43,18 +44,9 @@ var suites = []suite{
 	{"backup", backupbench.Run},
 	{"registry", registrybench.Run},
 	{"footprint", footbench.Run},
-	{"scale", scaleNotMeasured},
+	{"scale", scalebench.Run},
 	// Only when named: a part of "services".
 	{"list", servicebench.RunList},
-}
-
-// scaleNotMeasured keeps issue 17's 100-package rows in the goals table
-// until the bench that installs 100 packages exists: they are short, not
-// absent.
-func scaleNotMeasured(_ context.Context, w io.Writer) error {
-	goal.Report(w, goal.Figure{Measure: "100 packages: boot reconcile to all running vs docker start of the 100", Value: "not measured", Goal: "<= 1.2x"})
-	goal.Report(w, goal.Figure{Measure: "100 packages: idle CPU of startd, RSS", Value: "not measured", Goal: "<= 0.5%, <= 60 MiB"})
-	return nil
 }
 
 func main() {

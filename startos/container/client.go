@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,17 @@ type Options struct {
 	// TransferTimeout bounds a build, save or load, including reading its
 	// stream; default 1h.
 	TransferTimeout time.Duration
+	// SubnetPool is where EnsureNetwork takes each network's subnet, as
+	// SubnetBits-long prefixes; default DefaultSubnetPool, /26 (1024
+	// networks of 62 addresses).
+	SubnetPool netip.Prefix
+	SubnetBits int
 }
+
+// DefaultSubnetPool is private (RFC 1918) and outside the engine's own
+// default pools (172.17-31.0.0/16 and 192.168.0.0/16), so packages never
+// compete with other containers for those.
+var DefaultSubnetPool = netip.MustParsePrefix("172.16.0.0/16")
 
 // Client is a connection to the Docker Engine. It is safe for concurrent use.
 //
@@ -47,6 +58,8 @@ type Client struct {
 	host     string
 	call     time.Duration
 	transfer time.Duration
+	pool     netip.Prefix
+	poolBits int
 }
 
 // Connect opens a client and pings the engine, negotiating the API version
@@ -67,7 +80,16 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 // start while the engine is still down; the first call negotiates the API
 // version.
 func New(opts Options) (*Client, error) {
-	c := &Client{host: opts.Host, call: opts.CallTimeout, transfer: opts.TransferTimeout}
+	c := &Client{host: opts.Host, call: opts.CallTimeout, transfer: opts.TransferTimeout, pool: opts.SubnetPool, poolBits: opts.SubnetBits}
+	if !c.pool.IsValid() {
+		c.pool = DefaultSubnetPool
+	}
+	if c.poolBits <= 0 {
+		c.poolBits = 26
+	}
+	if !c.pool.Addr().Is4() || c.poolBits < c.pool.Bits() || c.poolBits > 30 {
+		return nil, fmt.Errorf("docker engine: subnet pool %s cannot hold /%d networks: %w", c.pool, c.poolBits, errdefs.ErrInvalidRequest)
+	}
 	if c.host == "" {
 		c.host = os.Getenv("DOCKER_HOST")
 	}

@@ -21,8 +21,13 @@ type Event struct {
 // engine restart ends it). The error channel receives exactly one value
 // when the stream ends; the caller resubscribes from the last event's time.
 // A caller should give ctx a deadline and resubscribe when it passes.
-func (c *Client) Events(ctx context.Context, label string, since time.Time) (<-chan Event, <-chan error) {
+// Actions, when given, are the only events sent (the engine filters them):
+// without it every exec in a container (a health check) is three events.
+func (c *Client) Events(ctx context.Context, label string, since time.Time, actions ...string) (<-chan Event, <-chan error) {
 	opts := events.ListOptions{Filters: filters.NewArgs(filters.Arg("type", "container"), filters.Arg("label", label))}
+	for _, a := range actions {
+		opts.Filters.Add("event", a)
+	}
 	if !since.IsZero() {
 		opts.Since = engineTimestamp(since)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,11 +128,18 @@ func TestRuntime(t *testing.T) {
 	t.Run("events and stop", func(t *testing.T) {
 		ectx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		evs, errc := c.Events(ectx, testpkg.Label+"="+id, time.Time{})
+		evs, errc := c.Events(ectx, testpkg.Label+"="+id, time.Time{}, "start", "die", "stop")
+		// An exec makes exec_* events, which the filter leaves out.
+		if res, err := c.Exec(ctx, name, container.ExecOptions{Cmd: []string{"/app", "health"}}); err != nil || res.ExitCode != 0 {
+			t.Fatalf("exec: %+v %v", res, err)
+		}
 		if err := c.StopContainer(ctx, name, 2*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		for ev := range evs {
+			if !slices.Contains([]string{"start", "die", "stop"}, ev.Action) {
+				t.Errorf("event %q passed a filter of start, die and stop", ev.Action)
+			}
 			if ev.Action == "die" && ev.Labels[testpkg.Label] == id {
 				cancel()
 			}

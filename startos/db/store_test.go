@@ -634,3 +634,50 @@ func TestDamagedFileIsReported(t *testing.T) {
 		t.Fatalf("open of a damaged file: %v", err)
 	}
 }
+
+// TestPingWaitsForTheCommitter: Ping answers in turn with the mutations (it
+// waits for one in progress), changes no revision, and fails once the
+// store is closed.
+func TestPingWaitsForTheCommitter(t *testing.T) {
+	s := openTemp(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rev := s.Revision()
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	mutated := make(chan error, 1)
+	go func() {
+		_, err := s.Mutate(ctx, func(d *model.Document) error {
+			close(entered)
+			<-release
+			d.Public.ServerInfo.Name = "pinged"
+			return nil
+		})
+		mutated <- err
+	}()
+	<-entered
+	pinged := make(chan error, 1)
+	go func() { pinged <- s.Ping(ctx) }()
+	select {
+	case err := <-pinged:
+		t.Fatalf("Ping answered (%v) while a mutation held the committer", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-mutated; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-pinged; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Revision(); got != rev+1 {
+		t.Fatalf("revision %d after one mutation and pings, want %d", got, rev+1)
+	}
+	s.Close()
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping of a closed store succeeded")
+	}
+}

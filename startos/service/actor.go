@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/startos-go/startos/internal/retry"
@@ -44,7 +45,25 @@ type actor struct {
 	// engine, it is made again.
 	writeFailed bool
 	alerts      alertState // crash-loop and failing-health episodes (alerts.go)
+
+	// seen is the main container as the last pass found it; the manager's
+	// resync compares its one listing of every container with it and kicks
+	// the actors whose container changed unseen.
+	seen atomic.Pointer[seenContainer]
 }
+
+// seenContainer is what an actor last saw of its main container.
+type seenContainer struct {
+	exists  bool
+	id      string
+	running bool
+}
+
+// ownResync is how long an actor in a steady state waits before it looks
+// at the engine on its own: the manager's listing every ResyncInterval
+// does the looking for all of them in one call (an inspect per package
+// every ten seconds was most of an idle daemon's CPU with 100 packages).
+func (a *actor) ownResync() time.Duration { return 6 * a.m.opts.ResyncInterval }
 
 func newActor(m *Manager, id string) *actor {
 	a := &actor{m: m, id: id, kickc: make(chan struct{}, 1), done: make(chan struct{})}
@@ -128,7 +147,7 @@ func (a *actor) watchStatus(ctx context.Context) {
 // reconcile compares the document with the engine once and acts; it returns
 // how long until it should look again.
 func (a *actor) reconcile(ctx context.Context) time.Duration {
-	resync := a.m.opts.ResyncInterval
+	resync := a.ownResync()
 	// One entry, not the whole document: every actor reconciles on its
 	// own timer, so a copy of the document here made n packages cost n².
 	e, ok := a.m.store.View().Package(a.id)
@@ -155,6 +174,7 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 		}
 		return a.engineTrouble(ctx, err)
 	}
+	a.seen.Store(&seenContainer{exists: exists, id: st.ID, running: exists && st.Running})
 	wasDown := a.engineDown
 	a.engineDown = false
 	if wasDown && a.lastErr != "" {
@@ -249,13 +269,25 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 	}
 }
 
-// startMain creates the container if needed and starts it.
+// startMain creates the container if needed and starts it, in one of the
+// manager's start slots.
 func (a *actor) startMain(ctx context.Context, mf *manifest.Manifest, resync time.Duration) time.Duration {
 	name := ContainerName(a.id)
+	a.m.beginStart()
+	defer a.m.endStart()
+	select {
+	case a.m.startSlots <- struct{}{}:
+	case <-ctx.Done():
+		return resync
+	}
+	if f := a.m.inStartSlot.Load(); f != nil {
+		(*f)(a.id)
+	}
 	st, err := a.m.ensureContainer(ctx, mf)
 	if err == nil {
 		err = a.m.engine.StartContainer(ctx, name)
 	}
+	<-a.m.startSlots
 	if err != nil {
 		if ctx.Err() != nil {
 			return resync
@@ -269,6 +301,7 @@ func (a *actor) startMain(ctx context.Context, mf *manifest.Manifest, resync tim
 	if err != nil {
 		return a.m.opts.RestartBackoff
 	}
+	a.seen.Store(&seenContainer{exists: true, id: st.ID, running: st.Running})
 	if !st.Running {
 		return a.crashed(ctx, fmt.Sprintf("the main process exited right after start with code %d", st.ExitCode)+a.lastOutput(ctx))
 	}
@@ -356,6 +389,11 @@ func (a *actor) write(ctx context.Context, what string, fn func(e *model.Package
 	return true
 }
 
+// lifecycleEvents are the container events that can change what an actor
+// sees; exec events (three per health check) and the like are left out, as
+// each kick costs an inspect.
+var lifecycleEvents = []string{"create", "start", "restart", "die", "kill", "oom", "stop", "destroy", "pause", "unpause", "rename", "update"}
+
 // watchEvents turns engine container events into kicks, resubscribing when
 // the stream ends (an engine restart ends it) and then kicking every actor,
 // since events may have been missed.
@@ -363,7 +401,7 @@ func (m *Manager) watchEvents(ctx context.Context) {
 	delay := retry.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		evs, errc := m.engine.Events(sctx, LabelPackage, time.Time{})
+		evs, errc := m.engine.Events(sctx, LabelPackage, time.Time{}, lifecycleEvents...)
 		got := false
 		for ev := range evs {
 			got = true
@@ -394,6 +432,55 @@ func (m *Manager) watchEvents(ctx context.Context) {
 		m.kickSweep()
 		if !delay.Sleep(ctx) {
 			return
+		}
+	}
+}
+
+// resyncLoop lists the engine's package containers every ResyncInterval,
+// in one call, and kicks each actor whose main container is not as it last
+// saw it: what the event stream missed is caught without an inspect per
+// package.
+func (m *Manager) resyncLoop(ctx context.Context) {
+	t := time.NewTicker(m.opts.ResyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.resyncOnce(ctx)
+	}
+}
+
+// resyncOnce is one pass of resyncLoop.
+func (m *Manager) resyncOnce(ctx context.Context) {
+	list, err := m.engine.ListContainers(ctx, LabelPackage)
+	if err != nil {
+		// The engine is away: the event watcher sees the stream end and
+		// kicks every actor when it is back.
+		return
+	}
+	mains := make(map[string]container.ContainerState, len(list))
+	for _, c := range list {
+		if id := c.Labels[LabelPackage]; c.Name == ContainerName(id) {
+			mains[id] = c
+		}
+	}
+	m.mu.Lock()
+	actors := make([]*actor, 0, len(m.actors))
+	for _, a := range m.actors {
+		actors = append(actors, a)
+	}
+	m.mu.Unlock()
+	for _, a := range actors {
+		seen := a.seen.Load()
+		if seen == nil {
+			continue // it has not looked yet: its first pass is coming
+		}
+		c, exists := mains[a.id]
+		if exists != seen.exists || exists && (c.ID != seen.id || c.Running != seen.running) {
+			a.kick()
 		}
 	}
 }

@@ -77,6 +77,12 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 			case <-t.C:
 			}
 		}
+		// While packages are being started (a boot starts them all),
+		// checks wait: each is an exec, work for the engine as heavy as a
+		// start, and the starts come first. Never longer than a round.
+		if !a.m.waitStarts(ctx, o.HealthInterval) {
+			return
+		}
 		writeFailed := false
 		for _, id := range sortedKeys(mf.HealthChecks) {
 			hc := mf.HealthChecks[id]
@@ -118,6 +124,26 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 			wait = min(wait, o.RestartBackoff)
 		}
 	}
+}
+
+// waitStarts waits until no package is being started, or at most limit; it
+// returns false when ctx ends.
+func (m *Manager) waitStarts(ctx context.Context, limit time.Duration) bool {
+	done := m.startsDone()
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // previousCheckRuns returns "" when check id may run: no earlier run of it

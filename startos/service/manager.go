@@ -41,8 +41,10 @@ type Options struct {
 
 	RestartBackoff    time.Duration // first delay after a crash; default 1s, doubling
 	RestartBackoffMax time.Duration // default 1m
-	// ResyncInterval is how often an actor looks at the engine without
-	// being told to; default 10s.
+	// ResyncInterval is how often the manager lists the engine's
+	// containers (one call for every package) to catch what the event
+	// stream missed; each actor also looks on its own every six of these.
+	// Default 10s.
 	ResyncInterval time.Duration
 	// ActionTimeout bounds an action; default 5m.
 	ActionTimeout time.Duration
@@ -52,6 +54,11 @@ type Options struct {
 	// ProcedureTimeout bounds RunProcedure when ctx has no deadline;
 	// default 30m.
 	ProcedureTimeout time.Duration
+	// StartConcurrency bounds how many packages are created and started
+	// at once (at boot, every package wants to start together; the engine
+	// does them no faster all at once, and the first ones wait for the
+	// last); default 4.
+	StartConcurrency int
 	// SweepInterval is how often the sweeper looks for engine objects no
 	// package owns; default 10m (sooner after an engine restart, and with a
 	// backoff from 5 s while something is left).
@@ -89,6 +96,9 @@ func (o *Options) setDefaults() {
 	if o.CrashLoopRestarts <= 0 {
 		o.CrashLoopRestarts = 5
 	}
+	if o.StartConcurrency <= 0 {
+		o.StartConcurrency = 4
+	}
 	if o.HostIP == "" {
 		o.HostIP = "127.0.0.1"
 	}
@@ -112,6 +122,15 @@ type Manager struct {
 
 	// failWrite, when set (by tests), fails state writes of mutateEntry.
 	failWrite atomic.Pointer[func() error]
+	// startSlots bounds concurrent container starts (StartConcurrency).
+	startSlots chan struct{}
+	// inStartSlot, when set (by tests), runs while an actor holds a start
+	// slot.
+	inStartSlot atomic.Pointer[func(id string)]
+
+	startsMu  sync.Mutex    // guards the two below; never held across I/O
+	starting  int           // actors waiting for or holding a start slot
+	startsEnd chan struct{} // closed when starting drops to 0
 
 	mu      sync.Mutex // guards the fields below; never held across I/O
 	actors  map[string]*actor
@@ -136,6 +155,7 @@ func New(opts Options) (*Manager, error) {
 	m := &Manager{
 		opts: opts, store: opts.Store, engine: opts.Engine, log: opts.Logger.Named("service"),
 		box: doc.Public.ServerInfo.ID, sweep: newSweeper(opts.DataDir), actors: map[string]*actor{},
+		startSlots: make(chan struct{}, opts.StartConcurrency),
 	}
 	if err := m.sweep.load(); err != nil {
 		m.log.Warn("reading the engine leftovers of the last run; starting afresh", "path", m.sweep.path, "error", err)
@@ -181,10 +201,14 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("service manager: boot: %w", err)
 	}
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go func() {
 		defer m.wg.Done()
 		m.watchEvents(m.ctx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.resyncLoop(m.ctx)
 	}()
 	go func() {
 		defer m.wg.Done()
@@ -210,6 +234,38 @@ func (m *Manager) Close() error {
 	}
 	m.wg.Wait()
 	return nil
+}
+
+// beginStart and endStart bracket an actor's start (the wait for a slot
+// included); startsDone is closed when none is under way.
+func (m *Manager) beginStart() {
+	m.startsMu.Lock()
+	m.starting++
+	m.startsMu.Unlock()
+}
+
+func (m *Manager) endStart() {
+	m.startsMu.Lock()
+	m.starting--
+	if m.starting == 0 && m.startsEnd != nil {
+		close(m.startsEnd)
+		m.startsEnd = nil
+	}
+	m.startsMu.Unlock()
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (m *Manager) startsDone() <-chan struct{} {
+	m.startsMu.Lock()
+	defer m.startsMu.Unlock()
+	if m.starting == 0 {
+		return closedChan
+	}
+	if m.startsEnd == nil {
+		m.startsEnd = make(chan struct{})
+	}
+	return m.startsEnd
 }
 
 // spawn starts the actor of id unless it runs; it kicks it either way.

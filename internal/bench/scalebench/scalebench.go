@@ -1,0 +1,552 @@
+// Package scalebench is issue 17's scale case: a real startd with N (100)
+// small FROM scratch packages installed. It times startd's boot reconcile
+// (from exec to all N containers running, after `docker stop` of all N)
+// against the engine starting the same N stopped containers in the same run,
+// and measures startd's idle CPU and RSS with the N packages running.
+//
+// The engine is never restarted (other work shares it): the containers are
+// stopped instead, which is what a boot after an engine restart finds.
+// Everything the run creates is removed at the end, on failure too: the
+// containers, networks and images of packages named scalebench-*, and the
+// data folder.
+package scalebench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/startos-go/startos/internal/bench/goal"
+	"github.com/startos-go/startos/internal/testpkg"
+	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/startos/container"
+	"github.com/startos-go/startos/startos/model"
+	"github.com/startos-go/startos/startos/service"
+)
+
+// Prefix names every package of a `just bench` run; leftovers of a killed
+// run are recognised by it.
+const Prefix = "scalebench-"
+
+// Config sizes a run.
+type Config struct {
+	Packages int           // default 100
+	Idle     time.Duration // the CPU sample; default 30 s
+	// Parallel bounds concurrent installs and the yardstick's concurrent
+	// starts; default 4.
+	Parallel int
+	Timeout  time.Duration // the whole run; default 20 min (most of it installing, on a busy machine)
+	// Prefix of the package ids, and of what Cleanup removes; default
+	// Prefix.
+	Prefix string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Packages <= 0 {
+		c.Packages = 100
+	}
+	if c.Idle <= 0 {
+		c.Idle = 30 * time.Second
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 4
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 20 * time.Minute
+	}
+	if c.Prefix == "" {
+		c.Prefix = Prefix
+	}
+	return c
+}
+
+// Run is `just bench scale` with the defaults; SCALEBENCH_PACKAGES sets a
+// smaller N for iterations.
+func Run(ctx context.Context, w io.Writer) error {
+	cfg := Config{}
+	if n, err := strconv.Atoi(os.Getenv("SCALEBENCH_PACKAGES")); err == nil {
+		cfg.Packages = n
+	}
+	return RunConfig(ctx, w, cfg)
+}
+
+// RunConfig runs the scale case with cfg.
+func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	eng, err := container.Connect(ctx, container.Options{})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	dir, err := os.MkdirTemp("", "scalebench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ids := make([]string, cfg.Packages)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%03d", cfg.Prefix, i)
+	}
+	// A killed earlier run may have left some behind; and whatever this run
+	// makes goes, however it ends.
+	Cleanup(eng, cfg.Prefix, ids)
+	defer Cleanup(eng, cfg.Prefix, ids)
+
+	began := time.Now()
+	bin := filepath.Join(dir, "startd")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/startos-go/startos/frontends/daemon").CombinedOutput(); err != nil {
+		return fmt.Errorf("building startd: %v\n%s", err, out)
+	}
+	archives, err := writeArchives(ctx, eng, filepath.Join(dir, "archives"), ids)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "scale    %d archives written in %s\n", len(ids), time.Since(began).Round(time.Millisecond))
+
+	data := filepath.Join(dir, "data")
+	d, err := startDaemon(ctx, bin, data)
+	if err != nil {
+		return err
+	}
+	defer d.kill()
+	installBegan := time.Now()
+	if err := installAll(ctx, d, archives, cfg.Parallel); err != nil {
+		return err
+	}
+	if err := waitAllRunning(ctx, eng, ids, 3*time.Minute); err != nil {
+		return fmt.Errorf("after install: %w", err)
+	}
+	fmt.Fprintf(w, "scale    %d packages installed and running in %s\n", len(ids), time.Since(installBegan).Round(time.Millisecond))
+	if _, err := d.stop(); err != nil {
+		return err
+	}
+
+	// The yardstick: the engine starts the same stopped containers, as
+	// many at once as the installs ran.
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = service.ContainerName(id)
+	}
+	if err := stopAll(ctx, eng, names, cfg.Parallel); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := forEach(ctx, names, cfg.Parallel, func(ctx context.Context, name string) error {
+		return eng.StartContainer(ctx, name)
+	}); err != nil {
+		return fmt.Errorf("docker start: %w", err)
+	}
+	if err := waitAllRunning(ctx, eng, ids, 3*time.Minute); err != nil {
+		return fmt.Errorf("docker start: %w", err)
+	}
+	dockerStart := time.Since(t0)
+	if err := stopAll(ctx, eng, names, cfg.Parallel); err != nil {
+		return err
+	}
+
+	// Ours: startd from exec to every container running.
+	t0 = time.Now()
+	d, err = startDaemon(ctx, bin, data)
+	if err != nil {
+		return err
+	}
+	defer d.kill()
+	if err := waitAllRunning(ctx, eng, ids, 3*time.Minute); err != nil {
+		return fmt.Errorf("boot reconcile: %w", err)
+	}
+	boot := time.Since(t0)
+	fmt.Fprintf(w, "scale    boot reconcile of %d stopped packages (exec to all running) %s; docker start of the %d (%d at a time) %s\n",
+		len(ids), boot.Round(time.Millisecond), len(ids), cfg.Parallel, dockerStart.Round(time.Millisecond))
+	goal.AtMost(w, fmt.Sprintf("%d packages: boot reconcile to all running vs docker start of the %d", len(ids), len(ids)),
+		float64(boot)/float64(dockerStart), 1.2, "%.2fx", "<= 1.2x")
+
+	// Idle: the document says every package started; then the health
+	// checks have had their grace, and startd is left alone.
+	if err := waitAllStarted(ctx, d, ids, 2*time.Minute); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(6 * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	cpu0, err := cpuTicks(d.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	w0 := time.Now()
+	select {
+	case <-time.After(cfg.Idle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	cpu1, err := cpuTicks(d.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	wall := time.Since(w0)
+	rss, err := statusKB(d.cmd.Process.Pid, "VmRSS:")
+	if err != nil {
+		return err
+	}
+	pct := 100 * float64(cpu1-cpu0) / clockTicks / wall.Seconds()
+	fmt.Fprintf(w, "scale    startd idle with %d packages running: CPU %.2f%% of a core over %s, RSS %.1f MiB\n", len(ids), pct, wall.Round(time.Second), mib(rss))
+	goal.Report(w, goal.Figure{Measure: fmt.Sprintf("%d packages: idle CPU of startd, RSS", len(ids)),
+		Value: fmt.Sprintf("%.2f%%, %.1f MiB", pct, mib(rss)), Goal: "<= 0.5%, <= 60 MiB", OK: pct <= 0.5 && mib(rss) <= 60})
+	if _, err := d.stop(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeArchives builds the test image once and writes one archive per id
+// with it (the installer names the image after the package).
+func writeArchives(ctx context.Context, eng *container.Client, dir string, ids []string) ([]string, error) {
+	b, err := testpkg.NewBuilder(eng)
+	if err != nil {
+		return nil, err
+	}
+	img, err := b.Image(ctx, testpkg.Options{ID: ids[0]})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = filepath.Join(dir, id+".s9pk")
+		if _, err := b.Archive(ctx, out[i], testpkg.Options{ID: id}, img, ""); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func installAll(ctx context.Context, d *daemon, archives []string, parallel int) error {
+	c, err := rpc.Dial(ctx, d.sock, rpc.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := forEach(ctx, archives, parallel, func(ctx context.Context, path string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if err := c.Sideload(ctx, model.SideloadParams{}, f, st.Size()); err != nil {
+			return fmt.Errorf("sideload %s: %w", filepath.Base(path), err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, path := range archives {
+		id := strings.TrimSuffix(filepath.Base(path), ".s9pk")
+		if err := c.Call(ctx, "package.start", model.PackageIDParams{ID: id}, nil); err != nil {
+			return fmt.Errorf("package.start %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// forEach runs fn on every item, at most parallel at once, and returns the
+// first error.
+func forEach[T any](ctx context.Context, items []T, parallel int, fn func(context.Context, T) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, it := range items {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, it); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+func stopAll(ctx context.Context, eng *container.Client, names []string, parallel int) error {
+	if err := forEach(ctx, names, 2*parallel, func(ctx context.Context, name string) error {
+		return eng.StopContainer(ctx, name, 10*time.Second)
+	}); err != nil {
+		return fmt.Errorf("docker stop: %w", err)
+	}
+	return nil
+}
+
+// waitAllRunning polls the engine's container list (one call, every 50 ms)
+// until every package's main container runs.
+func waitAllRunning(ctx context.Context, eng *container.Client, ids []string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[service.ContainerName(id)] = true
+	}
+	for {
+		list, err := eng.ListContainers(ctx, service.LabelPackage)
+		running := 0
+		if err == nil {
+			for _, c := range list {
+				if c.Running && want[c.Name] {
+					running++
+				}
+			}
+			if running == len(want) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d containers running when the wait ended (%v): %w", running, len(want), err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitAllStarted polls package.list (every 500 ms) until the document
+// says every package runs and is healthy.
+func waitAllStarted(ctx context.Context, d *daemon, ids []string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	c, err := rpc.Dial(ctx, d.sock, rpc.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for {
+		var list []model.PackageSummary
+		started := 0
+		if err := c.Call(ctx, "package.list", nil, &list); err == nil {
+			for _, p := range list {
+				if want[p.ID] && p.Primary == model.DesiredRunning && p.Health == "success" {
+					started++
+				}
+			}
+			if started == len(want) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d packages running in the document when the wait ended: %w", started, len(want), ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Cleanup removes every container, network and image of packages whose id
+// starts with prefix: this run's and a killed earlier run's. Errors are
+// ignored: it is a cleanup. Images are removed by tag, for the packages
+// found and the ids in also.
+func Cleanup(eng *container.Client, prefix string, also []string) {
+	// A busy engine takes seconds per network removal: 100 of them need
+	// minutes (3 were not enough once).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	list, _ := eng.ListContainers(ctx, service.LabelPackage)
+	var ids []string
+	seen := map[string]bool{}
+	for _, c := range list {
+		id := c.Labels[service.LabelPackage]
+		if !strings.HasPrefix(id, prefix) {
+			continue
+		}
+		_ = eng.RemoveContainer(ctx, c.ID, true)
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	nets, _ := eng.ListNetworks(ctx, service.LabelPackage)
+	for _, n := range nets {
+		if id := n.Labels[service.LabelPackage]; strings.HasPrefix(id, prefix) {
+			_ = eng.RemoveNetwork(ctx, n.ID)
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	for _, id := range also {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		_ = eng.Remove(ctx, "start9/"+id+"/main:"+testpkgVersion, true)
+	}
+}
+
+const testpkgVersion = "0.1.0"
+
+type daemon struct {
+	cmd  *exec.Cmd
+	sock string
+	done chan error
+}
+
+var readyLine = regexp.MustCompile(`ready: http://\S+/rpc/v1`)
+
+func startDaemon(ctx context.Context, bin, dataDir string) (*daemon, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0",
+		"--config", "", "--lan-listen", "127.0.0.1:0", "--lan-http-listen", "",
+		"--authorized-keys", filepath.Join(dataDir, "ssh", "authorized_keys"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	d := &daemon{cmd: cmd, sock: filepath.Join(dataDir, "run", "rpc.sock"), done: make(chan error, 1)}
+	ready := make(chan bool, 1)
+	go func() {
+		r := bufio.NewReader(stderr)
+		seen := false
+		for {
+			line, err := r.ReadString('\n')
+			if !seen && readyLine.MatchString(line) {
+				seen = true
+				ready <- true
+			}
+			if os.Getenv("SCALEBENCH_LOG") != "" {
+				os.Stderr.WriteString(line)
+			}
+			if err != nil {
+				if !seen {
+					ready <- false
+				}
+				d.done <- cmd.Wait()
+				return
+			}
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			return nil, errors.New("startd exited before it was ready")
+		}
+	case <-time.After(60 * time.Second):
+		d.kill()
+		return nil, errors.New("startd not ready within 60 s")
+	case <-ctx.Done():
+		d.kill()
+		return nil, ctx.Err()
+	}
+	return d, nil
+}
+
+// stop sends SIGTERM and waits for the exit.
+func (d *daemon) stop() (time.Duration, error) {
+	began := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return 0, err
+	}
+	select {
+	case err := <-d.done:
+		if err != nil {
+			return 0, fmt.Errorf("startd exited with %v after SIGTERM", err)
+		}
+		return time.Since(began), nil
+	case <-time.After(30 * time.Second):
+		d.kill()
+		return 0, errors.New("startd still running 30 s after SIGTERM")
+	}
+}
+
+func (d *daemon) kill() {
+	if d.cmd.ProcessState == nil {
+		_ = d.cmd.Process.Kill()
+	}
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
+// every Linux port Go runs on).
+const clockTicks = 100
+
+// cpuTicks is utime+stime of pid (fields 14 and 15 of /proc/<pid>/stat).
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	return ut + st, errors.Join(err1, err2)
+}
+
+// statusKB reads a "Name: N kB" line of /proc/<pid>/status, in bytes.
+func statusKB(pid int, name string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", name, pid)
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
