@@ -125,6 +125,7 @@ type Server struct {
 	summaries    summaryCache       // package.list of the newest revision
 	prom         *prom.Exporter     // GET /metrics
 	notifier     *notify.Dispatcher // email and webhooks
+	pkgwire      *pkgWire           // derives packageData's StartOS 0.4 fields
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data
@@ -180,6 +181,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.openNotifier()
+	if err := s.startPkgWire(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("startos: package fields: %w", err)
+	}
 	if err := s.syncAuthorizedKeys(); err != nil {
 		// The box must still come up to be repaired; ssh.add retries.
 		s.log.Error("authorized_keys not written", "path", cfg.AuthorizedKeys, "error", err)
@@ -224,6 +229,7 @@ func (s *Server) Close() error {
 	if s.notifier != nil {
 		s.notifier.Close()
 	}
+	s.closePkgWire()
 	stateErr := s.closeState()
 	s.log.Info("library closed")
 	err := errors.Join(lanErr, servicesErr, wdErr, metricsErr, stateErr, s.logs.Close(), s.lock.release())
