@@ -139,10 +139,10 @@ func devices() []model.LshwDevice {
 			seen[k] = true
 			d := model.LshwDevice{Class: model.DeviceProcessor, Capabilities: []string{}}
 			if product != "" {
-				d.Product = &product
+				d.Product = ptrTo(product)
 			}
 			if vendor != "" {
-				d.Vendor = &vendor
+				d.Vendor = ptrTo(vendor)
 			}
 			out = append(out, d)
 		}
@@ -263,3 +263,5 @@ func gatewayNames(m map[string]model.NetworkInterfaceInfo) []string {
 	sort.Strings(out)
 	return out
 }
+
+func ptrTo[T any](v T) *T { return &v }
