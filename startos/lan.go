@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -160,6 +161,7 @@ func (s *Server) closeLAN() error {
 type lanPlan struct {
 	table     router.Table
 	addresses map[string]map[string]model.InterfaceAddresses // package -> interface -> addresses
+	boxHost   model.Host                                     // serverInfo.network.host
 }
 
 // planLAN derives the plan from a document.
@@ -167,6 +169,7 @@ func (s *Server) planLAN(doc *model.Document, l *lanState) lanPlan {
 	hostname := doc.Public.ServerInfo.Hostname
 	p := lanPlan{addresses: map[string]map[string]model.InterfaceAddresses{}}
 	p.table.Box = []string{router.BoxName(hostname)}
+	p.boxHost = boxHost(hostname, l.o.HTTPSPort, gatewayNames(doc.Public.ServerInfo.Network.Gateways))
 	for _, id := range sortedKeys(doc.Public.PackageData) {
 		e := doc.Public.PackageData[id]
 		mf := entryManifest(&e)
@@ -206,6 +209,9 @@ func (s *Server) lanReconcile(ctx context.Context, l *lanState) {
 		l.o.Names(names)
 	}
 	changed := func(d *model.Document) bool {
+		if !sameJSON(d.Public.ServerInfo.Network.Host, p.boxHost) {
+			return true
+		}
 		for id, e := range d.Public.PackageData {
 			want := p.addresses[id]
 			if len(want) == 0 {
@@ -223,6 +229,9 @@ func (s *Server) lanReconcile(ctx context.Context, l *lanState) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := s.db.Mutate(ctx, func(d *model.Document) error {
+		if !sameJSON(d.Public.ServerInfo.Network.Host, p.boxHost) {
+			d.Public.ServerInfo.Network.Host = p.boxHost.Clone()
+		}
 		for id, e := range d.Public.PackageData {
 			want := p.addresses[id]
 			if len(want) == 0 {
@@ -315,4 +324,12 @@ const lanProbeInterval = 5 * time.Second
 func (s *Server) Hostname() string {
 	_, doc := s.db.Read()
 	return doc.Public.ServerInfo.Hostname
+}
+
+// sameJSON compares two values as the document encodes them, so a value
+// read back from disk (raw bytes, empty slices) equals the one derived.
+func sameJSON(a, b any) bool {
+	x, errA := json.Marshal(a)
+	y, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(x, y)
 }

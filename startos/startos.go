@@ -132,6 +132,7 @@ type Server struct {
 	prom         *prom.Exporter     // GET /metrics
 	notifier     *notify.Dispatcher // email and webhooks
 	disk         *diskAlarm         // the disk-full check (alerts.go)
+	pkgwire      *pkgWire           // derives packageData's StartOS 0.4 fields
 }
 
 // Open prepares the data directory, takes its lock (one daemon per data
@@ -188,6 +189,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.openNotifier()
 	s.openDiskAlarm()
+	if err := s.startPkgWire(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("startos: package fields: %w", err)
+	}
 	if err := s.syncAuthorizedKeys(); err != nil {
 		// The box must still come up to be repaired; ssh.add retries.
 		s.log.Error("authorized_keys not written", "path", cfg.AuthorizedKeys, "error", err)
@@ -233,6 +238,7 @@ func (s *Server) Close() error {
 	if s.notifier != nil {
 		s.notifier.Close()
 	}
+	s.closePkgWire()
 	stateErr := s.closeState()
 	s.log.Info("library closed")
 	err := errors.Join(lanErr, servicesErr, wdErr, metricsErr, stateErr, s.logs.Close(), s.lock.release())

@@ -38,6 +38,9 @@ func (s *Server) openState(ctx context.Context) error {
 			info.StatusInfo.ShuttingDown = false
 			info.StatusInfo.Restarting = false
 			info.CAFingerprint = s.ca.Fingerprint()
+			if err := s.fillServerInfo(d); err != nil {
+				s.log.Error("serverInfo not complete", "error", err)
+			}
 		},
 	})
 	if err != nil {

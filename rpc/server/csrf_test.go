@@ -72,7 +72,7 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 		{"no content type", "nocontent", nil, 415},
 		{"JSON from another origin", "evilorigin", map[string]string{"Content-Type": "application/json", "Origin": "http://evil.example"}, 403},
 		{"JSON from a loopback page on another port", "otherport", map[string]string{"Content-Type": "application/json", "Origin": "http://127.0.0.1:1"}, 403},
-		{"Origin null", "null", map[string]string{"Content-Type": "application/json", "Origin": "null"}, 403},
+		{"Origin null", "nullorigin", map[string]string{"Content-Type": "application/json", "Origin": "null"}, 403},
 		{"rebound name in Host", "rebound", map[string]string{"Content-Type": "application/json", "Host": "evil.example" + port}, 403},
 		{"rebound name, same-origin", "rebound2", map[string]string{"Content-Type": "application/json", "Host": "evil.example" + port, "Origin": "http://evil.example" + port}, 403},
 		{"same origin", "same", map[string]string{"Content-Type": "application/json; charset=utf-8", "Origin": ts.httpURL}, 200},

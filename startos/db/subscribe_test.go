@@ -44,7 +44,7 @@ func TestSubscribeScoped(t *testing.T) {
 		{"health added", func(d *model.Document) error {
 			d.Public.PackageData["btc"].StatusInfo.Health["rpc"] = model.HealthCheckResult{Name: "RPC", Result: model.HealthStarting}
 			return nil
-		}, `[{"op":"add","path":"/health/rpc","value":{"name":"RPC","result":"starting"}}]`},
+		}, `[{"op":"add","path":"/health/rpc","value":{"name":"RPC","result":"starting","message":""}}]`},
 		{"package removed: ancestor removed", func(d *model.Document) error { delete(d.Public.PackageData, "btc"); return nil },
 			`[{"op":"replace","path":"","value":null}]`},
 	}

@@ -73,6 +73,9 @@ type SMTPSettings struct {
 	To           string              `json:"to"`
 	NotifyLevels []NotificationLevel `json:"notifyLevels"`
 	HasPassword  bool                `json:"hasPassword"`
+	// Password is StartOS's field, always null: the password stays in the
+	// private document.
+	Password *string `json:"password"`
 }
 
 // DeliveryStats counts notifications sent off the box, per channel.

@@ -39,7 +39,32 @@ type ServerInfo struct {
 	Zram                    bool             `json:"zram"`
 	Governor                *string          `json:"governor"`
 	Language                *string          `json:"language"`
-	Keyboard                *string          `json:"keyboard"`
+	// Keyboard is StartOS's KeyboardOptions; the box never sets a console
+	// keymap, so it stays null.
+	Keyboard *json.RawMessage `json:"keyboard"`
+	// PackageVersionCompat is the range of StartOS versions whose packages
+	// this box installs (0.3 manifests on Docker).
+	PackageVersionCompat string `json:"packageVersionCompat"`
+	// PostInitMigrationTodos is always {}: no migration waits for a
+	// package to start.
+	PostInitMigrationTodos map[string]json.RawMessage `json:"postInitMigrationTodos"`
+	// Network is the box's own network: its interfaces and addresses
+	// (gateways) and its web surface on the LAN (host).
+	Network NetworkInfo `json:"network"`
+	// PasswordHash is always "": StartOS publishes the hash, this box
+	// keeps it in the private document only.
+	PasswordHash string `json:"passwordHash"`
+	// Pubkey is the box's own SSH identity (OpenSSH "ssh-ed25519 …" line,
+	// no comment), generated once. The private half never leaves the
+	// private document.
+	Pubkey string `json:"pubkey"`
+	// EchoipURLs is empty: the box never asks an outside service for its
+	// WAN address.
+	EchoipURLs []string `json:"echoipUrls"`
+	// Devices are the processors (and displays, none yet) the box has.
+	Devices []LshwDevice `json:"devices"`
+	// Kiosk is null: there is no kiosk mode here.
+	Kiosk *bool `json:"kiosk"`
 	// CAFingerprint is the SHA-256 of the box's root CA certificate
 	// (colon-separated hex); the certificate is at /static/local-root-ca.crt.
 	CAFingerprint string `json:"caFingerprint"`
@@ -96,6 +121,16 @@ type PackageDataEntry struct {
 	// UpdateAvailable is set while a configured registry offers a newer
 	// version that runs on this box.
 	UpdateAvailable *UpdateAvailable `json:"updateAvailable,omitempty"`
+	// Actions, ServiceInterfaces and Hosts are derived from the manifest
+	// (and the LAN addresses) in StartOS 0.4's shapes; Tasks is empty
+	// until something asks the user to run an action.
+	Actions                map[string]ActionMetadata   `json:"actions"`
+	Tasks                  map[string]TaskEntry        `json:"tasks"`
+	ServiceInterfaces      map[string]ServiceInterface `json:"serviceInterfaces"`
+	Hosts                  map[string]Host             `json:"hosts"`
+	StoreExposedDependents []string                    `json:"storeExposedDependents"`
+	OutboundGateway        *string                     `json:"outboundGateway"`
+	Plugin                 PackagePlugin               `json:"plugin"`
 }
 
 // InterfaceAddresses is one interface's LAN addresses: its .local name, the
@@ -182,20 +217,22 @@ const (
 type HealthCheckResult struct {
 	Name    string `json:"name"`
 	Result  string `json:"result"`
-	Message string `json:"message,omitempty"`
+	Message string `json:"message"`
 }
 
 // ErrorData is an error as clients see it.
 type ErrorData struct {
 	Details string `json:"details"`
-	Debug   string `json:"debug,omitempty"`
+	Debug   string `json:"debug"`
+	// Info is StartOS's structured error info; null here.
+	Info json.RawMessage `json:"info"`
 }
 
 // CurrentDependency is a dependency a running package declared. Kind is
 // "exists" or "running"; HealthChecks goes with "running".
 type CurrentDependency struct {
-	Title        string   `json:"title,omitempty"`
-	Icon         string   `json:"icon,omitempty"`
+	Title        string   `json:"title"`
+	Icon         string   `json:"icon"`
 	VersionRange string   `json:"versionRange"`
 	Kind         string   `json:"kind"`
 	HealthChecks []string `json:"healthChecks,omitempty"`
@@ -318,6 +355,9 @@ type PrivateDocument struct {
 	// MetricsTokens are the bearer tokens that may read /metrics, keyed
 	// by id.
 	MetricsTokens map[string]StoredMetricsToken `json:"metricsTokens,omitempty"`
+	// SSHPrivkey is the box's own SSH identity (OpenSSH PEM); its public
+	// half is serverInfo.pubkey.
+	SSHPrivkey string `json:"sshPrivkey,omitempty"`
 	// SMTPPassword is serverInfo.smtp's password ("" for none).
 	SMTPPassword string `json:"smtpPassword,omitempty"`
 	// Webhooks receive notifications as JSON, keyed by id.
@@ -351,7 +391,65 @@ func (e *PackageDataEntry) Normalize() bool {
 		e.StatusInfo.Desired.Main = DesiredStopped
 		changed = true
 	}
+	changed = emptyMap(&e.Actions) || changed
+	changed = emptyMap(&e.Tasks) || changed
+	changed = emptyMap(&e.ServiceInterfaces) || changed
+	changed = emptyMap(&e.Hosts) || changed
+	if e.StoreExposedDependents == nil {
+		e.StoreExposedDependents = []string{}
+		changed = true
+	}
 	return changed
+}
+
+// emptyMap makes a nil map empty and reports whether it did.
+func emptyMap[K comparable, V any](m *map[K]V) bool {
+	if *m != nil {
+		return false
+	}
+	*m = map[K]V{}
+	return true
+}
+
+// emptySlice makes a nil slice empty.
+func emptySlice[V any](s *[]V) {
+	if *s == nil {
+		*s = []V{}
+	}
+}
+
+// Normalize gives serverInfo's collections their empty values, so every
+// field StartOS declares is present as {} or [] rather than null.
+func (si *ServerInfo) Normalize() {
+	emptyMap(&si.PostInitMigrationTodos)
+	emptySlice(&si.EchoipURLs)
+	emptySlice(&si.Devices)
+	for i := range si.Devices {
+		emptySlice(&si.Devices[i].Capabilities)
+	}
+	n := &si.Network
+	emptySlice(&n.Wifi.SSIDs)
+	n.Host.Normalize()
+	emptyMap(&n.Gateways)
+	emptyMap(&n.Acme)
+	emptySlice(&n.DNS.DHCPServers)
+	emptySlice(&n.Passthroughs)
+}
+
+// Normalize gives a host's collections their empty values.
+func (h *Host) Normalize() {
+	emptyMap(&h.Bindings)
+	emptyMap(&h.PublicDomains)
+	emptyMap(&h.PrivateDomains)
+	emptySlice(&h.PortForwards)
+	for k, b := range h.Bindings {
+		if b.Addresses.Enabled == nil || b.Addresses.Disabled == nil || b.Addresses.Available == nil {
+			emptySlice(&b.Addresses.Enabled)
+			emptySlice(&b.Addresses.Disabled)
+			emptySlice(&b.Addresses.Available)
+			h.Bindings[k] = b
+		}
+	}
 }
 
 // Normalize replaces nil collections with empty ones, so the document always
@@ -369,6 +467,7 @@ func (d *Document) Normalize() {
 	if len(p.UI) == 0 {
 		p.UI = json.RawMessage("{}")
 	}
+	p.ServerInfo.Normalize()
 	v := &d.Private
 	if v.Sessions == nil {
 		v.Sessions = map[string]Session{}
@@ -413,6 +512,32 @@ func (e PackageDataEntry) Clone() PackageDataEntry {
 			c.CurrentDependencies[k] = d
 		}
 	}
+	c.Actions = cloneMap(e.Actions)
+	for k, a := range c.Actions {
+		a.Warning, a.Group = clonePtr(a.Warning), clonePtr(a.Group)
+		a.Visibility = clipRaw(a.Visibility)
+		c.Actions[k] = a
+	}
+	c.Tasks = cloneMap(e.Tasks)
+	for k, t := range c.Tasks {
+		t.Task.When, t.Task.Input = clipRaw(t.Task.When), clipRaw(t.Task.Input)
+		c.Tasks[k] = t
+	}
+	c.ServiceInterfaces = cloneMap(e.ServiceInterfaces)
+	for k, si := range c.ServiceInterfaces {
+		a := &si.AddressInfo
+		a.Username, a.Scheme, a.SSLScheme = clonePtr(a.Username), clonePtr(a.Scheme), clonePtr(a.SSLScheme)
+		c.ServiceInterfaces[k] = si
+	}
+	if e.Hosts != nil {
+		c.Hosts = make(map[string]Host, len(e.Hosts))
+		for k, h := range e.Hosts {
+			c.Hosts[k] = h.Clone()
+		}
+	}
+	c.StoreExposedDependents = slices.Clone(e.StoreExposedDependents)
+	c.OutboundGateway = clonePtr(e.OutboundGateway)
+	c.Plugin.URL = clipRaw(e.Plugin.URL)
 	if e.InterfaceAddresses != nil {
 		c.InterfaceAddresses = make(map[string]InterfaceAddresses, len(e.InterfaceAddresses))
 		for k, a := range e.InterfaceAddresses {
@@ -458,6 +583,45 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 	c := make(map[K]V, len(m))
 	for k, v := range m {
 		c[k] = v
+	}
+	return c
+}
+
+// Clone is a deep copy of h.
+func (h Host) Clone() Host {
+	c := h
+	c.PublicDomains = cloneMap(h.PublicDomains)
+	if h.PrivateDomains != nil {
+		c.PrivateDomains = make(map[string][]string, len(h.PrivateDomains))
+		for k, v := range h.PrivateDomains {
+			c.PrivateDomains[k] = slices.Clone(v)
+		}
+	}
+	c.PortForwards = slices.Clone(h.PortForwards)
+	if h.Bindings != nil {
+		c.Bindings = make(map[string]BindInfo, len(h.Bindings))
+		for k, b := range h.Bindings {
+			if b.Options.AddSSL != nil {
+				o := *b.Options.AddSSL
+				o.ALPN = clipRaw(o.ALPN)
+				b.Options.AddSSL = &o
+			}
+			b.Options.Secure = clonePtr(b.Options.Secure)
+			b.Net.AssignedPort = clonePtr(b.Net.AssignedPort)
+			b.Net.AssignedSSLPort = clonePtr(b.Net.AssignedSSLPort)
+			b.Addresses.Enabled = slices.Clone(b.Addresses.Enabled)
+			b.Addresses.Disabled = slices.Clone(b.Addresses.Disabled)
+			if b.Addresses.Available != nil {
+				av := make([]HostnameInfo, len(b.Addresses.Available))
+				for i, hi := range b.Addresses.Available {
+					hi.Port = clonePtr(hi.Port)
+					hi.Metadata.Gateways = slices.Clone(hi.Metadata.Gateways)
+					av[i] = hi
+				}
+				b.Addresses.Available = av
+			}
+			c.Bindings[k] = b
+		}
 	}
 	return c
 }
