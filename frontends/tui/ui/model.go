@@ -590,9 +590,14 @@ func (m *Model) viewHeader() []string {
 		left += stDim.Render(" · " + version)
 	}
 	right := m.connBadge() + " "
+	// The full names, packed when they do not fit spaced; the short names,
+	// packed, at 80 columns.
 	bar := m.tabBar(tabNames, " ")
 	if lipgloss.Width(bar) > m.w {
-		bar = m.tabBar(tabShortNames, "") // seven tabs fit 80 columns only packed
+		bar = m.tabBar(tabNames, "")
+	}
+	if lipgloss.Width(bar) > m.w {
+		bar = m.tabBar(tabShortNames, "")
 	}
 	return []string{spread(left, right, m.w), fit(bar, m.w)}
 }

@@ -129,3 +129,23 @@ func TestSettingsFlow(t *testing.T) {
 	}
 	mustContain(t, m.View(), "Restarting the box…")
 }
+
+// The tab bar: full names with room, full names packed at 100 columns (the
+// tmux tests' width), short names packed at 80; all seven tabs whole.
+func TestTabBarWidths(t *testing.T) {
+	for _, c := range []struct {
+		w           int
+		want, avoid string
+	}{
+		{120, "   4 Notifications (2)   ", ""},
+		{100, "4 Notifications (2)", "4 Notes"},
+		{80, "4 Notes (2)", "Notifications"},
+	} {
+		m, _ := newTestModel(t, c.w, 24)
+		bar := strings.Split(m.View(), "\n")[1]
+		mustContain(t, bar, c.want, "7 Settings")
+		if c.avoid != "" {
+			mustNotContain(t, bar, c.avoid)
+		}
+	}
+}
