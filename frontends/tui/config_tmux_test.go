@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,15 +57,7 @@ func TestConfigFormAndPropertiesInTmux(t *testing.T) {
 	}
 	installFile(t, ctx, c, file)
 
-	s := tmuxServer{t: t, name: fmt.Sprintf("start-tui-config-%d", os.Getpid())}
-	t.Cleanup(func() { s.run("kill-server") })
-	home := t.TempDir()
-	// Without $TMUX the console writes plain OSC 52, which tmux (with
-	// set-clipboard on) keeps as a paste buffer the test can read.
-	command := fmt.Sprintf("env -u TMUX HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", home, tui, d.Sock)
-	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "110", "-y", "45", command); err != nil {
-		t.Fatalf("tmux new-session: %v %s", err, out)
-	}
+	s := startTUI(t, "config", tui, d.Sock, 110, 45)
 	s.run("set-option", "-g", "set-clipboard", "on")
 	s.waitScreen("Config Box", "● live")
 	s.keys("2")

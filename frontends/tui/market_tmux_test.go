@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -72,12 +71,7 @@ func TestMarketplaceInTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := tmuxServer{t: t, name: fmt.Sprintf("start-tui-market-%d", os.Getpid())}
-	t.Cleanup(func() { s.run("kill-server") })
-	command := fmt.Sprintf("env HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", t.TempDir(), tui, d.Sock)
-	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "110", "-y", "30", command); err != nil {
-		t.Fatalf("tmux new-session: %v %s", err, out)
-	}
+	s := startTUI(t, "market", tui, d.Sock, 110, 30)
 	s.waitScreen("Market Box", "● live")
 	s.keys("6")
 	s.waitScreen("[6 Marketplace]", "Test Package", "0.1.0", "Category: all")

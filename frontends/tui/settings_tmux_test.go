@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,13 +48,7 @@ func TestSettingsInTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := tmuxServer{t: t, name: fmt.Sprintf("start-tui-settings-%d", os.Getpid())}
-	t.Cleanup(func() { s.run("kill-server") })
-	home := t.TempDir()
-	command := fmt.Sprintf("env HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", home, tui, d.Sock)
-	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command); err != nil {
-		t.Fatalf("tmux new-session: %v %s", err, out)
-	}
+	s := startTUI(t, "settings", tui, d.Sock, 80, 24)
 	s.waitScreen(oldName, "● live")
 	s.keys("7")
 	// Every tab fits 80 columns, the seventh whole.

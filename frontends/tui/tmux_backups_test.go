@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,13 +54,7 @@ func TestBackupsInTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := tmuxServer{t: t, name: fmt.Sprintf("start-tui-backups-%d", os.Getpid())}
-	t.Cleanup(func() { s.run("kill-server") })
-	home := t.TempDir()
-	command := fmt.Sprintf("env HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", home, tui, d.Sock)
-	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command); err != nil {
-		t.Fatalf("tmux new-session: %v %s", err, out)
-	}
+	s := startTUI(t, "backups", tui, d.Sock, 100, 30)
 	s.waitScreen("Backup Box", "● live")
 	s.keys("5")
 	s.waitScreen("[5 Backups]", "No backup targets yet", "last backup of the box: never")

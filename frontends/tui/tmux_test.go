@@ -32,6 +32,21 @@ type tmuxServer struct {
 	name string
 }
 
+// startTUI runs the start-tui binary against the daemon's socket in a tmux
+// server of its own, cols x rows, with a fresh HOME; the server is killed
+// when the test ends. $TMUX is unset inside, so the console writes plain
+// OSC 52, which tmux (with set-clipboard on) keeps as a paste buffer.
+func startTUI(t *testing.T, tag, tui, sock string, cols, rows int) tmuxServer {
+	t.Helper()
+	s := tmuxServer{t: t, name: fmt.Sprintf("start-tui-%s-%d", tag, os.Getpid())}
+	t.Cleanup(func() { s.run("kill-server") })
+	command := fmt.Sprintf("env -u TMUX HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", t.TempDir(), tui, sock)
+	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", fmt.Sprint(cols), "-y", fmt.Sprint(rows), command); err != nil {
+		t.Fatalf("tmux new-session: %v %s", err, out)
+	}
+	return s
+}
+
 func (s tmuxServer) run(args ...string) (string, error) {
 	out, err := exec.Command("tmux", append([]string{"-L", s.name, "-f", "/dev/null"}, args...)...).CombinedOutput()
 	return string(out), err
@@ -103,13 +118,7 @@ func TestInTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := tmuxServer{t: t, name: fmt.Sprintf("start-tui-test-%d", os.Getpid())}
-	t.Cleanup(func() { s.run("kill-server") })
-	home := t.TempDir()
-	command := fmt.Sprintf("env HOME=%s NO_COLOR=1 TERM=xterm-256color %s --config '' --socket %s", home, tui, d.Sock)
-	if out, err := s.run("new-session", "-d", "-s", "tui", "-x", "120", "-y", "30", command); err != nil {
-		t.Fatalf("tmux new-session: %v %s", err, out)
-	}
+	s := startTUI(t, "test", tui, d.Sock, 120, 30)
 	s.waitScreen("Tmux Box", "● live", "[1 Dashboard]", "Uptime")
 
 	s.keys("2")
