@@ -85,16 +85,25 @@ func oneArg(c *cli.Context, what string) (string, error) {
 	return c.Args().First(), nil
 }
 
+// folderCommand is the common start of index init, index sign and publish:
+// the output format, the one argument (what names it in the usage error),
+// and the registry folder with its key: dir, or the argument when dir is "".
+func folderCommand(c *cli.Context, what, dir string, create bool) (jsonOut bool, arg string, f *registry.Folder, err error) {
+	if jsonOut, err = checkFormat(c); err != nil {
+		return false, "", nil, err
+	}
+	if arg, err = oneArg(c, what); err != nil {
+		return false, "", nil, err
+	}
+	if dir == "" {
+		dir = arg
+	}
+	f, err = registryFolder(c, dir, create)
+	return jsonOut, arg, f, err
+}
+
 func (e *env) indexInit(c *cli.Context) error {
-	jsonOut, err := checkFormat(c)
-	if err != nil {
-		return err
-	}
-	dir, err := oneArg(c, "DIR")
-	if err != nil {
-		return err
-	}
-	f, err := registryFolder(c, dir, true)
+	jsonOut, dir, f, err := folderCommand(c, "DIR", "", true)
 	if err != nil {
 		return err
 	}
@@ -110,15 +119,7 @@ func (e *env) indexInit(c *cli.Context) error {
 }
 
 func (e *env) indexSign(c *cli.Context) error {
-	jsonOut, err := checkFormat(c)
-	if err != nil {
-		return err
-	}
-	dir, err := oneArg(c, "DIR")
-	if err != nil {
-		return err
-	}
-	f, err := registryFolder(c, dir, false)
+	jsonOut, _, f, err := folderCommand(c, "DIR", "", false)
 	if err != nil {
 		return err
 	}
@@ -134,15 +135,10 @@ func (e *env) indexSign(c *cli.Context) error {
 }
 
 func (e *env) publish(c *cli.Context) error {
-	jsonOut, err := checkFormat(c)
-	if err != nil {
-		return err
+	if c.String("index") == "" {
+		return usageError("publish needs --index DIR, the index folder")
 	}
-	pkg, err := oneArg(c, "PKG.s9pk")
-	if err != nil {
-		return err
-	}
-	f, err := registryFolder(c, c.String("index"), false)
+	jsonOut, pkg, f, err := folderCommand(c, "PKG.s9pk", c.String("index"), false)
 	if err != nil {
 		return err
 	}
