@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,12 +22,7 @@ import (
 // Properties view hides the masked password and c copies it (OSC 52, into
 // a tmux buffer).
 func TestConfigFormAndPropertiesInTmux(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("STARTOS_REQUIRE_DOCKER") != "" {
-			t.Fatal("tmux is not installed; `just tools` installs it")
-		}
-		t.Skip("tmux is not installed (just test installs it)")
-	}
+	requireTools(t, "tmux")
 	eng := testpkg.Engine(t)
 	spec, err := os.ReadFile("../../startos/config/testdata/every-type.yaml")
 	if err != nil {

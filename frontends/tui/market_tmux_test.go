@@ -23,12 +23,7 @@ import (
 // Services and in the Marketplace after a new version is published, applied
 // with update-all.
 func TestMarketplaceInTmux(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("STARTOS_REQUIRE_DOCKER") != "" {
-			t.Fatal("tmux is not installed; `just tools` installs it")
-		}
-		t.Skip("tmux is not installed (just test installs it)")
-	}
+	requireTools(t, "tmux")
 	eng := testpkg.Engine(t)
 	id := testpkg.RandomID()
 	home := t.TempDir()

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,12 +22,7 @@ import (
 // the screen, and each is checked in the box's durable state (the state
 // document, the authorized_keys file) before the screen is.
 func TestSettingsInTmux(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("STARTOS_REQUIRE_DOCKER") != "" {
-			t.Fatal("tmux is not installed; `just tools` installs it")
-		}
-		t.Skip("tmux is not installed (just test installs it)")
-	}
+	requireTools(t, "tmux")
 	bins := t.TempDir()
 	tui := goBuild(t, bins, "start-tui", ".")
 	startdBin := goBuild(t, bins, "startd", "../daemon")

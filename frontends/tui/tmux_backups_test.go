@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,14 +21,7 @@ import (
 // one, and the target is forgotten. Every step waits for the box's durable
 // state (the target list, lastBackup, the bytes in the volume).
 func TestBackupsInTmux(t *testing.T) {
-	for _, tool := range []string{"tmux", "restic"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("STARTOS_REQUIRE_DOCKER") != "" {
-				t.Fatalf("%s is not installed; `just tools` installs it", tool)
-			}
-			t.Skipf("%s is not installed (just test installs it)", tool)
-		}
-	}
+	requireTools(t, "tmux", "restic")
 	eng := testpkg.Engine(t)
 	id, file, _ := testPackage(t, eng)
 	bins := t.TempDir()

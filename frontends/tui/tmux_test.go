@@ -32,6 +32,20 @@ type tmuxServer struct {
 	name string
 }
 
+// requireTools skips t when one of the tools is missing, or fails it where
+// the engine is required (just test installs them all).
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("STARTOS_REQUIRE_DOCKER") != "" {
+				t.Fatalf("%s is not installed; `just tools` installs it", tool)
+			}
+			t.Skipf("%s is not installed (just test installs it)", tool)
+		}
+	}
+}
+
 // startTUI runs the start-tui binary against the daemon's socket in a tmux
 // server of its own, cols x rows, with a fresh HOME; the server is killed
 // when the test ends. $TMUX is unset inside, so the console writes plain
@@ -93,12 +107,7 @@ func (s tmuxServer) waitScreenFor(d time.Duration, wants ...string) string {
 // real startd binary with a test package installed on the real engine: keys
 // go in with send-keys, the screen comes back with capture-pane.
 func TestInTmux(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("STARTOS_REQUIRE_DOCKER") != "" {
-			t.Fatal("tmux is not installed; `just tools` installs it")
-		}
-		t.Skip("tmux is not installed (just test installs it)")
-	}
+	requireTools(t, "tmux")
 	eng := testpkg.Engine(t) // skips without an engine, fails in CI
 	id, file, _ := testPackage(t, eng)
 	bins := t.TempDir()

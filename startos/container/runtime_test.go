@@ -3,7 +3,6 @@ package container_test
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,23 +13,8 @@ import (
 	"github.com/startos-go/startos/startos/errdefs"
 )
 
-func connect(t *testing.T) *container.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := container.Connect(ctx, container.Options{})
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("STARTOS_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("Docker Engine required: %v", err)
-		}
-		t.Skipf("no Docker Engine: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func TestRuntime(t *testing.T) {
-	c := connect(t)
+	c := testpkg.Engine(t)
 	ctx := context.Background()
 	pkg := testpkg.Build(t, c, testpkg.Options{Port: 1})
 	id := pkg.Manifest.ID
@@ -171,7 +155,7 @@ func TestRuntime(t *testing.T) {
 }
 
 func TestCreateRefusesBadSpec(t *testing.T) {
-	c := connect(t)
+	c := testpkg.Engine(t)
 	ctx := context.Background()
 	if _, err := c.CreateContainer(ctx, container.Spec{Name: "x"}); !errors.Is(err, errdefs.ErrInvalidRequest) {
 		t.Errorf("no image: %v", err)

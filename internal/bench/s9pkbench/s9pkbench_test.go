@@ -6,10 +6,10 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/startos/container"
 )
 
@@ -17,24 +17,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func requireEngine(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := container.Connect(ctx, container.Options{})
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("STARTOS_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("Docker Engine required (CI or STARTOS_REQUIRE_DOCKER): %v", err)
-		}
-		t.Skipf("no Docker Engine (set STARTOS_REQUIRE_DOCKER=1 to make this a failure): %v", err)
-	}
-	c.Close()
-}
-
 // The benchmark runs end to end on a small image: every figure is printed
 // and the image is removed afterwards.
 func TestRunSmall(t *testing.T) {
-	requireEngine(t)
+	testpkg.Engine(t) // skips, or fails under CI, without an engine
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, config{payload: 4 << 20, rounds: 1}); err != nil {
 		t.Fatal(err)
@@ -61,7 +47,7 @@ func TestRunFull(t *testing.T) {
 	if os.Getenv("STARTOS_BENCH") != "1" {
 		t.Skip("set STARTOS_BENCH=1 to run the full 200 MB benchmark")
 	}
-	requireEngine(t)
+	testpkg.Engine(t) // skips, or fails under CI, without an engine
 	var out bytes.Buffer
 	if err := Run(context.Background(), &out); err != nil {
 		t.Fatal(err)
