@@ -115,6 +115,8 @@ var Table = []*Method{
 		Params: reflect.TypeFor[model.RegistryPackageGetParams](), Result: reflect.TypeFor[model.PackageGet]()},
 	{Name: "marketplace.categories", Doc: "Every category the registries list.",
 		Params: reflect.TypeFor[model.Empty](), Result: reflect.TypeFor[[]string]()},
+	{Name: "marketplace.get", Doc: "StartOS 0.3's marketplace.get: a URL under a configured registry's /package/v0/ (info, index, latest, release-notes/ID, version/ID, manifest/ID) answered from its verified index; never fetches for the client.",
+		Params: reflect.TypeFor[model.MarketplaceGetParams](), Result: reflect.TypeFor[any]()},
 	{Name: "package.search", Doc: "Search the registries: every word in id, title, description or category; the newest version of each match.",
 		Params: reflect.TypeFor[model.PackageSearchParams](), Result: reflect.TypeFor[[]model.MarketPackage]()},
 	{Name: "package.updates", Doc: "Installed packages a registry offers a newer version of.",

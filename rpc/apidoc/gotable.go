@@ -103,6 +103,10 @@ func goType(t reflect.Type, imports map[string]bool) string {
 		return "[]" + goType(t.Elem(), imports)
 	case reflect.Map:
 		return "map[" + goType(t.Key(), imports) + "]" + goType(t.Elem(), imports)
+	case reflect.Interface:
+		if t.NumMethod() == 0 {
+			return "any" // a result whose shape depends on the params (marketplace.get)
+		}
 	}
 	panic("apidoc: cannot name type " + t.String())
 }
