@@ -168,15 +168,19 @@ func (p *page) typeInto(sel, text string) {
 	)
 }
 
+// text waits for sel and reads its text in one evaluation in the page: a
+// node found by one protocol call and read by the next can be replaced by a
+// re-render in between ("No node with given id found").
 func (p *page) text(sel string) string {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, 35*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
-	if err != nil {
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%s); return e ? [e.textContent] : null })()`, jsString(sel))
+	got, err := chromedp.Run(ctx, chromedp.Poll[[]string](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil || len(got) != 1 {
 		p.fail("read "+sel, err)
 	}
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(got[0])
 }
 
 func (p *page) valueOf(sel string) string {
