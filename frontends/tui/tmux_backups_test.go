@@ -129,8 +129,17 @@ func TestBackupsInTmux(t *testing.T) {
 	}
 
 	// esc back to the targets; x forgets the target.
+	// An x sent right after Escape can arrive as alt-x, so x is pressed
+	// again until the question stays on the screen.
 	s.keys("Escape")
-	s.keys("x")
+	deadline = time.Now().Add(time.Minute)
+	for !strings.Contains(s.screen(), "Forget the target usb disk?") {
+		if time.Now().After(deadline) {
+			t.Fatalf("x never asked to forget the target:\n%s", s.screen())
+		}
+		s.keys("x")
+		time.Sleep(500 * time.Millisecond)
+	}
 	s.waitScreen("Forget the target usb disk?")
 	s.keys("y")
 	s.waitScreen("No backup targets yet")

@@ -178,8 +178,16 @@ func TestBrowserAdmin(t *testing.T) {
 	p.visible("restart dialog", "#power-dialog")
 	p.click("#power-confirm")
 	p.wait("restart requested", 60*time.Second, `(() => { const s = document.querySelector('#power-state'); return s.dataset.restarting === 'true' || s.textContent.startsWith('Restart requested'); })()`)
-	if _, err := os.Stat(restarted); err != nil {
-		t.Errorf("the restart command did not run: %v", err)
+	// The document says restarting before the services are halted and the
+	// command runs: wait for the file the command writes.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		_, err := os.Stat(restarted)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restart command did not run: %v", err)
+		}
 	}
 	// A shutdown now is refused, and the dialog says why.
 	p.click("#power-shutdown")
