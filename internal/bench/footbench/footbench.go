@@ -6,19 +6,15 @@
 package footbench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/startos-go/startos/internal/bench/benchd"
 	"github.com/startos-go/startos/internal/bench/goal"
 	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos/model"
@@ -47,16 +43,16 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return fmt.Errorf("building startd: %v\n%s", err, out)
 	}
 
-	d, err := start(ctx, bin, filepath.Join(dir, "rss"))
+	d, err := benchd.Start(ctx, bin, filepath.Join(dir, "rss"), benchd.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.kill()
-	idleRSS, err := rss(d.cmd.Process.Pid)
+	defer d.Kill()
+	idleRSS, err := benchd.RSS(d.PID())
 	if err != nil {
 		return err
 	}
-	c, err := rpc.Dial(ctx, d.sock, rpc.ClientOptions{})
+	c, err := rpc.Dial(ctx, d.Sock, rpc.ClientOptions{})
 	if err != nil {
 		return err
 	}
@@ -70,34 +66,34 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 			return fmt.Errorf("login %d: %w", i, err)
 		}
 	}
-	peak, _ := rssPeak(d.cmd.Process.Pid)
+	peak, _ := benchd.RSSPeak(d.PID())
 	select {
 	case <-time.After(cfg.idle):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	after, err := rss(d.cmd.Process.Pid)
+	after, err := benchd.RSS(d.PID())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "foot     startd RSS  fresh=%.1f MiB  peak=%.1f MiB  after setup + %d logins and %s idle=%.1f MiB\n",
-		mib(idleRSS), mib(peak), cfg.logins, cfg.idle, mib(after))
-	goal.AtMost(w, fmt.Sprintf("startd RSS after setup + %d logins, %s idle", cfg.logins, cfg.idle), mib(after), 40, "%.1f MiB", "<= 40 MiB")
+		benchd.MiB(idleRSS), benchd.MiB(peak), cfg.logins, cfg.idle, benchd.MiB(after))
+	goal.AtMost(w, fmt.Sprintf("startd RSS after setup + %d logins, %s idle", cfg.logins, cfg.idle), benchd.MiB(after), 40, "%.1f MiB", "<= 40 MiB")
 
 	var stops []time.Duration
-	took, err := d.stop()
+	took, err := d.Stop()
 	if err != nil {
 		return err
 	}
 	stops = append(stops, took)
 	for i := 1; i < cfg.stops; i++ {
-		d, err := start(ctx, bin, filepath.Join(dir, fmt.Sprint("stop", i)))
+		d, err := benchd.Start(ctx, bin, filepath.Join(dir, fmt.Sprint("stop", i)), benchd.Options{})
 		if err != nil {
 			return err
 		}
-		took, err := d.stop()
+		took, err := d.Stop()
 		if err != nil {
-			d.kill()
+			d.Kill()
 			return err
 		}
 		stops = append(stops, took)
@@ -107,106 +103,6 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	goal.AtMost(w, "SIGTERM to exit, idle", float64(med)/1e6, 200, "%.1f ms", "<= 200 ms")
 	return nil
 }
-
-type daemon struct {
-	cmd  *exec.Cmd
-	sock string
-	done chan error
-}
-
-var readyLine = regexp.MustCompile(`ready: http://\S+/rpc/v1`)
-
-func start(ctx context.Context, bin, dataDir string) (*daemon, error) {
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0", "--config", "")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	d := &daemon{cmd: cmd, sock: filepath.Join(dataDir, "run", "rpc.sock"), done: make(chan error, 1)}
-	ready := make(chan bool, 1)
-	go func() {
-		r := bufio.NewReader(stderr)
-		seen := false
-		for {
-			line, err := r.ReadString('\n')
-			if !seen && readyLine.MatchString(line) {
-				seen = true
-				ready <- true
-			}
-			if err != nil {
-				if !seen {
-					ready <- false
-				}
-				d.done <- cmd.Wait()
-				return
-			}
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			return nil, fmt.Errorf("startd exited before it was ready")
-		}
-	case <-time.After(30 * time.Second):
-		d.kill()
-		return nil, fmt.Errorf("startd not ready within 30 s")
-	case <-ctx.Done():
-		d.kill()
-		return nil, ctx.Err()
-	}
-	return d, nil
-}
-
-// stop sends SIGTERM and times the exit, as its parent sees it.
-func (d *daemon) stop() (time.Duration, error) {
-	began := time.Now()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return 0, err
-	}
-	select {
-	case err := <-d.done:
-		if err != nil {
-			return 0, fmt.Errorf("startd exited with %v after SIGTERM", err)
-		}
-		return time.Since(began), nil
-	case <-time.After(15 * time.Second):
-		d.kill()
-		return 0, fmt.Errorf("startd still running 15 s after SIGTERM")
-	}
-}
-
-func (d *daemon) kill() {
-	if d.cmd.ProcessState == nil {
-		d.cmd.Process.Kill()
-	}
-}
-
-func rss(pid int) (int64, error) { return statusKB(pid, "VmRSS:") }
-
-func rssPeak(pid int) (int64, error) { return statusKB(pid, "VmHWM:") }
-
-// statusKB reads a "Name: N kB" line of /proc/<pid>/status, in bytes.
-func statusKB(pid int, name string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, name); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", name, pid)
-}
-
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)

@@ -12,22 +12,19 @@
 package scalebench
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/startos-go/startos/internal/bench/benchd"
 	"github.com/startos-go/startos/internal/bench/goal"
 	"github.com/startos-go/startos/internal/testpkg"
 	"github.com/startos-go/startos/rpc"
@@ -122,7 +119,7 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	defer d.kill()
+	defer d.Kill()
 	installBegan := time.Now()
 	if err := installAll(ctx, d, archives, cfg.Parallel); err != nil {
 		return err
@@ -131,7 +128,7 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 		return fmt.Errorf("after install: %w", err)
 	}
 	fmt.Fprintf(w, "scale    %d packages installed and running in %s\n", len(ids), time.Since(installBegan).Round(time.Millisecond))
-	if _, err := d.stop(); err != nil {
+	if _, err := d.Stop(); err != nil {
 		return err
 	}
 
@@ -164,7 +161,7 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	defer d.kill()
+	defer d.Kill()
 	if err := waitAllRunning(ctx, eng, ids, 3*time.Minute); err != nil {
 		return fmt.Errorf("boot reconcile: %w", err)
 	}
@@ -184,7 +181,7 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	cpu0, err := cpuTicks(d.cmd.Process.Pid)
+	cpu0, err := benchd.CPUTicks(d.PID())
 	if err != nil {
 		return err
 	}
@@ -194,20 +191,20 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	cpu1, err := cpuTicks(d.cmd.Process.Pid)
+	cpu1, err := benchd.CPUTicks(d.PID())
 	if err != nil {
 		return err
 	}
 	wall := time.Since(w0)
-	rss, err := statusKB(d.cmd.Process.Pid, "VmRSS:")
+	rss, err := benchd.RSS(d.PID())
 	if err != nil {
 		return err
 	}
-	pct := 100 * float64(cpu1-cpu0) / clockTicks / wall.Seconds()
-	fmt.Fprintf(w, "scale    startd idle with %d packages running: CPU %.2f%% of a core over %s, RSS %.1f MiB\n", len(ids), pct, wall.Round(time.Second), mib(rss))
+	pct := 100 * float64(cpu1-cpu0) / benchd.ClockTicks / wall.Seconds()
+	fmt.Fprintf(w, "scale    startd idle with %d packages running: CPU %.2f%% of a core over %s, RSS %.1f MiB\n", len(ids), pct, wall.Round(time.Second), benchd.MiB(rss))
 	goal.Report(w, goal.Figure{Measure: fmt.Sprintf("%d packages: idle CPU of startd, RSS", len(ids)),
-		Value: fmt.Sprintf("%.2f%%, %.1f MiB", pct, mib(rss)), Goal: "<= 0.5%, <= 60 MiB", OK: pct <= 0.5 && mib(rss) <= 60})
-	if _, err := d.stop(); err != nil {
+		Value: fmt.Sprintf("%.2f%%, %.1f MiB", pct, benchd.MiB(rss)), Goal: "<= 0.5%, <= 60 MiB", OK: pct <= 0.5 && benchd.MiB(rss) <= 60})
+	if _, err := d.Stop(); err != nil {
 		return err
 	}
 	return nil
@@ -234,8 +231,8 @@ func writeArchives(ctx context.Context, eng *container.Client, dir string, ids [
 	return out, nil
 }
 
-func installAll(ctx context.Context, d *daemon, archives []string, parallel int) error {
-	c, err := rpc.Dial(ctx, d.sock, rpc.ClientOptions{})
+func installAll(ctx context.Context, d *benchd.Process, archives []string, parallel int) error {
+	c, err := rpc.Dial(ctx, d.Sock, rpc.ClientOptions{})
 	if err != nil {
 		return err
 	}
@@ -345,10 +342,10 @@ func waitAllRunning(ctx context.Context, eng *container.Client, ids []string, li
 
 // waitAllStarted polls package.list (every 500 ms) until the document
 // says every package runs and is healthy.
-func waitAllStarted(ctx context.Context, d *daemon, ids []string, limit time.Duration) error {
+func waitAllStarted(ctx context.Context, d *benchd.Process, ids []string, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	c, err := rpc.Dial(ctx, d.sock, rpc.ClientOptions{})
+	c, err := rpc.Dial(ctx, d.Sock, rpc.ClientOptions{})
 	if err != nil {
 		return err
 	}
@@ -425,128 +422,14 @@ func Cleanup(eng *container.Client, prefix string, also []string) {
 
 const testpkgVersion = "0.1.0"
 
-type daemon struct {
-	cmd  *exec.Cmd
-	sock string
-	done chan error
+// startDaemon runs startd for the scale case: LAN access on loopback, no
+// plain-HTTP redirect, authorized_keys under the data dir;
+// SCALEBENCH_LOG=1 copies its log to stderr.
+func startDaemon(ctx context.Context, bin, dataDir string) (*benchd.Process, error) {
+	o := benchd.Options{ReadyTimeout: 60 * time.Second, StopTimeout: 30 * time.Second,
+		Args: []string{"--lan-listen", "127.0.0.1:0", "--lan-http-listen", "", "--authorized-keys", filepath.Join(dataDir, "ssh", "authorized_keys")}}
+	if os.Getenv("SCALEBENCH_LOG") != "" {
+		o.Log = os.Stderr
+	}
+	return benchd.Start(ctx, bin, dataDir, o)
 }
-
-var readyLine = regexp.MustCompile(`ready: http://\S+/rpc/v1`)
-
-func startDaemon(ctx context.Context, bin, dataDir string) (*daemon, error) {
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "--data-dir", dataDir, "--run-dir", filepath.Join(dataDir, "run"), "--listen", "127.0.0.1:0",
-		"--config", "", "--lan-listen", "127.0.0.1:0", "--lan-http-listen", "",
-		"--authorized-keys", filepath.Join(dataDir, "ssh", "authorized_keys"))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	d := &daemon{cmd: cmd, sock: filepath.Join(dataDir, "run", "rpc.sock"), done: make(chan error, 1)}
-	ready := make(chan bool, 1)
-	go func() {
-		r := bufio.NewReader(stderr)
-		seen := false
-		for {
-			line, err := r.ReadString('\n')
-			if !seen && readyLine.MatchString(line) {
-				seen = true
-				ready <- true
-			}
-			if os.Getenv("SCALEBENCH_LOG") != "" {
-				os.Stderr.WriteString(line)
-			}
-			if err != nil {
-				if !seen {
-					ready <- false
-				}
-				d.done <- cmd.Wait()
-				return
-			}
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			return nil, errors.New("startd exited before it was ready")
-		}
-	case <-time.After(60 * time.Second):
-		d.kill()
-		return nil, errors.New("startd not ready within 60 s")
-	case <-ctx.Done():
-		d.kill()
-		return nil, ctx.Err()
-	}
-	return d, nil
-}
-
-// stop sends SIGTERM and waits for the exit.
-func (d *daemon) stop() (time.Duration, error) {
-	began := time.Now()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return 0, err
-	}
-	select {
-	case err := <-d.done:
-		if err != nil {
-			return 0, fmt.Errorf("startd exited with %v after SIGTERM", err)
-		}
-		return time.Since(began), nil
-	case <-time.After(30 * time.Second):
-		d.kill()
-		return 0, errors.New("startd still running 30 s after SIGTERM")
-	}
-}
-
-func (d *daemon) kill() {
-	if d.cmd.ProcessState == nil {
-		_ = d.cmd.Process.Kill()
-	}
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
-// every Linux port Go runs on).
-const clockTicks = 100
-
-// cpuTicks is utime+stime of pid (fields 14 and 15 of /proc/<pid>/stat).
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, field 2, is in parentheses and may hold spaces.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	return ut + st, errors.Join(err1, err2)
-}
-
-// statusKB reads a "Name: N kB" line of /proc/<pid>/status, in bytes.
-func statusKB(pid int, name string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, name); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", name, pid)
-}
-
-func mib(b int64) float64 { return float64(b) / (1 << 20) }

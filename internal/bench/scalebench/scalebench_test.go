@@ -3,7 +3,6 @@ package scalebench
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -50,12 +49,5 @@ func TestRunSmallLeavesNothing(t *testing.T) {
 	}
 	if _, err := eng.Inspect(ctx, "start9/"+prefix+"000/main:0.1.0"); err == nil {
 		t.Error("image of package 000 left behind")
-	}
-}
-
-func TestCPUTicksOfThisProcess(t *testing.T) {
-	n, err := cpuTicks(os.Getpid())
-	if err != nil || n < 0 {
-		t.Fatalf("cpuTicks = %d, %v", n, err)
 	}
 }
