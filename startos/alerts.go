@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/startos-go/startos/internal/bytesize"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -119,7 +120,7 @@ func (d *diskAlarm) check(ctx context.Context) {
 		d.full = true
 		d.notify(ctx, model.NotificationInput{Level: model.NotificationWarning, Title: "Disk almost full",
 			Message: fmt.Sprintf("The disk holding %s is %.0f%% full (%s free). Services may fail to write; remove data or packages, or add space.",
-				d.path, pct, humanBytes(u.Available))})
+				d.path, pct, bytesize.Format(float64(u.Available)))})
 	case d.full && pct < d.cfg.DiskFullPercent-diskRearmPoints:
 		d.full = false
 	}
@@ -151,19 +152,6 @@ func (d *diskAlarm) stop() {
 	}
 	d.cancel()
 	d.wg.Wait()
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // openDiskAlarm starts the disk-full check on the data directory.

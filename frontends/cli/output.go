@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/startos-go/startos/internal/bytesize"
 )
 
 // render prints a JSON result in the chosen format. Key order is kept as the
@@ -110,27 +112,13 @@ func humanScalar(n *yaml.Node, key string) *yaml.Node {
 		if k == "memorylimit" && f == 0 {
 			return str("-")
 		}
-		return str(humanBytes(f))
+		return str(bytesize.Format(f))
 	case k == "cpu":
 		return str(strconv.FormatFloat(f, 'f', 1, 64) + "%")
 	case k == "uptime":
 		return str((time.Duration(f) * time.Second).String())
 	}
 	return n
-}
-
-// humanBytes is 2183168 -> "2.1 MiB".
-func humanBytes(f float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if i == 0 {
-		return strconv.FormatFloat(f, 'f', 0, 64) + " B"
-	}
-	return strconv.FormatFloat(f, 'f', 1, 64) + " " + units[i]
 }
 
 // metricFigure is a {value, unit} pair as one figure: MiB and GB (the
@@ -142,9 +130,9 @@ func metricFigure(value, unit string) string {
 	case err != nil:
 		return strings.TrimSpace(value + " " + unit)
 	case unit == "MiB":
-		return humanBytes(f * 1024 * 1024)
+		return bytesize.Format(f * 1024 * 1024)
 	case unit == "GB":
-		return humanBytes(f * 1e9)
+		return bytesize.Format(f * 1e9)
 	case unit == "%":
 		return strconv.FormatFloat(f, 'f', 1, 64) + "%"
 	}

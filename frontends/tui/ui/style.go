@@ -8,6 +8,8 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/startos-go/startos/internal/bytesize"
 )
 
 // Fixed ANSI colours (0-15): the terminal's own palette, so nothing is
@@ -152,15 +154,4 @@ func duration(d time.Duration) string {
 }
 
 // humanBytes prints a byte count in binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return bytesize.Format(float64(n)) }
