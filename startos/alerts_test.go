@@ -29,6 +29,31 @@ type hookServer struct {
 	url    string
 }
 
+// runWithWebhook opens a server with cfg and a webhook to a loopback hook
+// server, installs pkg and starts it; the package is stopped and the server
+// closed when the test ends.
+func runWithWebhook(t *testing.T, ctx context.Context, pkg *testpkg.Package, cfg Config) (*Server, *hookServer) {
+	t.Helper()
+	hook := newHookServer(t)
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.WebhookAdd(ctx, model.WebhookAddParams{URL: hook.url}); err != nil {
+		t.Fatal(err)
+	}
+	id := pkg.Manifest.ID
+	archive := filepath.Join(t.TempDir(), id+".s9pk")
+	pkg.WriteArchive(t, archive)
+	installArchive(t, ctx, s, archive)
+	t.Cleanup(func() { _, _ = s.StopPackage(context.Background(), model.PackageIDParams{ID: id}) })
+	if _, err := s.StartPackage(ctx, model.PackageIDParams{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	return s, hook
+}
+
 func newHookServer(t *testing.T) *hookServer {
 	h := &hookServer{}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -139,23 +164,8 @@ func TestCrashLoopNotifiedOncePerEpisode(t *testing.T) {
 	defer cancel()
 	pkg := testpkg.Build(t, eng, testpkg.Options{MainCommand: "fail"})
 	id := pkg.Manifest.ID
-	hook := newHookServer(t)
-	s, err := Open(ctx, Config{DataDir: t.TempDir(), Stderr: io.Discard,
+	s, hook := runWithWebhook(t, ctx, pkg, Config{DataDir: t.TempDir(), Stderr: io.Discard,
 		Alerts: Alerts{CrashLoopRestarts: 3, CrashLoopWindow: 10 * time.Minute}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.WebhookAdd(ctx, model.WebhookAddParams{URL: hook.url}); err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(t.TempDir(), id+".s9pk")
-	pkg.WriteArchive(t, archive)
-	installArchive(t, ctx, s, archive)
-	t.Cleanup(func() { _, _ = s.StopPackage(context.Background(), model.PackageIDParams{ID: id}) })
-	if _, err := s.StartPackage(ctx, model.PackageIDParams{ID: id}); err != nil {
-		t.Fatal(err)
-	}
 
 	const title = "keeps crashing"
 	got := waitNotifications(t, ctx, s, title, 1)
@@ -199,25 +209,10 @@ func TestFailingHealthCheckNotifiedAfterThreshold(t *testing.T) {
 	defer cancel()
 	pkg := testpkg.Build(t, eng, testpkg.Options{})
 	id := pkg.Manifest.ID
-	hook := newHookServer(t)
 	const threshold = 2 * time.Second
 	dir := t.TempDir()
-	s, err := Open(ctx, Config{DataDir: dir, Stderr: io.Discard, HealthGrace: 200 * time.Millisecond,
+	s, hook := runWithWebhook(t, ctx, pkg, Config{DataDir: dir, Stderr: io.Discard, HealthGrace: 200 * time.Millisecond,
 		HealthInterval: 300 * time.Millisecond, Alerts: Alerts{HealthFailingFor: threshold}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.WebhookAdd(ctx, model.WebhookAddParams{URL: hook.url}); err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(t.TempDir(), id+".s9pk")
-	pkg.WriteArchive(t, archive)
-	installArchive(t, ctx, s, archive)
-	t.Cleanup(func() { _, _ = s.StopPackage(context.Background(), model.PackageIDParams{ID: id}) })
-	if _, err := s.StartPackage(ctx, model.PackageIDParams{ID: id}); err != nil {
-		t.Fatal(err)
-	}
 	result := func(d *model.Document) model.HealthCheckResult {
 		return d.Public.PackageData[id].StatusInfo.Health["web"]
 	}

@@ -32,22 +32,10 @@ func TestBrowserAdmin(t *testing.T) {
 	restarted := filepath.Join(marks, "restarted")
 	proc := testdaemon.RunStartd(t, bin, data, "--restart-command", "touch "+restarted)
 
-	local, err := rpc.Dial(context.Background(), "unix://"+proc.Sock, rpc.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
 	ctx := context.Background()
-	if err := local.Call(ctx, "setup.execute", map[string]any{"password": "correct horse", "name": "Admin Box"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	local := ownedBox(t, ctx, proc.Sock, "Admin Box")
 
-	p := &page{t: t, ctx: Browser(t)}
-	p.watchExceptions()
-	p.run("open the box", 30*time.Second, chromedp.Navigate(proc.HTTP+"/"))
-	p.typeInto("#login-password", "correct horse")
-	p.click(`#login-form button[type=submit]`)
-	p.wait("dashboard", 60*time.Second, `document.querySelector('#dashboard')?.dataset.ready === 'true'`)
+	p := loggedIn(t, proc.HTTP)
 
 	// Pages of another origin on the same site (the browser sends the
 	// session cookie) can neither write nor open the WebSocket.

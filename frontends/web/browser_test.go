@@ -140,6 +140,33 @@ func eval(js string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// ownedBox gives the box at sock an owner ("correct horse") and a name, and
+// returns a local client to it, closed when the test ends.
+func ownedBox(t *testing.T, ctx context.Context, sock, name string) *rpc.Client {
+	t.Helper()
+	local, err := rpc.Dial(ctx, "unix://"+sock, rpc.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Close() })
+	if err := local.Call(ctx, "setup.execute", map[string]any{"password": "correct horse", "name": name}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
+
+// loggedIn opens the box's page in a new browser and logs in as the owner.
+func loggedIn(t *testing.T, boxURL string) *page {
+	t.Helper()
+	p := &page{t: t, ctx: Browser(t)}
+	p.watchExceptions()
+	p.run("open the box", 30*time.Second, chromedp.Navigate(boxURL+"/"))
+	p.typeInto("#login-password", "correct horse")
+	p.click(`#login-form button[type=submit]`)
+	p.wait("dashboard", 60*time.Second, `document.querySelector('#dashboard')?.dataset.ready === 'true'`)
+	return p
+}
+
 // wait polls a JavaScript condition until it holds.
 func (p *page) wait(what string, timeout time.Duration, js string) {
 	p.t.Helper()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/startos-go/startos/internal/testdaemon"
 	"github.com/startos-go/startos/internal/testpkg"
-	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/service"
 )
@@ -44,25 +43,13 @@ func TestBrowserConfig(t *testing.T) {
 	proc := testdaemon.RunStartd(t, bin, data)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	local, err := rpc.Dial(ctx, "unix://"+proc.Sock, rpc.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	if err := local.Call(ctx, "setup.execute", map[string]any{"password": "correct horse", "name": "Config Box"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	local := ownedBox(t, ctx, proc.Sock, "Config Box")
 	if err := local.Sideload(ctx, model.SideloadParams{}, bytes.NewReader(body), int64(len(body))); err != nil {
 		t.Fatalf("sideload: %v", err)
 	}
 	t.Cleanup(func() { _ = local.Call(context.Background(), "package.uninstall", map[string]any{"id": id}, nil) })
 
-	p := &page{t: t, ctx: Browser(t)}
-	p.watchExceptions()
-	p.run("open the box", 30*time.Second, chromedp.Navigate(proc.HTTP+"/"))
-	p.typeInto("#login-password", "correct horse")
-	p.click(`#login-form button[type=submit]`)
-	p.wait("dashboard", 60*time.Second, `document.querySelector('#dashboard')?.dataset.ready === 'true'`)
+	p := loggedIn(t, proc.HTTP)
 
 	status := func(s string) string {
 		return fmt.Sprintf(`!!document.querySelector('.status-line [data-status=%q]')`, s)

@@ -13,11 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/startos-go/startos/internal/testdaemon"
 	"github.com/startos-go/startos/internal/testpkg"
-	"github.com/startos-go/startos/rpc"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -62,22 +59,10 @@ func TestBrowserMarketplace(t *testing.T) {
 
 	bin := testdaemon.BuildStartd(t)
 	proc := testdaemon.RunStartd(t, bin, t.TempDir(), "--allow-local-downloads")
-	local, err := rpc.Dial(context.Background(), "unix://"+proc.Sock, rpc.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
 	ctx := context.Background()
-	if err := local.Call(ctx, "setup.execute", map[string]any{"password": "correct horse", "name": "Market Box"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	local := ownedBox(t, ctx, proc.Sock, "Market Box")
 
-	p := &page{t: t, ctx: Browser(t)}
-	p.watchExceptions()
-	p.run("open the box", 30*time.Second, chromedp.Navigate(proc.HTTP+"/"))
-	p.typeInto("#login-password", "correct horse")
-	p.click(`#login-form button[type=submit]`)
-	p.wait("dashboard", 60*time.Second, `document.querySelector('#dashboard')?.dataset.ready === 'true'`)
+	p := loggedIn(t, proc.HTTP)
 
 	// No registry yet; add the loopback one without a fingerprint: the key
 	// it is pinned to is shown, and it is the one start-sdk made.
