@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -525,4 +526,22 @@ func (c *Client) Sideload(ctx context.Context, p model.SideloadParams, body io.R
 		return errors.New("package.sideload: the answer has no upload id")
 	}
 	return c.Upload(ctx, sl.Upload, body, size)
+}
+
+// SideloadFile is Sideload of the .s9pk file at path, which must be a
+// regular file.
+func (c *Client) SideloadFile(ctx context.Context, p model.SideloadParams, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	return c.Sideload(ctx, p, f, st.Size())
 }

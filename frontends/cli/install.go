@@ -50,16 +50,7 @@ func customizeInstall(cmd *cli.Command, s *session) {
 			fmt.Fprintln(s.stdout, "installed", src)
 			return nil
 		}
-		f, err := os.Open(src)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if err := c.Sideload(ctx, model.SideloadParams{AllowKeyChange: cCtx.String("allow-key-change")}, f, st.Size()); err != nil {
+		if err := c.SideloadFile(ctx, model.SideloadParams{AllowKeyChange: cCtx.String("allow-key-change")}, src); err != nil {
 			return err
 		}
 		fmt.Fprintln(s.stdout, "installed", src)

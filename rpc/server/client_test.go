@@ -262,3 +262,26 @@ func TestClientSideloadUploadsToTheAnsweredID(t *testing.T) {
 		t.Fatalf("Sideload of garbage = %#v, want the daemon's verdict on the archive", err)
 	}
 }
+
+// SideloadFile sends a file's bytes the same way, and refuses what is not a
+// regular file before it asks the daemon for anything.
+func TestClientSideloadFile(t *testing.T) {
+	ts := startServer(t, newBackend(t))
+	ctx := context.Background()
+	c, err := rpc.Dial(ctx, ts.httpURL, ts.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	garbage := filepath.Join(t.TempDir(), "x.s9pk")
+	if err := os.WriteFile(garbage, []byte("not an s9pk archive"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rerr *rpc.Error
+	if err := c.SideloadFile(ctx, model.SideloadParams{}, garbage); !errors.As(err, &rerr) {
+		t.Fatalf("SideloadFile of garbage = %#v, want the daemon's verdict", err)
+	}
+	if err := c.SideloadFile(ctx, model.SideloadParams{}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("SideloadFile of a directory = %v", err)
+	}
+}

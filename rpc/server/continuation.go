@@ -154,14 +154,9 @@ func continuationResult(m *Method, initial any, guid string) (json.RawMessage, *
 // fell behind or the item could not be sent.
 func (s *Server) serveContinuation(w http.ResponseWriter, r *http.Request) {
 	guid := strings.TrimPrefix(r.URL.Path, "/ws/rpc/")
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		http.Error(w, "the daemon is shutting down", http.StatusServiceUnavailable)
+	if !s.admit(w) {
 		return
 	}
-	s.accepted.Add(1)
-	s.mu.Unlock()
 	defer s.accepted.Done()
 
 	ctx, cancel := context.WithCancel(s.ctx)

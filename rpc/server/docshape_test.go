@@ -247,13 +247,7 @@ func TestDocumentHasStartOSShape(t *testing.T) {
 		Username: "box", Password: ptr("secret"), Security: model.SMTPSecurityStartTLS}, nil); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	if err := c.Sideload(ctx, model.SideloadParams{}, f, st.Size()); err != nil {
+	if err := c.SideloadFile(ctx, model.SideloadParams{}, archive); err != nil {
 		t.Fatal(err)
 	}
 	id := pkg.Manifest.ID

@@ -149,16 +149,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// which Accept's own same-origin check does not know), so Accept skips
 	// its check. The connection then lives under its own deadlines (every
 	// write bounded by WriteTimeout), not the request's.
-	// Counted before the upgrade and under mu: an Add while Shutdown waits
-	// on a zero count is a race (Shutdown sets closing first).
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		http.Error(w, "the daemon is shutting down", http.StatusServiceUnavailable)
+	if !s.admit(w) {
 		return
 	}
-	s.accepted.Add(1)
-	s.mu.Unlock()
 	defer s.accepted.Done()
 	liftDeadlines(w)
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -398,4 +391,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.accepted.Wait()
 	s.unwatch()
 	return err
+}
+
+// admit counts a WebSocket connection before its upgrade, so Shutdown waits
+// for it; once the server is closing it answers 503 and returns false. The
+// caller calls s.accepted.Done when the connection ends. Counted under mu:
+// an Add while Shutdown waits on a zero count is a race (Shutdown sets
+// closing first).
+func (s *Server) admit(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	closing := s.closing
+	if !closing {
+		s.accepted.Add(1)
+	}
+	s.mu.Unlock()
+	if closing {
+		http.Error(w, "the daemon is shutting down", http.StatusServiceUnavailable)
+	}
+	return !closing
 }

@@ -238,16 +238,7 @@ func installAll(ctx context.Context, d *benchd.Process, archives []string, paral
 	}
 	defer c.Close()
 	if err := forEach(ctx, archives, parallel, func(ctx context.Context, path string) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if err := c.Sideload(ctx, model.SideloadParams{}, f, st.Size()); err != nil {
+		if err := c.SideloadFile(ctx, model.SideloadParams{}, path); err != nil {
 			return fmt.Errorf("sideload %s: %w", filepath.Base(path), err)
 		}
 		return nil
