@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/startos-go/startos/startos/db"
@@ -39,7 +40,8 @@ func (s *Server) startPkgWire(ctx context.Context) error {
 		defer close(w.done)
 		defer func() { f.Close() }()
 		for {
-			if _, err := f.Recv(loopCtx); err != nil {
+			rev, err := f.Recv(loopCtx)
+			if err != nil {
 				if loopCtx.Err() != nil {
 					return
 				}
@@ -48,16 +50,53 @@ func (s *Server) startPkgWire(ctx context.Context) error {
 					s.log.Error("package fields: cannot follow the document", "error", err)
 					return
 				}
+				s.pkgDerive(loopCtx, w) // what was missed is unknown
+				continue
 			}
+			touched := touchesDerivedInputs(rev.Patch)
 			for f.Len() > 0 { // one pass for a burst of revisions
-				if _, err := f.Recv(loopCtx); err != nil {
+				rev, err := f.Recv(loopCtx)
+				if err != nil {
 					break
 				}
+				touched = touched || touchesDerivedInputs(rev.Patch)
 			}
-			s.pkgDerive(loopCtx, w)
+			// Health results and progress are most revisions: they change
+			// no input, so they cost a look at their paths, not a pass.
+			if touched {
+				s.pkgDerive(loopCtx, w)
+			}
 		}
 	}()
 	return nil
+}
+
+// touchesDerivedInputs reports whether a patch of /public may change what
+// the fields are derived from: the hostname, or a package's manifest
+// (stateInfo), its interface addresses, or the package itself.
+func touchesDerivedInputs(p model.Patch) bool {
+	for _, op := range p {
+		if derivedInput(op.Path) || (op.From != "" && derivedInput(op.From)) {
+			return true
+		}
+	}
+	return false
+}
+
+func derivedInput(path string) bool {
+	switch {
+	case path == "" || path == "/packageData" || path == "/serverInfo" || path == "/serverInfo/hostname":
+		return true
+	case strings.HasPrefix(path, "/packageData/"):
+		rest := strings.TrimPrefix(path, "/packageData/")
+		_, field, ok := strings.Cut(rest, "/")
+		if !ok { // a whole entry
+			return true
+		}
+		return field == "stateInfo" || strings.HasPrefix(field, "stateInfo/") ||
+			field == "interfaceAddresses" || strings.HasPrefix(field, "interfaceAddresses/")
+	}
+	return false
 }
 
 func (s *Server) closePkgWire() {
