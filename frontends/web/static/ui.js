@@ -1,6 +1,6 @@
 // Small pieces every screen shares.
 import { html, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
-import { call, prefetched } from './rpc.js';
+import { call, prefetched, OfflineError } from './rpc.js';
 
 export { html };
 
@@ -98,7 +98,9 @@ export function useCall(method, params, deps, everyMs) {
       const value = await call(method, params);
       if (n === seq.current) set({ value, error: null, loading: false });
     } catch (error) {
-      if (n === seq.current) set((s) => ({ value: s.value, error, loading: false }));
+      // The box not answering while a value is shown is the connection
+      // badge's news ("reconnecting"), not this card's: keep the value.
+      if (n === seq.current) set((s) => (error instanceof OfflineError && s.value ? { ...s, loading: false } : { value: s.value, error, loading: false }));
     }
   }, deps);
   const first = useRef(true);
