@@ -15,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/startos-go/startos/startos/db"
 	"github.com/startos-go/startos/startos/errdefs"
+	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
 	"github.com/startos-go/startos/startos/net/ca"
 	"github.com/startos-go/startos/startos/net/lan"
@@ -48,10 +50,12 @@ type LANOptions struct {
 
 // lanState is what StartLAN runs.
 type lanState struct {
-	o      LANOptions
-	router *router.Router
-	cancel context.CancelFunc
-	done   chan struct{}
+	o        LANOptions
+	router   *router.Router
+	follower *follower
+	// manifests caches each package's parsed manifest by its bytes; only
+	// the follower's passes touch it.
+	manifests map[string]cachedManifest
 
 	mu    sync.Mutex
 	ports map[string]cachedPorts // by package: published ports, briefly cached
@@ -95,7 +99,7 @@ func (s *Server) StartLAN(o LANOptions) (*router.Router, error) {
 	if o.HTTPSPort == 0 {
 		o.HTTPSPort = 443
 	}
-	l := &lanState{o: o, ports: map[string]cachedPorts{}, done: make(chan struct{})}
+	l := &lanState{o: o, ports: map[string]cachedPorts{}, manifests: map[string]cachedManifest{}}
 	l.router = router.New(router.Options{
 		Certificate: s.ca.Certificate,
 		Resolve: func(ctx context.Context, pkg string, port uint16) (string, error) {
@@ -108,37 +112,13 @@ func (s *Server) StartLAN(o LANOptions) (*router.Router, error) {
 		HTTPSPort:         o.HTTPSPort,
 		MaxConnsPerClient: o.MaxConnsPerClient,
 	})
-	_, f, err := s.db.Subscribe("/public", 0)
+	s.lan = l
+	fl, err := s.follow("lan", lanInput, func(ctx context.Context) { s.lanReconcile(ctx, l) })
 	if err != nil {
+		s.lan = nil
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	s.lan = l
-	s.lanReconcile(ctx, l)
-	go func() {
-		defer close(l.done)
-		defer func() { f.Close() }()
-		for {
-			if _, err := f.Recv(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				// Dropped for falling behind: subscribe again.
-				f.Close()
-				if _, f, err = s.db.Subscribe("/public", 0); err != nil {
-					s.log.Error("lan: cannot follow the document", "error", err)
-					return
-				}
-			}
-			for f.Len() > 0 { // one reconcile for a burst of revisions
-				if _, err := f.Recv(ctx); err != nil {
-					break
-				}
-			}
-			s.lanReconcile(ctx, l)
-		}
-	}()
+	l.follower = fl
 	if o.ProbeAddr != "" {
 		if err := s.addLANProbe(o.ProbeAddr); err != nil {
 			return nil, err
@@ -152,8 +132,7 @@ func (s *Server) closeLAN() error {
 	if l == nil {
 		return nil
 	}
-	l.cancel()
-	<-l.done
+	l.follower.stop()
 	return l.router.Close()
 }
 
@@ -162,24 +141,43 @@ type lanPlan struct {
 	table     router.Table
 	addresses map[string]map[string]model.InterfaceAddresses // package -> interface -> addresses
 	boxHost   model.Host                                     // serverInfo.network.host
+	hostHad   model.Host                                     // what the revision planned from holds
 }
 
-// planLAN derives the plan from a document.
-func (s *Server) planLAN(doc *model.Document, l *lanState) lanPlan {
-	hostname := doc.Public.ServerInfo.Hostname
-	p := lanPlan{addresses: map[string]map[string]model.InterfaceAddresses{}}
+// cachedManifest is a manifest and the bytes it was parsed from.
+type cachedManifest struct {
+	raw json.RawMessage
+	mf  *manifest.Manifest
+}
+
+// manifestOf is e's manifest, parsed once per version of its bytes.
+func (l *lanState) manifestOf(id string, e *model.PackageDataEntry) *manifest.Manifest {
+	if c, ok := l.manifests[id]; ok && bytes.Equal(c.raw, e.StateInfo.Manifest) {
+		return c.mf
+	}
+	mf := entryManifest(e)
+	l.manifests[id] = cachedManifest{raw: e.StateInfo.Manifest, mf: mf}
+	return mf
+}
+
+// planLAN derives the plan from a revision of the document.
+func (s *Server) planLAN(view db.View, l *lanState) lanPlan {
+	info := view.ServerInfo()
+	hostname := info.Hostname
+	p := lanPlan{addresses: map[string]map[string]model.InterfaceAddresses{}, hostHad: info.Network.Host}
 	p.table.Box = []string{router.BoxName(hostname)}
-	p.boxHost = boxHost(hostname, l.o.HTTPSPort, gatewayNames(doc.Public.ServerInfo.Network.Gateways))
-	for _, id := range sortedKeys(doc.Public.PackageData) {
-		e := doc.Public.PackageData[id]
-		mf := entryManifest(&e)
+	p.boxHost = boxHost(hostname, l.o.HTTPSPort, gatewayNames(info.Network.Gateways))
+	live := map[string]bool{}
+	view.EachPackage(func(id string, e *model.PackageDataEntry) bool {
+		live[id] = true
+		mf := l.manifestOf(id, e)
 		if mf == nil {
-			continue
+			return true
 		}
 		ifaces, err := lan.Interfaces(mf, hostname)
 		if err != nil {
 			s.log.Warn("lan: package not served", "package", id, "error", err)
-			continue
+			return true
 		}
 		addrs := map[string]model.InterfaceAddresses{}
 		for _, in := range ifaces {
@@ -190,6 +188,12 @@ func (s *Server) planLAN(doc *model.Document, l *lanState) lanPlan {
 			addrs[in.ID] = lan.Addresses(in, l.o.HTTPSPort, l.o.HTTPPort, hostname)
 		}
 		p.addresses[id] = addrs
+		return true
+	})
+	for id := range l.manifests {
+		if !live[id] {
+			delete(l.manifests, id)
+		}
 	}
 	return p
 }
@@ -198,8 +202,8 @@ func (s *Server) planLAN(doc *model.Document, l *lanState) lanPlan {
 // in line with the document. It writes only what differs, so its own
 // write wakes it once more and changes nothing.
 func (s *Server) lanReconcile(ctx context.Context, l *lanState) {
-	_, doc := s.db.Read()
-	p := s.planLAN(doc, l)
+	view := s.db.View()
+	p := s.planLAN(view, l)
 	if err := l.router.SetTable(p.table); err != nil {
 		s.log.Warn("lan: some forwards are not listening", "error", err)
 	}
@@ -208,22 +212,18 @@ func (s *Server) lanReconcile(ctx context.Context, l *lanState) {
 		sort.Strings(names)
 		l.o.Names(names)
 	}
-	changed := func(d *model.Document) bool {
-		if !sameJSON(d.Public.ServerInfo.Network.Host, p.boxHost) {
-			return true
+	want := func(id string) map[string]model.InterfaceAddresses {
+		if a := p.addresses[id]; len(a) > 0 {
+			return a
 		}
-		for id, e := range d.Public.PackageData {
-			want := p.addresses[id]
-			if len(want) == 0 {
-				want = nil
-			}
-			if !reflect.DeepEqual(e.InterfaceAddresses, want) {
-				return true
-			}
-		}
-		return false
+		return nil
 	}
-	if !changed(doc) {
+	changed := !sameJSON(p.hostHad, p.boxHost)
+	view.EachPackage(func(id string, e *model.PackageDataEntry) bool {
+		changed = changed || !reflect.DeepEqual(e.InterfaceAddresses, want(id))
+		return !changed
+	})
+	if !changed {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -233,12 +233,8 @@ func (s *Server) lanReconcile(ctx context.Context, l *lanState) {
 			d.Public.ServerInfo.Network.Host = p.boxHost.Clone()
 		}
 		for id, e := range d.Public.PackageData {
-			want := p.addresses[id]
-			if len(want) == 0 {
-				want = nil
-			}
-			if !reflect.DeepEqual(e.InterfaceAddresses, want) {
-				e.InterfaceAddresses = want
+			if w := want(id); !reflect.DeepEqual(e.InterfaceAddresses, w) {
+				e.InterfaceAddresses = w
 				d.Public.PackageData[id] = e
 			}
 		}
@@ -251,12 +247,11 @@ func (s *Server) lanReconcile(ctx context.Context, l *lanState) {
 // lanResolve is where port of pkg is published on loopback now, or why
 // the package cannot take traffic.
 func (s *Server) lanResolve(ctx context.Context, l *lanState, pkg string, port uint16) (string, error) {
-	_, doc := s.db.Read()
-	e, ok := doc.Public.PackageData[pkg]
-	if !ok {
+	var st model.DisplayStatus
+	if !s.db.View().ReadPackage(pkg, func(e *model.PackageDataEntry) { st = model.DeriveStatus(e) }) {
 		return "", &router.Unavailable{Package: pkg, Status: "not installed"}
 	}
-	if st := model.DeriveStatus(&e); st.Primary != model.DesiredRunning && st.Primary != model.StatusStarting {
+	if st.Primary != model.DesiredRunning && st.Primary != model.StatusStarting {
 		return "", &router.Unavailable{Package: pkg, Status: st.Primary}
 	}
 	l.mu.Lock()
@@ -322,8 +317,7 @@ const lanProbeInterval = 5 * time.Second
 // Hostname is the box's hostname as the document holds it; its LAN name is
 // <hostname>.local.
 func (s *Server) Hostname() string {
-	_, doc := s.db.Read()
-	return doc.Public.ServerInfo.Hostname
+	return s.db.View().ServerInfo().Hostname
 }
 
 // sameJSON compares two values as the document encodes them, so a value

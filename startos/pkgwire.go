@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/startos-go/startos/startos/db"
@@ -17,8 +16,7 @@ import (
 // whoever changed those: install, update, the LAN reconcile, a hostname
 // change. It follows the document and writes only what differs.
 type pkgWire struct {
-	cancel context.CancelFunc
-	done   chan struct{}
+	follower *follower
 	// seen caches, per package, the inputs last derived from, so an
 	// unrelated revision costs a comparison, not a manifest parse.
 	seen map[string]string
@@ -26,83 +24,20 @@ type pkgWire struct {
 
 // startPkgWire derives once (so an existing database is complete when Open
 // returns) and then follows the document until closePkgWire.
-func (s *Server) startPkgWire(ctx context.Context) error {
-	w := &pkgWire{done: make(chan struct{}), seen: map[string]string{}}
-	_, f, err := s.db.Subscribe("/public", 0)
+func (s *Server) startPkgWire() error {
+	w := &pkgWire{seen: map[string]string{}}
+	fl, err := s.follow("package fields", packageInput, func(ctx context.Context) { s.pkgDerive(ctx, w) })
 	if err != nil {
 		return err
 	}
-	s.pkgDerive(ctx, w)
-	loopCtx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
+	w.follower = fl
 	s.pkgwire = w
-	go func() {
-		defer close(w.done)
-		defer func() { f.Close() }()
-		for {
-			rev, err := f.Recv(loopCtx)
-			if err != nil {
-				if loopCtx.Err() != nil {
-					return
-				}
-				f.Close() // dropped for falling behind: follow again
-				if _, f, err = s.db.Subscribe("/public", 0); err != nil {
-					s.log.Error("package fields: cannot follow the document", "error", err)
-					return
-				}
-				s.pkgDerive(loopCtx, w) // what was missed is unknown
-				continue
-			}
-			touched := touchesDerivedInputs(rev.Patch)
-			for f.Len() > 0 { // one pass for a burst of revisions
-				rev, err := f.Recv(loopCtx)
-				if err != nil {
-					break
-				}
-				touched = touched || touchesDerivedInputs(rev.Patch)
-			}
-			// Health results and progress are most revisions: they change
-			// no input, so they cost a look at their paths, not a pass.
-			if touched {
-				s.pkgDerive(loopCtx, w)
-			}
-		}
-	}()
 	return nil
-}
-
-// touchesDerivedInputs reports whether a patch of /public may change what
-// the fields are derived from: the hostname, or a package's manifest
-// (stateInfo), its interface addresses, or the package itself.
-func touchesDerivedInputs(p model.Patch) bool {
-	for _, op := range p {
-		if derivedInput(op.Path) || (op.From != "" && derivedInput(op.From)) {
-			return true
-		}
-	}
-	return false
-}
-
-func derivedInput(path string) bool {
-	switch {
-	case path == "" || path == "/packageData" || path == "/serverInfo" || path == "/serverInfo/hostname":
-		return true
-	case strings.HasPrefix(path, "/packageData/"):
-		rest := strings.TrimPrefix(path, "/packageData/")
-		_, field, ok := strings.Cut(rest, "/")
-		if !ok { // a whole entry
-			return true
-		}
-		return field == "stateInfo" || strings.HasPrefix(field, "stateInfo/") ||
-			field == "interfaceAddresses" || strings.HasPrefix(field, "interfaceAddresses/")
-	}
-	return false
 }
 
 func (s *Server) closePkgWire() {
 	if w := s.pkgwire; w != nil {
-		w.cancel()
-		<-w.done
+		w.follower.stop()
 		s.pkgwire = nil
 	}
 }

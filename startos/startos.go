@@ -189,7 +189,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.openNotifier()
 	s.openDiskAlarm()
-	if err := s.startPkgWire(ctx); err != nil {
+	if err := s.startPkgWire(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("startos: package fields: %w", err)
 	}

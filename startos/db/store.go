@@ -341,6 +341,17 @@ func (v View) EachPackage(fn func(id string, e *model.PackageDataEntry) bool) {
 	}
 }
 
+// ReadPackage calls fn with package id's entry, without copying it, and
+// reports whether there is one; fn must only read the entry and not keep
+// it (see EachPackage).
+func (v View) ReadPackage(id string, fn func(e *model.PackageDataEntry)) bool {
+	e, ok := v.snap.doc.Public.PackageData[id]
+	if ok {
+		fn(&e)
+	}
+	return ok
+}
+
 // ServerInfo is a copy of public.serverInfo.
 func (v View) ServerInfo() model.ServerInfo { return cloneValue(v.snap.doc.Public.ServerInfo) }
 

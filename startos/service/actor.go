@@ -63,7 +63,7 @@ type seenContainer struct {
 // at the engine on its own: the manager's listing every ResyncInterval
 // does the looking for all of them in one call (an inspect per package
 // every ten seconds was most of an idle daemon's CPU with 100 packages).
-func (a *actor) ownResync() time.Duration { return 6 * a.m.opts.ResyncInterval }
+func (a *actor) ownResync() time.Duration { return 30 * a.m.opts.ResyncInterval }
 
 func newActor(m *Manager, id string) *actor {
 	a := &actor{m: m, id: id, kickc: make(chan struct{}, 1), done: make(chan struct{})}
@@ -136,12 +136,24 @@ func (a *actor) watchStatus(ctx context.Context) {
 			if err != nil {
 				break
 			}
-			if len(rev.Patch) > 0 {
+			if touchesMoreThanHealth(rev.Patch) {
 				a.kick()
 			}
 		}
 		f.Close()
 	}
+}
+
+// touchesMoreThanHealth reports whether a patch of statusInfo changes
+// anything but its health results, which the actor writes and never acts on
+// (each kick costs an inspect).
+func touchesMoreThanHealth(p model.Patch) bool {
+	for _, op := range p {
+		if op.Path != "/health" && !strings.HasPrefix(op.Path, "/health/") {
+			return true
+		}
+	}
+	return false
 }
 
 // reconcile compares the document with the engine once and acts; it returns
