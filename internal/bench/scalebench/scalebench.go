@@ -188,16 +188,32 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Idle is not quiet: every package's health check is an exec every
+	// 15 s (StartOS's interval), counted here to read the figure by.
+	execCtx, stopExecs := context.WithCancel(ctx)
+	evs, _ := eng.Events(execCtx, service.LabelPackage, time.Time{}, "exec_start")
+	execs := make(chan int, 1)
+	go func() {
+		n := 0
+		for range evs {
+			n++
+		}
+		execs <- n
+	}()
 	cpu0, err := benchd.CPUTicks(d.PID())
 	if err != nil {
+		stopExecs()
 		return err
 	}
 	w0 := time.Now()
 	select {
 	case <-time.After(cfg.Idle):
 	case <-ctx.Done():
+		stopExecs()
 		return ctx.Err()
 	}
+	stopExecs()
+	checks := <-execs
 	cpu1, err := benchd.CPUTicks(d.PID())
 	if err != nil {
 		return err
@@ -208,7 +224,8 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 		return err
 	}
 	pct := 100 * float64(cpu1-cpu0) / benchd.ClockTicks / wall.Seconds()
-	fmt.Fprintf(w, "scale    startd idle with %d packages running: CPU %.2f%% of a core over %s, RSS %.1f MiB\n", len(ids), pct, wall.Round(time.Second), benchd.MiB(rss))
+	fmt.Fprintf(w, "scale    startd idle with %d packages running: CPU %.2f%% of a core over %s, RSS %.1f MiB; health checks ran %d execs (%.1f/s)\n",
+		len(ids), pct, wall.Round(time.Second), benchd.MiB(rss), checks, float64(checks)/wall.Seconds())
 	goal.Report(w, goal.Figure{Measure: fmt.Sprintf("%d packages: idle CPU of startd, RSS", len(ids)),
 		Value: fmt.Sprintf("%.2f%%, %.1f MiB", pct, benchd.MiB(rss)), Goal: "<= 0.5%, <= 60 MiB", OK: pct <= 0.5 && benchd.MiB(rss) <= 60})
 	if _, err := d.Stop(); err != nil {
