@@ -110,19 +110,38 @@ func (f *WSFramer) WriteFrame(b []byte) error {
 
 func (f *WSFramer) Close() error { return f.C.Close(websocket.StatusNormalClosure, "") }
 
-// ObjectStream adapts a framer to jsonrpc2.ObjectStream with a bounded
-// outgoing queue drained by one writer goroutine. Replies never wait: when
-// their queue is full the peer is not reading and is disconnected.
-// Notifications wait for room (their producers are bounded feeds that end
-// when they cannot deliver), and replies go out before queued notifications.
+// ObjectStream adapts a framer to jsonrpc2.ObjectStream with bounded
+// outgoing queues. Replies never wait for room: when theirs is full the peer
+// is not reading and is disconnected. Notifications wait for room (their
+// producers are bounded feeds that end when they cannot deliver), and
+// replies go out before queued notifications.
+//
+// A message that finds the connection idle (nothing queued, nobody writing)
+// is written by its sender's goroutine, so a round trip costs no hand-off to
+// a writer goroutine; otherwise it is queued, and the connection's writer
+// goroutine, woken only then, drains the queues. The write side has one
+// owner at a time, passed through the writing flag: no lock is held across
+// a write, and every write carries the framer's deadline, so a peer that
+// does not read holds up only its own connection, for at most WriteTimeout.
 type ObjectStream struct {
-	fr      Framer
-	replies chan []byte
-	notes   chan []byte
-	done    chan struct{}
-	once    sync.Once
-	writer  sync.WaitGroup
-	pending atomic.Int64 // queued or being written
+	fr Framer
+	// replyRoom and noteRoom hold a token per reply (or request) and per
+	// notification queued or being written: their capacity bounds the
+	// queues.
+	replyRoom chan struct{}
+	noteRoom  chan struct{}
+	wake      chan struct{} // hands the write side to the writer goroutine
+	done      chan struct{}
+	once      sync.Once
+	writer    sync.WaitGroup
+	pending   atomic.Int64 // queued or being written
+
+	mu      sync.Mutex // guards the fields below; never held across a write
+	closed  bool
+	writing bool // a goroutine owns the write side
+	replies fifo
+	notes   fifo
+
 	// results, on a client, receives each response's result by id (see
 	// liftResult); nil on a server.
 	Results *sync.Map
@@ -136,35 +155,120 @@ const (
 // NewObjectStream starts the writer of a stream over fr.
 func NewObjectStream(fr Framer) *ObjectStream {
 	s := &ObjectStream{
-		fr:      fr,
-		replies: make(chan []byte, replyQueue),
-		notes:   make(chan []byte, notificationQueue),
-		done:    make(chan struct{}),
+		fr:        fr,
+		replyRoom: make(chan struct{}, replyQueue),
+		noteRoom:  make(chan struct{}, notificationQueue),
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
 	}
 	s.writer.Add(1)
 	go s.writeLoop()
 	return s
 }
 
+// ErrClosed is returned by writes after the stream closed.
+var ErrClosed = errors.New("rpc: connection closed")
+
+// errNotReading disconnects a peer whose replies no longer fit their queue.
+var errNotReading = errors.New("rpc: peer is not reading its responses; disconnected")
+
+// send writes b at once when the connection is idle and direct is set,
+// else queues it (urgent: with the replies) for the writer goroutine. The
+// caller holds a token of b's room, which send gives back.
+func (s *ObjectStream) send(b []byte, urgent, direct bool) error {
+	room := s.noteRoom
+	if urgent {
+		room = s.replyRoom
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-room
+		return ErrClosed
+	}
+	s.pending.Add(1)
+	if direct && !s.writing && s.replies.len()+s.notes.len() == 0 {
+		s.writing = true
+		s.mu.Unlock()
+		err := s.write(b, room)
+		if err == nil {
+			s.handOff()
+		}
+		return err
+	}
+	if urgent {
+		s.replies.push(b)
+	} else {
+		s.notes.push(b)
+	}
+	wake := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if wake {
+		s.wake <- struct{}{} // at most one hand-off is ever outstanding
+	}
+	return nil
+}
+
+// write writes one frame as the owner of the write side; a failed write
+// closes the stream.
+func (s *ObjectStream) write(b []byte, room chan struct{}) error {
+	err := s.fr.WriteFrame(b)
+	s.pending.Add(-1)
+	<-room
+	if err != nil {
+		s.Close()
+	}
+	return err
+}
+
+// handOff gives up the write side after a sender's own write: to the writer
+// goroutine when messages were queued meanwhile.
+func (s *ObjectStream) handOff() {
+	s.mu.Lock()
+	more := !s.closed && s.replies.len()+s.notes.len() > 0
+	if !more {
+		s.writing = false
+	}
+	s.mu.Unlock()
+	if more {
+		s.wake <- struct{}{}
+	}
+}
+
+// writeLoop drains the queues each time the write side is handed to it,
+// replies first, and gives the side up when they are empty.
 func (s *ObjectStream) writeLoop() {
 	defer s.writer.Done()
 	for {
-		var b []byte
 		select {
-		case b = <-s.replies:
-		default:
-			select {
-			case b = <-s.replies:
-			case b = <-s.notes:
-			case <-s.done:
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+		for {
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
 				return
 			}
-		}
-		err := s.fr.WriteFrame(b)
-		s.pending.Add(-1)
-		if err != nil {
-			s.Close()
-			return
+			var b []byte
+			room := s.replyRoom
+			switch {
+			case s.replies.len() > 0:
+				b = s.replies.pop()
+			case s.notes.len() > 0:
+				b, room = s.notes.pop(), s.noteRoom
+			default:
+				s.writing = false
+			}
+			s.mu.Unlock()
+			if b == nil {
+				break
+			}
+			if s.write(b, room) != nil {
+				return
+			}
 		}
 	}
 }
@@ -219,56 +323,50 @@ func (s *ObjectStream) liftResult(b []byte) ([]byte, bool) {
 }
 
 // WriteObject is called by a client's jsonrpc2 connection for requests. It
-// waits for room; the writer's deadline bounds that wait.
+// waits for room; the writer's deadline bounds that wait. It always queues:
+// jsonrpc2 holds its send lock around this call.
 func (s *ObjectStream) WriteObject(obj any) error {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return err
 	}
-	s.pending.Add(1)
-	select {
-	case s.replies <- b:
-		return nil
-	case <-s.done:
-		s.pending.Add(-1)
-		return ErrClosed
+	if err := s.acquire(context.Background(), s.replyRoom); err != nil {
+		return err
 	}
+	return s.send(b, true, false)
 }
 
-// ErrClosed is returned by writes after the stream closed.
-var ErrClosed = errors.New("rpc: connection closed")
-
-// EnqueueReply queues a reply without waiting: a full queue means the peer
-// is not reading, and disconnects it.
+// EnqueueReply sends a reply without waiting for room: a full queue means
+// the peer is not reading, and disconnects it. When the connection is idle
+// the reply is written before EnqueueReply returns.
 func (s *ObjectStream) EnqueueReply(b []byte) error {
 	select {
-	case <-s.done:
-		return ErrClosed
+	case s.replyRoom <- struct{}{}:
 	default:
-	}
-	s.pending.Add(1)
-	select {
-	case s.replies <- b:
-		return nil
-	default:
-		s.pending.Add(-1)
 		s.Close()
-		return errors.New("rpc: peer is not reading its responses; disconnected")
+		return errNotReading
 	}
+	return s.send(b, true, true)
 }
 
-// Notify queues a notification, waiting for room until ctx ends or the
+// Notify sends a notification, waiting for room until ctx ends or the
 // stream closes.
 func (s *ObjectStream) Notify(ctx context.Context, b []byte) error {
-	s.pending.Add(1)
+	if err := s.acquire(ctx, s.noteRoom); err != nil {
+		return err
+	}
+	return s.send(b, false, true)
+}
+
+// acquire takes a token of room, waiting until ctx ends or the stream
+// closes.
+func (s *ObjectStream) acquire(ctx context.Context, room chan struct{}) error {
 	select {
-	case s.notes <- b:
+	case room <- struct{}{}:
 		return nil
 	case <-s.done:
-		s.pending.Add(-1)
 		return ErrClosed
 	case <-ctx.Done():
-		s.pending.Add(-1)
 		return ctx.Err()
 	}
 }
@@ -278,6 +376,9 @@ func (s *ObjectStream) Notify(ctx context.Context, b []byte) error {
 func (s *ObjectStream) Close() error {
 	var err error
 	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		close(s.done)
 		err = s.fr.Close()
 	})
@@ -300,6 +401,33 @@ func (s *ObjectStream) FlushAndClose(timeout time.Duration) {
 
 // Wait returns once the writer goroutine has exited.
 func (s *ObjectStream) Wait() { s.writer.Wait() }
+
+// fifo is a queue of frames whose storage is reused once it drains.
+type fifo struct {
+	items [][]byte
+	head  int
+}
+
+func (q *fifo) len() int { return len(q.items) - q.head }
+
+func (q *fifo) push(b []byte) {
+	if q.head > 0 && len(q.items) == cap(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, b)
+}
+
+func (q *fifo) pop() []byte {
+	b := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return b
+}
 
 // DebugLogger sends jsonrpc2's own messages (mostly "peer went away") to the
 // debug level instead of the standard logger.
