@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/startos-go/startos/rpc"
+	"github.com/startos-go/startos/rpc/internal/jsonobj"
 )
 
 // request is one validated JSON-RPC request, transport-neutral.
@@ -45,6 +46,9 @@ var emptyObject = json.RawMessage("{}")
 
 // parseRequest validates one request object. On failure it returns the id it
 // could read (nil when none) with the error, so the reply can still carry it.
+// The request object is scanned twice, once to check it is JSON and once to
+// split its members, and its values are not copied: the request's ID and
+// Params are slices of raw.
 func parseRequest(raw []byte) (*request, json.RawMessage, *rpc.Error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
@@ -53,9 +57,29 @@ func parseRequest(raw []byte) (*request, json.RawMessage, *rpc.Error) {
 	if raw[0] != '{' {
 		return nil, nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", "a request must be a JSON object")
 	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
+	if !json.Valid(raw) {
+		var env envelope
+		err := json.Unmarshal(raw, &env) // for encoding/json's description
 		return nil, nil, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", "malformed request object: "+err.Error())
+	}
+	// Keys match as encoding/json matches them to the fields of envelope:
+	// case-insensitively, the last of a repeated key winning.
+	var env envelope
+	for m := jsonobj.Walk(raw); ; {
+		k, v, ok := m.Next()
+		if !ok {
+			break
+		}
+		switch {
+		case jsonobj.KeyIs(k, "jsonrpc"):
+			env.JSONRPC = v
+		case jsonobj.KeyIs(k, "id"):
+			env.ID = v
+		case jsonobj.KeyIs(k, "method"):
+			env.Method = v
+		case jsonobj.KeyIs(k, "params"):
+			env.Params = v
+		}
 	}
 	var id json.RawMessage
 	if env.ID != nil {
@@ -67,8 +91,8 @@ func parseRequest(raw []byte) (*request, json.RawMessage, *rpc.Error) {
 	if env.JSONRPC != nil && string(env.JSONRPC) != `"2.0"` {
 		return nil, id, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", `"jsonrpc" must be "2.0"`)
 	}
-	var method string
-	if env.Method == nil || json.Unmarshal(env.Method, &method) != nil || method == "" {
+	method, _ := jsonobj.String(env.Method)
+	if method == "" {
 		return nil, id, rpc.NewError(rpc.CodeInvalidRequest, "Invalid Request", `"method" must be a non-empty string`)
 	}
 	params := env.Params
@@ -88,6 +112,9 @@ func checkID(id json.RawMessage) error {
 	case '"', 'n':
 		return nil
 	}
+	if len(id) <= 18 && allDigits(id) {
+		return nil // the common case, without a decode
+	}
 	var n json.Number
 	if err := json.Unmarshal(id, &n); err == nil {
 		if _, err := n.Int64(); err == nil && !strings.HasPrefix(string(n), "-") {
@@ -97,28 +124,31 @@ func checkID(id json.RawMessage) error {
 	return errors.New(`"id" must be a string or a non-negative integer`)
 }
 
-// decodeParams decodes raw into a new value of m.Params, strictly: unknown
-// fields, wrong types and missing required fields are errors that name the
-// field. The params are read twice at most: once into the value, once into
-// a map of the keys present (for the checks encoding/json does not make).
-func decodeParams(m *Method, raw json.RawMessage) (any, *rpc.Error) {
-	ptr := reflect.New(m.Params)
-	fs := paramFields(m.Params)
-	if len(fs) > 0 || !isEmptyObject(raw) {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(ptr.Interface()); err != nil {
-			return nil, invalidParams(describeDecodeError(err))
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
 		}
 	}
-	if len(fs) > 0 {
-		var present map[string]json.RawMessage
-		if json.Unmarshal(raw, &present) == nil {
-			if bad := caseMismatch(m.Params, present, ""); bad != "" {
-				return nil, invalidParams(bad)
-			}
-			if missing := missingRequired(fs, present); missing != "" {
-				return nil, invalidParams(fmt.Sprintf("missing required param %q", missing))
+	return len(b) > 0
+}
+
+// decodeParams decodes raw into a new value of m.Params, strictly: unknown
+// fields, wrong types and missing required fields are errors that name the
+// field. Params whose keys are all exact field names of a flat type (see
+// paramsInfo) are decoded once, after a scan of their keys; others are read
+// twice at most: once into the value, once into a map of the keys present
+// (for the checks encoding/json does not make).
+func decodeParams(m *Method, raw json.RawMessage) (any, *rpc.Error) {
+	ptr := reflect.New(m.Params)
+	info := paramsOf(m.Params)
+	fs := info.fields
+	if len(fs) > 0 || !isEmptyObject(raw) {
+		if done, perr := info.decodeFlat(raw, ptr.Interface()); perr != nil {
+			return nil, perr
+		} else if !done {
+			if perr := decodeChecked(m.Params, fs, raw, ptr.Interface()); perr != nil {
+				return nil, perr
 			}
 		}
 	}
@@ -130,6 +160,29 @@ func decodeParams(m *Method, raw json.RawMessage) (any, *rpc.Error) {
 	return ptr.Elem().Interface(), nil
 }
 
+// decodeChecked decodes raw into ptr with unknown fields refused at every
+// depth, then checks the keys present: their case, and that every required
+// field is there.
+func decodeChecked(t reflect.Type, fs []rpc.ParamField, raw json.RawMessage, ptr any) *rpc.Error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(ptr); err != nil {
+		return invalidParams(describeDecodeError(err))
+	}
+	if len(fs) > 0 {
+		var present map[string]json.RawMessage
+		if json.Unmarshal(raw, &present) == nil {
+			if bad := caseMismatch(t, present, ""); bad != "" {
+				return invalidParams(bad)
+			}
+			if missing := missingRequired(fs, present); missing != "" {
+				return invalidParams(fmt.Sprintf("missing required param %q", missing))
+			}
+		}
+	}
+	return nil
+}
+
 // isEmptyObject reports whether raw is {} (with any spacing): a method
 // without params needs no decoder for it.
 func isEmptyObject(raw json.RawMessage) bool {
@@ -137,17 +190,125 @@ func isEmptyObject(raw json.RawMessage) bool {
 	return len(raw) >= 2 && raw[0] == '{' && raw[len(raw)-1] == '}' && len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0
 }
 
-// fieldsByType caches rpc.StructFields per type: params are decoded on every
-// call, and the fields of a type never change.
-var fieldsByType sync.Map // reflect.Type -> []rpc.ParamField
+// paramsInfo is what decoding needs to know of a params type, worked out
+// once per type.
+type paramsInfo struct {
+	fields []rpc.ParamField
+	// flat: no struct below the top level that encoding/json would decode
+	// field by field (so unknown fields can only be top-level keys), at most
+	// 64 fields, each field name one encoding/json knows, no two names equal
+	// but for case. Params of a
+	// flat type whose keys are all exact field names decode the same with
+	// json.Unmarshal as with a decoder that refuses unknown fields, and have
+	// no key in the wrong case at any depth.
+	flat bool
+}
 
-func paramFields(t reflect.Type) []rpc.ParamField {
-	if fs, ok := fieldsByType.Load(t); ok {
-		return fs.([]rpc.ParamField)
+// paramsByType caches paramsInfo per type: params are decoded on every
+// call, and a type never changes.
+var paramsByType sync.Map // reflect.Type -> *paramsInfo
+
+func paramsOf(t reflect.Type) *paramsInfo {
+	if pi, ok := paramsByType.Load(t); ok {
+		return pi.(*paramsInfo)
 	}
-	fs := rpc.StructFields(t)
-	fieldsByType.Store(t, fs)
-	return fs
+	pi := &paramsInfo{fields: rpc.StructFields(t)}
+	pi.flat = t.Kind() == reflect.Struct && len(pi.fields) <= 64 && !reflect.PointerTo(t).Implements(unmarshalerType)
+	for i, f := range pi.fields {
+		pi.flat = pi.flat && !hasStructBelow(f.Type) && jsonKnowsField(t, f.Name)
+		for _, g := range pi.fields[:i] {
+			// caseMismatch would refuse a key for the other of the two.
+			pi.flat = pi.flat && !strings.EqualFold(f.Name, g.Name)
+		}
+	}
+	paramsByType.Store(t, pi)
+	return pi
+}
+
+func paramFields(t reflect.Type) []rpc.ParamField { return paramsOf(t).fields }
+
+// hasStructBelow reports whether decoding a value of t may decode a struct
+// field by field (where unknown fields would be refused).
+func hasStructBelow(t reflect.Type) bool {
+	for {
+		if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+			return false
+		}
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			t = t.Elem()
+		case reflect.Map:
+			if hasStructBelow(t.Key()) {
+				return true
+			}
+			t = t.Elem()
+		case reflect.Struct:
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// jsonKnowsField reports whether encoding/json decodes the key name (exactly)
+// into a field of struct type t.
+func jsonKnowsField(t reflect.Type, name string) bool {
+	key, err := json.Marshal(name)
+	if err != nil {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(append(append([]byte("{"), key...), ":null}"...)))
+	dec.DisallowUnknownFields()
+	return dec.Decode(reflect.New(t).Interface()) == nil
+}
+
+// decodeFlat decodes raw into ptr when the params type is flat and every key
+// of raw is an exact field name; done is false when it did not try (the
+// caller then takes the general path, which also names what is wrong).
+func (pi *paramsInfo) decodeFlat(raw json.RawMessage, ptr any) (done bool, perr *rpc.Error) {
+	if !pi.flat {
+		return false, nil
+	}
+	var present, null uint64 // by field index; the last of a repeated key counts
+	for m := jsonobj.Walk(raw); ; {
+		k, v, ok := m.Next()
+		if !ok {
+			break
+		}
+		i := pi.exactField(k)
+		if i < 0 {
+			return false, nil
+		}
+		present |= 1 << i
+		if string(v) == "null" {
+			null |= 1 << i
+		} else {
+			null &^= 1 << i
+		}
+	}
+	if err := json.Unmarshal(raw, ptr); err != nil {
+		return true, invalidParams(describeDecodeError(err))
+	}
+	for i, f := range pi.fields {
+		if f.Required && (present&(1<<i) == 0 || (null&(1<<i) != 0 && !nullable(f.Type))) {
+			return true, invalidParams(fmt.Sprintf("missing required param %q", f.Name))
+		}
+	}
+	return true, nil
+}
+
+// exactField is the index of the field named exactly by the raw key, or -1.
+func (pi *paramsInfo) exactField(rawKey []byte) int {
+	inner := rawKey[1 : len(rawKey)-1]
+	if bytes.IndexByte(inner, '\\') >= 0 {
+		return -1 // rare: the general path unescapes it
+	}
+	for i, f := range pi.fields {
+		if string(inner) == f.Name {
+			return i
+		}
+	}
+	return -1
 }
 
 func invalidParams(details string) *rpc.Error {
