@@ -31,7 +31,7 @@ type Verifier struct {
 	queue  []*streamPart // parts not yet started, in layout order
 	cur    *streamPart
 	tocBuf []byte
-	hasher *blake3.Hasher
+	hasher serialHasher
 
 	totalTOC  int64
 	entries   int
@@ -55,7 +55,7 @@ func (p *streamPart) end() int64 {
 
 // NewVerifier returns a Verifier; opts may be nil.
 func NewVerifier(opts *Options) *Verifier {
-	v := &Verifier{hasher: blake3.New(32, nil)}
+	v := &Verifier{}
 	if opts != nil {
 		v.opts = *opts
 	}
@@ -214,9 +214,7 @@ func (v *Verifier) finish() error {
 		}
 		return nil
 	}
-	var sum [32]byte
-	copy(sum[:], v.hasher.Sum(nil))
-	if sum != p.e.Hash {
+	if v.hasher.Sum256() != p.e.Hash {
 		return p.e.region().fail(badHash, "contents do not match their hash")
 	}
 	return nil

@@ -12,8 +12,6 @@ import (
 	"sort"
 	"strings"
 
-	"lukechampine.com/blake3"
-
 	"github.com/startos-go/startos/startos/errdefs"
 )
 
@@ -263,7 +261,7 @@ func (n *bnode) write(w io.WriterAt, off int64, pool chan []byte) error {
 		return fmt.Errorf("s9pk: opening %s: %w", n.name, err)
 	}
 	defer r.Close()
-	h := blake3.New(32, nil)
+	var h serialHasher
 	n.pos = off
 	err = readAhead(r, pool, func() { r.Close() }, func(b []byte) error {
 		_, _ = h.Write(b)
@@ -280,7 +278,7 @@ func (n *bnode) write(w io.WriterAt, off int64, pool chan []byte) error {
 		return fmt.Errorf("s9pk: reading %s: %w", n.name, err)
 	}
 	n.size = off - n.pos
-	copy(n.hash[:], h.Sum(nil))
+	n.hash = h.Sum256()
 	return nil
 }
 
