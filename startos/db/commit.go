@@ -113,17 +113,11 @@ func (s *Store) enqueue(ctx context.Context, r *request) (model.Revision, error)
 	// writer's overhead over a raw bbolt update. Writers that queue up
 	// meanwhile join its group, or the committer's next.
 	if len(s.reqs) == 0 && s.commitMu.TryLock() {
-		select {
-		case <-s.quit:
+		if s.closing() {
 			s.commitMu.Unlock()
 			return model.Revision{}, errClosed
-		default:
 		}
-		// Writers answered by the last commit may be about to queue: one
-		// yield lets them join this group rather than wait a whole commit
-		// (without it, groups alternate between one and the rest, and
-		// sixteen writers share each fsync eight to a commit, not sixteen).
-		runtime.Gosched()
+		s.linger(1)
 		s.commit(s.gather(r))
 		s.commitMu.Unlock()
 		res := <-r.result
@@ -132,6 +126,10 @@ func (s *Store) enqueue(ctx context.Context, r *request) (model.Revision, error)
 	select {
 	case s.reqs <- r:
 		s.queued.Add(1)
+		select {
+		case s.kick <- struct{}{}:
+		default: // the committer is already told
+		}
 	case <-ctx.Done():
 		return model.Revision{}, fmt.Errorf("db: mutation not applied: %w", ctx.Err())
 	case <-s.quit:
@@ -154,27 +152,61 @@ func (s *Store) enqueue(ctx context.Context, r *request) (model.Revision, error)
 	return res.rev, res.err
 }
 
-// run is the committer goroutine.
+// run is the committer goroutine: it commits what callers queued while
+// another commit ran. It takes requests only once it holds commitMu, so a
+// caller committing meanwhile gathers them into its own group instead of
+// losing one to the next commit.
 func (s *Store) run() {
 	defer close(s.done)
 	for {
 		select {
 		case <-s.quit:
 			return
-		case r := <-s.reqs:
-			s.commitMu.Lock()
-			// Writers answered by the last commit are re-queueing now; one
-			// yield lets them join this group instead of the next.
-			runtime.Gosched()
-			s.commit(s.gather(r))
-			s.commitMu.Unlock()
+		case <-s.kick:
 		}
+		s.commitMu.Lock()
+		for len(s.reqs) > 0 && !s.closing() {
+			s.linger(0)
+			s.commit(s.gather(nil))
+		}
+		s.commitMu.Unlock()
 	}
 }
 
-// gather is first and what is queued behind it, up to maxBatch.
+func (s *Store) closing() bool {
+	select {
+	case <-s.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// linger lets writers that are on their way join the group about to be
+// committed: the writers answered by the last commit, which are re-queueing
+// just then. It yields while fewer requests are queued than the last commit
+// had (self counts the committer's own), a bounded number of times, so a
+// group that shrinks costs a few yields once. A lone writer, whose last
+// commit was its own too, does not yield at all. Without it, sixteen
+// writers share an fsync about eight to a commit.
+func (s *Store) linger(self int) {
+	const maxYields = 32 // each is a microsecond or two
+	for range maxYields {
+		queued := len(s.reqs)
+		if queued+self >= s.lastBatch || queued == maxBatch {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// gather is first (when there is one) and what is queued behind it, up to
+// maxBatch.
 func (s *Store) gather(first *request) []*request {
-	batch := []*request{first}
+	batch := make([]*request, 0, 1)
+	if first != nil {
+		batch = append(batch, first)
+	}
 	for len(batch) < maxBatch {
 		select {
 		case r := <-s.reqs:
@@ -195,6 +227,7 @@ type step struct {
 }
 
 func (s *Store) commit(batch []*request) {
+	s.lastBatch = len(batch)
 	prev := s.cur.Load()
 	state := prev
 	steps := make([]step, 0, len(batch))

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -148,9 +149,15 @@ func write(tx *bolt.Tx, revs []model.Revision, compact bool, snapRaw []byte, old
 	if err := tx.Bucket(metaBucket).Put(snapRevKey, revKey(last)); err != nil {
 		return err
 	}
-	c := log.Cursor()
-	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= oldSnapRev; k, _ = c.First() {
-		if err := c.Delete(); err != nil {
+	// The keys first, then the deletes: a cursor's First after a Delete
+	// walks every leaf emptied so far, which made a compaction quadratic.
+	var old [][]byte
+	lc := log.Cursor()
+	for k, _ := lc.First(); k != nil && binary.BigEndian.Uint64(k) <= oldSnapRev; k, _ = lc.Next() {
+		old = append(old, bytes.Clone(k))
+	}
+	for _, k := range old {
+		if err := log.Delete(k); err != nil {
 			return err
 		}
 	}

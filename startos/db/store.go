@@ -78,6 +78,7 @@ type Store struct {
 	cur atomic.Pointer[snapshot]
 
 	reqs     chan *request
+	kick     chan struct{} // tells the committer that reqs has something; holds one
 	commitMu sync.Mutex    // held by whoever commits: the committer or a lone caller
 	quit     chan struct{} // closed by Close
 	done     chan struct{} // closed when the committer has stopped
@@ -85,7 +86,8 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	snapRev uint64 // revision of the on-disk snapshot; committer only
+	snapRev   uint64 // revision of the on-disk snapshot; committer only
+	lastBatch int    // requests in the last commit; committer only
 
 	subMu  sync.Mutex       // guards the fields below
 	subs   []*subscriber    // live subscribers
@@ -147,6 +149,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		compactEvery: uint64(opts.CompactEvery),
 		queueSize:    opts.QueueSize,
 		reqs:         make(chan *request, maxBatch),
+		kick:         make(chan struct{}, 1),
 		quit:         make(chan struct{}),
 		done:         make(chan struct{}),
 	}
