@@ -244,7 +244,7 @@ func TestParamsTypesThatAreNotFlat(t *testing.T) {
 		reflect.TypeFor[struct {
 			// encoding/json ignores a name it finds invalid and uses
 			// "Bad"; StructFields does not know that.
-			Bad string `json:"a'b"`
+			Bad string `json:"a'b"` //nolint:staticcheck // malformed on purpose
 		}](),
 	} {
 		if paramsOf(typ).flat {
