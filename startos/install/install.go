@@ -31,6 +31,7 @@ type op struct {
 	mjson   []byte
 	sum     *s9pk.Summary
 	file    *s9pk.File // the verified archive (upload file, later the archived one)
+	preload *preloader // images loaded while the archive arrived
 	src     string     // where the archive file is now
 	old     *manifest.Manifest
 	oldJSON []byte
@@ -45,7 +46,7 @@ func (o *op) update() bool { return o.old != nil }
 
 // install runs an install or update of the verified archive at tmp. It
 // returns when the package is installed, or the box is back as it was.
-func (in *Installer) install(ctx context.Context, tr *tracker, tmp string, sum *s9pk.Summary, opts installOptions) (err error) {
+func (in *Installer) install(ctx context.Context, tr *tracker, tmp string, sum *s9pk.Summary, opts installOptions, pl *preloader) (err error) {
 	m := sum.Manifest
 	id := m.ID
 	j, jctx, err := in.begin(ctx, id, tr)
@@ -56,7 +57,7 @@ func (in *Installer) install(ctx context.Context, tr *tracker, tmp string, sum *
 	}
 	defer in.end(id, j)
 
-	o := &op{in: in, j: j, tr: tr, id: id, m: m, mjson: sum.ManifestJSON, sum: sum, src: tmp, opts: opts}
+	o := &op{in: in, j: j, tr: tr, id: id, m: m, mjson: sum.ManifestJSON, sum: sum, src: tmp, opts: opts, preload: pl}
 	o.jr = &journal{ID: id, Kind: kindInstall, NewManifest: sum.ManifestJSON, Upload: tmp, path: in.journalPath(id)}
 	err = o.run(jctx)
 	if err == nil {
@@ -294,7 +295,8 @@ func (o *op) check() error {
 	if err := in.checkDependencies(m); err != nil {
 		return err
 	}
-	need := uint64(o.file.Size()) * diskFactor
+	// Images already streamed into the engine need no more room.
+	need := uint64(o.file.Size()*diskFactor - o.preload.streamed())
 	if o.update() {
 		vol, _ := dirSize(filepath.Join(in.dataDir, "volumes", o.id))
 		need += uint64(vol)
@@ -470,9 +472,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// loadImages loads the package's images for this architecture into the
-// engine, reading each image straight from the archive file: its bytes were
-// verified as they arrived and the file is the daemon's own.
+// loadImages names the package's images for this architecture in the
+// engine. Each was loaded while it arrived (see preloader), untagged and
+// unused until now; one that was not (an empty file) is loaded now,
+// straight from the archive file: its bytes were verified as they arrived
+// and the file is the daemon's own.
 func (o *op) loadImages(ctx context.Context) error {
 	in := o.in
 	imgs := o.file.Images(in.arch)
@@ -497,19 +501,10 @@ func (o *op) loadImages(ctx context.Context) error {
 		} else {
 			return fmt.Errorf("image %s: %w", img.ID, err)
 		}
-		e, err := o.file.Stat(img.Path)
-		if err != nil {
-			return fmt.Errorf("image %s: %w", img.ID, err)
+		refs, preloaded, err := o.preload.result(ctx, img.ID)
+		if !preloaded {
+			refs, err = o.loadFromArchive(ctx, img, &done, total)
 		}
-		f, err := os.Open(o.src)
-		if err != nil {
-			return fmt.Errorf("image %s: %v: %w", img.ID, err, errdefs.ErrFilesystem)
-		}
-		r := &countingReader{r: io.NewSectionReader(f, e.Pos, e.Size), tr: o.tr, done: &done, total: total}
-		// Loaded without the names the archive gives its images: those
-		// could be another package's tag. The daemon names it.
-		refs, err := in.engine.LoadUntagged(ctx, r)
-		f.Close()
 		if err != nil {
 			if c := cause(ctx); c != nil {
 				return asCancelled(c)
@@ -527,6 +522,23 @@ func (o *op) loadImages(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadFromArchive loads one image from the archive file, without the names
+// the archive gives it: those could be another package's tag. The daemon
+// names it.
+func (o *op) loadFromArchive(ctx context.Context, img s9pk.Image, done *uint64, total int64) ([]string, error) {
+	e, err := o.file.Stat(img.Path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(o.src)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrFilesystem)
+	}
+	defer f.Close()
+	r := &countingReader{r: io.NewSectionReader(f, e.Pos, e.Size), tr: o.tr, done: done, total: total}
+	return o.in.engine.LoadUntagged(ctx, r)
 }
 
 // finish records the package as installed and hands it to the services.

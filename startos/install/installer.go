@@ -101,7 +101,9 @@ type Installer struct {
 	dialCheck  func(address string) error
 	reserved   []uint16
 	// rename is os.Rename; tests make it fail.
-	rename    func(oldpath, newpath string) error
+	rename func(oldpath, newpath string) error
+	// preloaded, when set (by tests), is told what each preload loaded.
+	preloaded func(image string, refs []string, err error)
 	preflight func(d *model.Document, m *manifest.Manifest) error
 
 	base   context.Context // cancelled by Close

@@ -159,7 +159,11 @@ func (in *Installer) installStream(ctx context.Context, phase string, body io.Re
 	if o.expect != nil && o.expect.Size > 0 && size > o.expect.Size {
 		size = -2 // refused below, before a byte is written
 	}
-	tmp, sum, err := in.receive(ctx, tr, phase, body, size, o.expect)
+	// The images start loading as they arrive; release undoes whatever of
+	// that the install ends up not using.
+	pl := in.newPreloader(ctx)
+	defer pl.release(ctx)
+	tmp, sum, err := in.receive(ctx, tr, phase, body, size, o.expect, pl)
 	if err != nil {
 		tr.stop(err)
 		err = wrapKind(err, errdefs.ErrInstallFailed)
@@ -168,7 +172,7 @@ func (in *Installer) installStream(ctx context.Context, phase string, body io.Re
 		in.notify(nctx, model.NotificationInput{Level: model.NotificationError, Title: "Install Failed", Message: err.Error()})
 		return err
 	}
-	return in.install(ctx, tr, tmp, sum, o)
+	return in.install(ctx, tr, tmp, sum, o, pl)
 }
 
 // progressWriter counts bytes for the tracker.
@@ -185,9 +189,10 @@ func (w *progressWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// receive writes body to a new file under tmp through a streaming verifier.
-// On success the file holds exactly the verified archive.
-func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, body io.Reader, size int64, expect *Expectation) (string, *s9pk.Summary, error) {
+// receive writes body to a new file under tmp through a streaming verifier,
+// which hands the images to pl as they arrive. On success the file holds
+// exactly the verified archive.
+func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, body io.Reader, size int64, expect *Expectation, pl *preloader) (string, *s9pk.Summary, error) {
 	tr.start(phase)
 	if expect != nil && expect.Size > 0 {
 		if size == -2 || size > expect.Size {
@@ -208,6 +213,7 @@ func (in *Installer) receive(ctx context.Context, tr *tracker, phase string, bod
 		return "", nil, err
 	}
 	v := s9pk.NewVerifier(nil)
+	v.SinkFiles(pl.sink)
 	pw := &progressWriter{tr: tr, phase: phase, total: size}
 	src := body
 	if size >= 0 {

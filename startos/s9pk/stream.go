@@ -39,7 +39,27 @@ type Verifier struct {
 	manifest  []byte
 	keepBytes bool
 	err       error
+
+	openSink func(*Entry) FileSink
+	sink     FileSink // the current file's, if any
 }
+
+// A FileSink is handed one file's bytes as they arrive, before they are
+// checked (see Verifier.SinkFiles).
+type FileSink interface {
+	// Write takes the file's next bytes. An error stops the Verifier.
+	Write(p []byte) (int, error)
+	// Verified is called after the file's last byte, only if the file
+	// matches its hash. An error stops the Verifier.
+	Verified() error
+}
+
+// SinkFiles makes the Verifier hand the bytes of each non-empty file to the
+// sink open returns for it (nil: none) as they arrive, so a consumer can
+// start on a large file while the archive is still arriving. Until Verified
+// is called the bytes are unchecked; until Close returns nil the archive is:
+// a consumer must be able to undo whatever it did with them.
+func (v *Verifier) SinkFiles(open func(e *Entry) FileSink) { v.openSink = open }
 
 type streamPart struct {
 	e     *Entry
@@ -125,6 +145,11 @@ func (v *Verifier) step(p []byte) (int, error) {
 		if v.keepBytes {
 			v.manifest = append(v.manifest, chunk...)
 		}
+		if v.sink != nil {
+			if _, err := v.sink.Write(chunk); err != nil {
+				return 0, fmt.Errorf("s9pk: %s: %w", v.cur.e.Path, err)
+			}
+		}
 	}
 	v.off += int64(k)
 	if v.off == v.cur.end() {
@@ -175,6 +200,9 @@ func (v *Verifier) begin(atEnd bool) error {
 			} else {
 				v.hasher.Reset()
 				v.keepBytes = p.e.Path == ManifestPath && p.e.Size <= manifest.MaxSize
+				if v.openSink != nil {
+					v.sink = v.openSink(p.e)
+				}
 			}
 			return nil
 		}
@@ -214,8 +242,15 @@ func (v *Verifier) finish() error {
 		}
 		return nil
 	}
+	sink := v.sink
+	v.sink = nil
 	if v.hasher.Sum256() != p.e.Hash {
 		return p.e.region().fail(badHash, "contents do not match their hash")
+	}
+	if sink != nil {
+		if err := sink.Verified(); err != nil {
+			return fmt.Errorf("s9pk: %s: %w", p.e.Path, err)
+		}
 	}
 	return nil
 }
