@@ -11,7 +11,6 @@ import (
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/startos-go/startos/startos/errdefs"
 )
@@ -162,7 +161,17 @@ func (c *Client) pump(ctx context.Context, hj types.HijackedResponse, stdin []by
 	}
 	out := &limited{max: MaxStdout}
 	errb := &tail{max: MaxStderr}
-	_, err := stdcopy.StdCopy(out, errb, hj.Reader)
+	err := demux(hj.Reader, func(stream byte, payload []byte) error {
+		switch stream {
+		case streamStdout:
+			out.Write(payload)
+		case streamStderr:
+			errb.Write(payload)
+		default:
+			return fmt.Errorf("output on stream %d: %w", stream, errdefs.ErrDocker)
+		}
+		return nil
+	})
 	res.Stdout, res.Stderr = out.Bytes(), errb.Bytes()
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,12 +79,37 @@ func engineTimestamp(t time.Time) string {
 	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
-// readFrames decodes the engine's multiplexed stream: an 8-byte header
-// (stream, 0, 0, 0, big-endian size) then the payload, one log message per
+// readFrames reads the engine's multiplexed log stream, one log message per
 // frame, each starting with its RFC 3339 timestamp.
 func readFrames(r io.Reader, fn func(LogLine) error) error {
+	return demux(r, func(stream byte, payload []byte) error {
+		name := "stdout"
+		if stream == streamStderr {
+			name = "stderr"
+		}
+		line, ok := parseLogLine(string(payload), name)
+		if !ok {
+			return nil
+		}
+		return fn(line)
+	})
+}
+
+// Streams of the engine's multiplexed output.
+const (
+	streamStdout = 1
+	streamStderr = 2
+	streamSystem = 3 // the engine's own error
+)
+
+// demux decodes the engine's multiplexed stream: an 8-byte header (stream,
+// 0, 0, 0, big-endian size) then the payload. fn must not keep payload: its
+// buffer is reused. Its buffer grows with the largest frame, up to maxFrame,
+// rather than the fixed 32 KiB that stdcopy allocates each call (a cost
+// every health check paid).
+func demux(r io.Reader, fn func(stream byte, payload []byte) error) error {
 	var hdr [8]byte
-	buf := make([]byte, 0, 4096)
+	var buf []byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -93,21 +119,16 @@ func readFrames(r io.Reader, fn func(LogLine) error) error {
 		}
 		size := binary.BigEndian.Uint32(hdr[4:])
 		if size > maxFrame {
-			return fmt.Errorf("log frame of %d bytes: %w", size, errdefs.ErrDocker)
+			return fmt.Errorf("output frame of %d bytes: %w", size, errdefs.ErrDocker)
 		}
-		buf = buf[:size]
+		buf = slices.Grow(buf[:0], int(size))[:size]
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return err
 		}
-		stream := "stdout"
-		if hdr[0] == 2 {
-			stream = "stderr"
+		if hdr[0] == streamSystem {
+			return fmt.Errorf("engine: %s: %w", buf, errdefs.ErrDocker)
 		}
-		line, ok := parseLogLine(string(buf), stream)
-		if !ok {
-			continue
-		}
-		if err := fn(line); err != nil {
+		if err := fn(hdr[0], buf); err != nil {
 			return err
 		}
 	}

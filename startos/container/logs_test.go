@@ -3,6 +3,7 @@ package container
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,6 +41,17 @@ func TestReadFrames(t *testing.T) {
 	// A truncated frame is an error, an oversized one too.
 	if err := readFrames(bytes.NewReader(frame(1, "2026-01-02T03:04:05Z x")[:10]), func(LogLine) error { return nil }); err == nil {
 		t.Error("truncated frame accepted")
+	}
+	// A frame larger than the first buffer (a log line of up to the
+	// engine's 16 KiB) is read whole.
+	long := strings.Repeat("x", 16<<10)
+	got = nil
+	if err := readFrames(bytes.NewReader(frame(1, "2026-01-02T03:04:05Z "+long)), func(l LogLine) error { got = append(got, l); return nil }); err != nil || len(got) != 1 || got[0].Text != long {
+		t.Errorf("16 KiB frame: %d lines, %v", len(got), err)
+	}
+	// The engine's own error (stream 3) ends the stream with its text.
+	if err := readFrames(bytes.NewReader(frame(3, "no such exec")), func(LogLine) error { return nil }); err == nil || !strings.Contains(err.Error(), "no such exec") {
+		t.Errorf("engine error frame: %v", err)
 	}
 	big := make([]byte, 8)
 	binary.BigEndian.PutUint32(big[4:], maxFrame+1)
