@@ -173,6 +173,7 @@ func (s *Store) run() {
 	}
 }
 
+// closing reports whether Close has begun.
 func (s *Store) closing() bool {
 	select {
 	case <-s.quit:
@@ -182,15 +183,20 @@ func (s *Store) closing() bool {
 	}
 }
 
-// linger lets writers that are on their way join the group about to be
-// committed: the writers answered by the last commit, which are re-queueing
-// just then. It yields while fewer requests are queued than the last commit
-// had (self counts the committer's own), a bounded number of times, so a
-// group that shrinks costs a few yields once. A lone writer, whose last
-// commit was its own too, does not yield at all. Without it, sixteen
-// writers share an fsync about eight to a commit.
+// linger lets goroutines the last commit woke run before this one starts.
+// Subscribers it handed revisions to wait in this thread's run queue, so it
+// yields once for them when there were any (without that, their receipt
+// waits behind this commit's work: 1000 subscribers' fan-out p99 tripled).
+// And writers it answered are re-queueing just then: it yields while fewer
+// requests are queued than the last commit had (self counts the
+// committer's own), a bounded number of times, so a group that shrinks
+// costs a few yields once. Without that, sixteen writers share an fsync
+// about eight to a commit. A lone writer with no subscribers does not yield.
 func (s *Store) linger(self int) {
 	const maxYields = 32 // each is a microsecond or two
+	if s.wokeSubscribers {
+		runtime.Gosched()
+	}
 	for range maxYields {
 		queued := len(s.reqs)
 		if queued+self >= s.lastBatch || queued == maxBatch {
@@ -275,8 +281,10 @@ func (s *Store) commit(batch []*request) {
 				err = fmt.Errorf("encoding the snapshot: %w", err)
 			}
 		}
+		var seen int64 // bbolt's high-water mark before this commit
 		if err == nil {
 			err = s.bolt.Update(func(tx *bolt.Tx) error {
+				seen = tx.Size()
 				return write(tx, revs, compact, snapRaw, s.snapRev)
 			})
 		}
@@ -298,6 +306,9 @@ func (s *Store) commit(batch []*request) {
 		}
 		s.mutations.Add(uint64(len(revs)))
 		s.publish(state, steps)
+		s.answer(steps)
+		s.keepAhead(s.reserve, seen) // after the answers: callers need not wait for it
+		return
 	}
 	s.answer(steps)
 }
@@ -333,7 +344,7 @@ func (s *Store) mutatePackage(state *snapshot, m *packageMutation) (*snapshot, m
 	if !ok {
 		return nil, nil, fmt.Errorf("package %q: %w", m.id, ErrNoPackage)
 	}
-	e := cloneValue(old)
+	e := old.Clone() // hand-written, checked to reach every field, and faster than cloneValue
 	if err := call(s, func() error { return m.fn(&e) }); err != nil {
 		return nil, nil, err
 	}

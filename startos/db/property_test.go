@@ -340,3 +340,39 @@ func mustRead(s *Store) *model.Document {
 	_, d := s.Read()
 	return d
 }
+
+// sameValue, which spares the diff two encodings of an unchanged leaf,
+// calls a document and its copy the same, and never calls two documents
+// that encode differently the same.
+func TestSameValueMeansSameEncoding(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	g := gen{rand.New(rand.NewPCG(seed, 29))}
+	differ := 0
+	for i := range 2000 {
+		a := new(model.Document)
+		g.fill(reflect.ValueOf(a).Elem(), 0)
+		b := cloneDocument(a)
+		if !sameValue(reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()) {
+			t.Fatalf("case %d: a document and its copy are not the same", i)
+		}
+		g.change(reflect.ValueOf(b).Elem(), 0)
+		ea, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eb, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ea) != string(eb) {
+			differ++
+			if sameValue(reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()) {
+				t.Fatalf("case %d: documents that encode differently are the same:\n%s\n%s", i, ea, eb)
+			}
+		}
+	}
+	if differ < 1000 {
+		t.Fatalf("only %d of 2000 changes changed the encoding; the test proves little", differ)
+	}
+}

@@ -88,6 +88,10 @@ type Store struct {
 
 	snapRev   uint64 // revision of the on-disk snapshot; committer only
 	lastBatch int    // requests in the last commit; committer only
+	// wokeSubscribers: the last commit handed revisions to subscribers;
+	// committer only.
+	wokeSubscribers bool
+	reserve         *reserve // zeros ahead of bbolt; committer only
 
 	subMu  sync.Mutex       // guards the fields below
 	subs   []*subscriber    // live subscribers
@@ -157,6 +161,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		bdb.Close()
 		return nil, fmt.Errorf("db: loading %s: %w", opts.Path, err)
 	}
+	if s.reserve, err = s.openReserve(opts.Path); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("db: opening %s: %w: %w", opts.Path, err, errdefs.ErrFilesystem)
+	}
 	go s.run()
 
 	if _, err := s.Mutate(ctx, func(d *model.Document) error {
@@ -180,6 +188,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 func (s *Store) load() error {
+	var old bool
+	if err := s.bolt.View(func(tx *bolt.Tx) error { old = needsUpgrade(tx); return nil }); err != nil {
+		return err
+	}
+	if old {
+		if err := s.bolt.Update(upgrade); err != nil {
+			return fmt.Errorf("upgrading the state file: %w: %w", err, errdefs.ErrFilesystem)
+		}
+	}
 	var l *loaded
 	err := s.bolt.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(metaBucket) == nil {
@@ -272,6 +289,9 @@ func (s *Store) Close() error {
 			sub.feed.End(feed.ErrSourceClosed)
 		}
 		if err := s.bolt.Close(); err != nil {
+			s.closeErr = fmt.Errorf("db: closing: %w", err)
+		}
+		if err := s.reserve.close(); err != nil && s.closeErr == nil {
 			s.closeErr = fmt.Errorf("db: closing: %w", err)
 		}
 	})

@@ -109,6 +109,7 @@ func (s *Store) publish(final *snapshot, steps []step) {
 	s.subs = slices.DeleteFunc(s.subs, func(sub *subscriber) bool { return sub.feed.Ended() })
 	subs := slices.Clone(s.subs)
 	s.subMu.Unlock()
+	s.wokeSubscribers = len(subs) > 0
 
 	for _, st := range steps {
 		if st.snap == nil {

@@ -342,6 +342,11 @@ func (d *differ) diff(a, b reflect.Value) error {
 		}
 		return nil
 	default:
+		// Most leaves are unchanged (a progress, a plugin, a time): a
+		// comparison spares their two encodings.
+		if sameValue(a, b) {
+			return nil
+		}
 		ra, err := encode(a)
 		if err != nil {
 			return fmt.Errorf("encoding %q: %w", d.at(), err)
@@ -355,6 +360,76 @@ func (d *differ) diff(a, b reflect.Value) error {
 		}
 		return d.json(ra, rb)
 	}
+}
+
+// sameValue reports whether a and b, of one type, hold the same data, and
+// so encode alike (the model's marshalers depend on nothing else). It is
+// reflect.DeepEqual without boxing the values, unexported fields included,
+// and quick where they share memory. It may call equal values different (a
+// NaN, a nil and an empty collection): that only costs the encodings.
+func sameValue(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return a.Uint() == b.Uint()
+	case reflect.Float32, reflect.Float64:
+		return a.Float() == b.Float()
+	case reflect.Complex64, reflect.Complex128:
+		return a.Complex() == b.Complex()
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Pointer:
+		if a.Pointer() == b.Pointer() {
+			return true
+		}
+		return !a.IsNil() && !b.IsNil() && sameValue(a.Elem(), b.Elem())
+	case reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() && b.IsNil()
+		}
+		return a.Elem().Type() == b.Elem().Type() && sameValue(a.Elem(), b.Elem())
+	case reflect.Slice:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		if a.Len() == 0 || a.Pointer() == b.Pointer() {
+			return true
+		}
+		fallthrough
+	case reflect.Array:
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		if a.UnsafePointer() == b.UnsafePointer() {
+			return true
+		}
+		it := a.MapRange()
+		for it.Next() {
+			vb := b.MapIndex(it.Key())
+			if !vb.IsValid() || !sameValue(it.Value(), vb) {
+				return false
+			}
+		}
+		return true
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return false // channels, functions: not in the document
 }
 
 type keyOps struct {
