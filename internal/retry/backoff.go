@@ -51,8 +51,12 @@ func (b Backoff) Delay(n int) time.Duration {
 
 // Sleep waits for Next, or until ctx ends; it reports whether the whole
 // delay passed.
-func (b *Backoff) Sleep(ctx context.Context) bool {
-	t := time.NewTimer(b.Next())
+func (b *Backoff) Sleep(ctx context.Context) bool { return Wait(ctx, b.Next()) }
+
+// Wait waits for d, or until ctx ends; it reports whether the whole of d
+// passed.
+func Wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -164,9 +164,9 @@ func (c *Client) pump(ctx context.Context, hj types.HijackedResponse, stdin []by
 	err := demux(hj.Reader, func(stream byte, payload []byte) error {
 		switch stream {
 		case streamStdout:
-			out.Write(payload)
+			_, _ = out.Write(payload) // keeps what fits, and notes the rest
 		case streamStderr:
-			errb.Write(payload)
+			_, _ = errb.Write(payload) // keeps the tail; never fails
 		default:
 			return fmt.Errorf("output on stream %d: %w", stream, errdefs.ErrDocker)
 		}

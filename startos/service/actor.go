@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ type actor struct {
 	m      *Manager
 	id     string
 	kickc  chan struct{}
+	probec chan int // exit codes of execs in the main container (followProbe)
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -66,7 +68,7 @@ type seenContainer struct {
 func (a *actor) ownResync() time.Duration { return 30 * a.m.opts.ResyncInterval }
 
 func newActor(m *Manager, id string) *actor {
-	a := &actor{m: m, id: id, kickc: make(chan struct{}, 1), done: make(chan struct{})}
+	a := &actor{m: m, id: id, kickc: make(chan struct{}, 1), probec: make(chan int, 1), done: make(chan struct{})}
 	a.resetAlerts()
 	return a
 }
@@ -231,7 +233,7 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 		if !started {
 			a.markStarted(ctx, st.StartedAt)
 		}
-		a.startHealth(mf, st.StartedAt)
+		a.startHealth(mf, st)
 		if time.Since(st.StartedAt) >= a.m.opts.RestartBackoffMax/2 {
 			a.backoff.Reset()
 		}
@@ -318,7 +320,7 @@ func (a *actor) startMain(ctx context.Context, mf *manifest.Manifest, resync tim
 		return a.crashed(ctx, fmt.Sprintf("the main process exited right after start with code %d", st.ExitCode)+a.lastOutput(ctx))
 	}
 	a.markStarted(ctx, st.StartedAt)
-	a.startHealth(mf, st.StartedAt)
+	a.startHealth(mf, st)
 	return resync
 }
 
@@ -401,10 +403,11 @@ func (a *actor) write(ctx context.Context, what string, fn func(e *model.Package
 	return true
 }
 
-// lifecycleEvents are the container events that can change what an actor
-// sees; exec events (three per health check) and the like are left out, as
-// each kick costs an inspect.
-var lifecycleEvents = []string{"create", "start", "restart", "die", "kill", "oom", "stop", "destroy", "pause", "unpause", "rename", "update"}
+// watchedEvents are the container events that can change what an actor
+// sees (each a kick, which costs an inspect), and the end of an exec, which
+// is how an actor hears that the engine ran its health probe. The other
+// two events of each exec and the like are left out.
+var watchedEvents = []string{"create", "start", "restart", "die", "kill", "oom", "stop", "destroy", "pause", "unpause", "rename", "update", "exec_die"}
 
 // watchEvents turns engine container events into kicks, resubscribing when
 // the stream ends (an engine restart ends it) and then kicking every actor,
@@ -413,11 +416,20 @@ func (m *Manager) watchEvents(ctx context.Context) {
 	delay := retry.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		evs, errc := m.engine.Events(sctx, LabelPackage, time.Time{}, lifecycleEvents...)
+		evs, errc := m.engine.Events(sctx, LabelPackage, time.Time{}, watchedEvents...)
 		got := false
 		for ev := range evs {
 			got = true
-			if a := m.actor(ev.Labels[LabelPackage]); a != nil {
+			a := m.actor(ev.Labels[LabelPackage])
+			switch {
+			case a == nil:
+			case ev.Action == "exec_die":
+				code, err := strconv.Atoi(ev.Labels["exitCode"])
+				if err != nil {
+					code = probeLook
+				}
+				a.probed(code)
+			default:
 				a.kick()
 			}
 		}
@@ -441,6 +453,7 @@ func (m *Manager) watchEvents(ctx context.Context) {
 			m.log.Info("the container engine is answering again; reconciling every service", "after", err)
 		}
 		m.kickAll()
+		m.lookAtProbes()
 		m.kickSweep()
 		if !delay.Sleep(ctx) {
 			return
@@ -479,13 +492,7 @@ func (m *Manager) resyncOnce(ctx context.Context) {
 			mains[id] = c
 		}
 	}
-	m.mu.Lock()
-	actors := make([]*actor, 0, len(m.actors))
-	for _, a := range m.actors {
-		actors = append(actors, a)
-	}
-	m.mu.Unlock()
-	for _, a := range actors {
+	for _, a := range m.allActors() {
 		seen := a.seen.Load()
 		if seen == nil {
 			continue // it has not looked yet: its first pass is coming

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/startos-go/startos/internal/testpkg"
+	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
@@ -70,39 +71,59 @@ func TestFailedStateWriteIsRetried(t *testing.T) {
 // A health check that hangs is killed at its timeout and reported failed
 // with the reason; the count of processes in the container does not grow
 // from one round to the next. Before the fix every round left one more
-// process running.
+// process running. Both ways a check runs are covered: by the engine (the
+// package's one check, an exec without input) and by the daemon's own
+// execs (a check that takes input).
 func TestHungHealthCheckDoesNotLeak(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	pkg := testpkg.Build(t, e.engine, testpkg.Options{})
-	id := pkg.Manifest.ID
-	hc := pkg.Manifest.HealthChecks["web"]
-	hc.Args = []string{"sleep"} // sleeps for an hour
-	hc.Timeout = manifest.Duration(time.Second)
-	e.record(pkg.Manifest, model.DesiredRunning)
-	e.adoptStopping(ctx, id)
-	en := e.waitFor(id, "the hung check reported failed", 30*time.Second, func(en model.PackageDataEntry) bool {
-		return en.StatusInfo.Health["web"].Result == model.HealthFailure
-	})
-	if msg := en.StatusInfo.Health["web"].Message; !strings.Contains(msg, "Timed out") || !strings.Contains(msg, "the check was stopped") {
-		t.Errorf("health message: %q", msg)
-	}
-	// Rounds come every 1.4 s (1 s timeout, 0.4 s interval): watch about
-	// six. The container holds its init, the service and at most the one
-	// check in flight.
-	most := 0
-	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); {
-		n, err := e.engine.ProcessCount(ctx, ContainerName(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		most = max(most, n)
-		time.Sleep(200 * time.Millisecond)
-	}
-	if most > 3 {
-		t.Errorf("the container held up to %d processes: hung checks are left running", most)
-	}
-	if err := e.m.Release(ctx, id); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name     string
+		ioFormat manifest.IOFormat
+		byEngine bool
+	}{{"engine", "", true}, {"daemon", "json", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			pkg := testpkg.Build(t, e.engine, testpkg.Options{})
+			id := pkg.Manifest.ID
+			hc := pkg.Manifest.HealthChecks["web"]
+			hc.Args = []string{"sleep"} // sleeps for an hour
+			hc.Timeout = manifest.Duration(time.Second)
+			hc.IOFormat = tc.ioFormat
+			e.record(pkg.Manifest, model.DesiredRunning)
+			e.adoptStopping(ctx, id)
+			en := e.waitFor(id, "the hung check reported failed", 30*time.Second, func(en model.PackageDataEntry) bool {
+				return en.StatusInfo.Health["web"].Result == model.HealthFailure
+			})
+			if msg := en.StatusInfo.Health["web"].Message; !strings.Contains(msg, "Timed out") || !strings.Contains(msg, "the check was stopped") {
+				t.Errorf("health message: %q", msg)
+			}
+			// Rounds come every 1.4 s (1 s timeout, 0.4 s interval): watch
+			// about six. The container holds its init, the service and at
+			// most the one check in flight.
+			most := 0
+			for end := time.Now().Add(8 * time.Second); time.Now().Before(end); {
+				n, err := e.engine.ProcessCount(ctx, ContainerName(id))
+				if err != nil {
+					t.Fatal(err)
+				}
+				most = max(most, n)
+				time.Sleep(200 * time.Millisecond)
+			}
+			if most > 3 {
+				t.Errorf("the container held up to %d processes: hung checks are left running", most)
+			}
+			st, err := e.engine.InspectContainer(ctx, ContainerName(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ran := st.LastProbe != nil; ran != tc.byEngine || (st.Probe != nil) != tc.byEngine {
+				t.Errorf("the engine probes: %+v, last outcome %+v; want it to run the check: %v", st.Probe, st.LastProbe, tc.byEngine)
+			} else if ran && st.LastProbe.ExitCode != container.ProbeTimedOut {
+				t.Errorf("the engine's last probe: %+v, want a timeout", st.LastProbe)
+			}
+			if err := e.m.Release(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

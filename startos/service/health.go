@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/startos-go/startos/internal/retry"
+	"github.com/startos-go/startos/startos/container"
 	"github.com/startos-go/startos/startos/errdefs"
 	"github.com/startos-go/startos/startos/manifest"
 	"github.com/startos-go/startos/startos/model"
@@ -34,24 +36,30 @@ type healthRun struct {
 	done      chan struct{}
 }
 
-// startHealth starts the health loop for a container started at startedAt,
-// unless one runs for that start already.
-func (a *actor) startHealth(mf *manifest.Manifest, startedAt time.Time) {
+// startHealth starts the health loop for the container st, started at
+// st.StartedAt, unless one runs for that start already.
+func (a *actor) startHealth(mf *manifest.Manifest, st container.ContainerState) {
 	if len(mf.HealthChecks) == 0 {
 		return
 	}
+	startedAt := st.StartedAt
 	if a.health != nil {
 		if a.health.startedAt.Equal(startedAt) {
 			return
 		}
 		a.stopHealth()
 	}
+	// The engine runs the check when the container has the probe this
+	// build would give it; a container made otherwise (by an older build,
+	// or with other intervals) has its checks run by the loop.
+	_, _, want := engineProbe(a.m.opts, mf)
+	byEngine := want != nil && want.Equal(st.Probe)
 	ctx, cancel := context.WithCancel(a.m.ctx)
 	h := &healthRun{startedAt: startedAt, cancel: cancel, done: make(chan struct{})}
 	a.health = h
 	go func() {
 		defer close(h.done)
-		a.healthLoop(ctx, mf, startedAt)
+		a.healthLoop(ctx, mf, startedAt, byEngine)
 	}()
 }
 
@@ -66,21 +74,19 @@ func (a *actor) stopHealth() {
 	a.health = nil
 }
 
-func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt time.Time) {
+// healthLoop runs the checks of one run of the main container: the first
+// round after the grace, and every round after it unless byEngine, when the
+// engine runs the one check from then on (its first probe comes a whole
+// interval after the start) and followProbe takes its results.
+func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt time.Time, byEngine bool) {
 	o := a.m.opts
 	wait := o.HealthGrace - time.Since(startedAt)
 	// running holds, per check, the exec of a run that timed out and may
 	// still be running: no new run of that check starts while it does.
 	running := map[string]string{}
 	for {
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		if wait > 0 && !retry.Wait(ctx, wait) {
+			return
 		}
 		// While packages are being started (a boot starts them all),
 		// checks wait: each is an exec, work for the engine as heavy as a
@@ -108,34 +114,162 @@ func (a *actor) healthLoop(ctx context.Context, mf *manifest.Manifest, startedAt
 			if ctx.Err() != nil {
 				return
 			}
-			if a.m.healthRecorded(a.id, id, startedAt, r) {
-				// The usual round: nothing changed, and a look at the
-				// current revision costs less than a mutation that finds so.
-				a.noteHealth(ctx, id, r)
-				continue
-			}
-			err := a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
-				// Only while this run is the current one.
-				if e.StatusInfo.Started == nil || !e.StatusInfo.Started.Equal(startedAt.UTC()) {
-					return
-				}
-				if e.StatusInfo.Health == nil {
-					e.StatusInfo.Health = map[string]model.HealthCheckResult{}
-				}
-				e.StatusInfo.Health[id] = r
-			})
-			if err != nil && ctx.Err() == nil {
-				// The next round writes every result again; make it soon.
-				a.m.log.Warn("recording a health check result failed; retrying soon", "package", a.id, "check", id, "error", err)
+			if !a.recordHealth(ctx, id, startedAt, r) {
 				writeFailed = true
 			}
-			a.noteHealth(ctx, id, r)
+		}
+		if byEngine {
+			// A run of ours that timed out was stopped, or its result
+			// says it could not be; the engine waits for its own.
+			a.followProbe(ctx, mf, startedAt)
+			return
 		}
 		wait = o.HealthInterval
 		if writeFailed {
 			wait = min(wait, o.RestartBackoff)
 		}
 	}
+}
+
+// recordHealth writes result r of check id for the run started at
+// startedAt, unless the document holds it already, and notes it for the
+// alerts; false when the write failed (the caller records it again soon).
+func (a *actor) recordHealth(ctx context.Context, id string, startedAt time.Time, r model.HealthCheckResult) bool {
+	ok := true
+	if !a.m.healthRecorded(a.id, id, startedAt, r) {
+		// The usual round finds nothing changed, and a look at the
+		// current revision costs less than a mutation that finds so.
+		err := a.m.mutateEntry(ctx, a.id, func(e *model.PackageDataEntry) {
+			// Only while this run is the current one.
+			if e.StatusInfo.Started == nil || !e.StatusInfo.Started.Equal(startedAt.UTC()) {
+				return
+			}
+			if e.StatusInfo.Health == nil {
+				e.StatusInfo.Health = map[string]model.HealthCheckResult{}
+			}
+			e.StatusInfo.Health[id] = r
+		})
+		if err != nil && ctx.Err() == nil {
+			a.m.log.Warn("recording a health check result failed; retrying soon", "package", a.id, "check", id, "error", err)
+			ok = false
+		}
+	}
+	a.noteHealth(ctx, id, r)
+	return ok
+}
+
+// Probe outcomes an actor hears of from the engine's events (exec_die), or
+// probeLook: look at the container for one without knowing of a run.
+const probeLook = -1 << 31
+
+// probed tells the actor's probe follower that an exec in its container
+// ended with code (probeLook: unknown); it never blocks, and the newest
+// news wins.
+func (a *actor) probed(code int) {
+	for {
+		select {
+		case a.probec <- code:
+			return
+		default:
+		}
+		select {
+		case <-a.probec:
+		default:
+		}
+	}
+}
+
+// followProbe records the outcomes of the probe the engine runs for the
+// package's one check. The engine announces the end of every exec in the
+// container; a success while a success is recorded needs nothing more, and
+// anything else is read from the container (its newest probe outcome).
+// The announcement comes just before the engine records the outcome, so a
+// look that finds no new one looks again shortly. Missed announcements
+// (the event stream broke) are covered by a look at each resubscription and
+// every ownResync.
+func (a *actor) followProbe(ctx context.Context, mf *manifest.Manifest, startedAt time.Time) {
+	id, hc, _ := engineProbe(a.m.opts, mf)
+	success := healthResult(hc, 0, nil, nil)
+	var taken time.Time // end of the newest outcome recorded
+	look := false
+	var delay time.Duration
+	for {
+		if !look {
+			t := time.NewTimer(a.ownResync())
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case code := <-a.probec:
+				look = code != 0 || !a.m.healthRecorded(a.id, id, startedAt, success)
+			case <-t.C:
+				look = true
+			}
+			t.Stop()
+			if !look {
+				continue
+			}
+			delay = 50 * time.Millisecond
+		}
+		st, err := a.m.engine.InspectContainer(ctx, ContainerName(a.id))
+		if ctx.Err() != nil {
+			return
+		}
+		p := st.LastProbe
+		fresh := err == nil && p != nil && !p.Start.Before(startedAt) && p.End.After(taken)
+		switch {
+		case fresh && a.recordHealth(ctx, id, startedAt, probeResult(hc, p)):
+			taken, look = p.End, false
+			continue
+		case fresh:
+			delay = a.m.opts.RestartBackoff // the write failed: again after the backoff
+		case delay > 2*time.Second:
+			// Nothing new (or the engine is away, which the actor hears
+			// of): until the next announcement.
+			look = false
+			continue
+		}
+		if !retry.Wait(ctx, delay) {
+			return
+		}
+		if !fresh {
+			delay *= 2
+		}
+	}
+}
+
+// engineProbe is the probe the engine can run for the package's health
+// checks, with the check's id, or nil: it runs one check, an exec in the
+// main container that takes no input, on the daemon's schedule.
+func engineProbe(o Options, mf *manifest.Manifest) (string, *manifest.HealthCheck, *container.Probe) {
+	if len(mf.HealthChecks) != 1 {
+		return "", nil, nil
+	}
+	for id, hc := range mf.HealthChecks {
+		if hc == nil {
+			return "", nil, nil
+		}
+		p := &hc.Procedure
+		if p.Type != manifest.ProcedureDocker || p.System || p.Native != "" || !p.Inject || p.IOFormat != "" {
+			return "", nil, nil
+		}
+		timeout := o.HealthTimeout
+		if hc.Timeout > 0 {
+			timeout = time.Duration(hc.Timeout)
+		}
+		return id, hc, &container.Probe{Cmd: injectCmd(p), Interval: o.HealthInterval, Timeout: timeout, StartPeriod: o.HealthGrace}
+	}
+	return "", nil, nil
+}
+
+// probeResult maps an outcome of the engine's probe to a result, as
+// healthResult does an exec's; the engine keeps stdout and stderr together.
+func probeResult(hc *manifest.HealthCheck, p *container.ProbeResult) model.HealthCheckResult {
+	if p.ExitCode == container.ProbeTimedOut {
+		return model.HealthCheckResult{Name: hc.Name, Result: model.HealthFailure,
+			Message: fmt.Sprintf("%s (no answer within %s; the check was stopped)", timedOut, p.End.Sub(p.Start).Round(time.Second))}
+	}
+	return healthResult(hc, p.ExitCode, nil, []byte(p.Output))
 }
 
 // healthRecorded reports whether the document already holds result r for

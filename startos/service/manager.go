@@ -293,16 +293,29 @@ func (m *Manager) actor(id string) *actor {
 	return m.actors[id]
 }
 
+// lookAtProbes has every actor whose health probe the engine runs look at
+// its newest outcome: announcements may have been missed.
+func (m *Manager) lookAtProbes() {
+	for _, a := range m.allActors() {
+		a.probed(probeLook)
+	}
+}
+
 func (m *Manager) kickAll() {
+	for _, a := range m.allActors() {
+		a.kick()
+	}
+}
+
+// allActors returns every actor, for calls made without the lock.
+func (m *Manager) allActors() []*actor {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	list := make([]*actor, 0, len(m.actors))
 	for _, a := range m.actors {
 		list = append(list, a)
 	}
-	m.mu.Unlock()
-	for _, a := range list {
-		a.kick()
-	}
+	return list
 }
 
 // installed returns package id's entry and manifest; the package must be

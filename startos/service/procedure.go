@@ -163,6 +163,15 @@ func deadline(ctx context.Context) time.Time {
 	return d
 }
 
+// injectCmd is the command of procedure p run in the main container.
+func injectCmd(p *manifest.Procedure) []string {
+	cmd := append([]string{}, p.Args...)
+	if p.Entrypoint != "" {
+		cmd = append([]string{p.Entrypoint}, cmd...)
+	}
+	return cmd
+}
+
 // runProcedure runs p and returns its result whatever the exit code.
 func (m *Manager) runProcedure(ctx context.Context, id string, mf *manifest.Manifest, p manifest.Procedure, input any, timeout time.Duration) (container.Result, error) {
 	return m.runProcedureWith(ctx, id, mf, p, input, timeout, "")
@@ -184,12 +193,8 @@ func (m *Manager) runProcedureWith(ctx context.Context, id string, mf *manifest.
 	if err != nil {
 		return container.Result{}, fmt.Errorf("procedure of %q: %w", id, err)
 	}
-	cmd := append([]string{}, p.Args...)
 	if p.Inject {
-		if p.Entrypoint != "" {
-			cmd = append([]string{p.Entrypoint}, cmd...)
-		}
-		return m.engine.Exec(ctx, ContainerName(id), container.ExecOptions{Cmd: cmd, Stdin: stdin, Timeout: timeout})
+		return m.engine.Exec(ctx, ContainerName(id), container.ExecOptions{Cmd: injectCmd(&p), Stdin: stdin, Timeout: timeout})
 	}
 	want := p.Mounts
 	var backupMount []container.Mount
@@ -216,6 +221,7 @@ func (m *Manager) runProcedureWith(ctx context.Context, id string, mf *manifest.
 	} else if ok {
 		netw = NetworkName(id)
 	}
+	cmd := append([]string{}, p.Args...)
 	spec := container.Spec{
 		Name:    ContainerName(id) + ".proc-" + randomSuffix(),
 		Image:   manifest.DockerTag(id, p.Image, mf.Version),

@@ -273,6 +273,11 @@ func TestLifecycle(t *testing.T) {
 	}
 	os.Remove(filepath.Join(VolumePath(e.dataDir, id, "main"), "fail-health"))
 	e.waitFor(id, "healthy again", 20*time.Second, healthy)
+	// The package's one check is the engine's probe: after the daemon's
+	// first round, the failure and the recovery were the engine's outcomes.
+	if st, err := e.engine.InspectContainer(ctx, ContainerName(id)); err != nil || st.Probe == nil || st.LastProbe == nil || st.LastProbe.ExitCode != 0 {
+		t.Errorf("the engine's probe: %+v, last outcome %+v, %v; want a success", st.Probe, st.LastProbe, err)
+	}
 
 	t.Log("stop")
 	if err := e.m.StopPackage(ctx, id); err != nil {

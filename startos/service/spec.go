@@ -186,6 +186,7 @@ func (m *Manager) mainSpec(mf *manifest.Manifest) (container.Spec, error) {
 	if p.Entrypoint != "" {
 		s.Entrypoint = []string{p.Entrypoint}
 	}
+	_, _, s.Probe = engineProbe(m.opts, mf)
 	return s, nil
 }
 
@@ -250,16 +251,25 @@ func (m *Manager) loadImages(ctx context.Context, mf *manifest.Manifest) error {
 }
 
 // ensureContainer creates the package's network and main container unless
-// a container of this version exists; a container of another version is
-// replaced. It does not start it.
+// a container of this version exists; a container of another version, or a
+// stopped one with another health probe, is replaced. It does not start it.
 func (m *Manager) ensureContainer(ctx context.Context, mf *manifest.Manifest) (container.ContainerState, error) {
 	name := ContainerName(mf.ID)
 	st, err := m.engine.InspectContainer(ctx, name)
+	_, _, probe := engineProbe(m.opts, mf)
 	switch {
-	case err == nil && st.Labels[LabelVersion] == mf.Version.String():
+	case err == nil && st.Labels[LabelVersion] == mf.Version.String() && (st.Running || probe.Equal(st.Probe)):
 		return st, nil
 	case err == nil:
-		m.log.Info("replacing the container of another version", "package", mf.ID, "had", st.Labels[LabelVersion], "want", mf.Version.String())
+		if st.Labels[LabelVersion] == mf.Version.String() {
+			// Made by an older build or with other health intervals: a
+			// stopped container is disposable, and the new one has the
+			// probe the engine runs (a running one keeps the daemon's
+			// checks until it stops).
+			m.log.Info("replacing a container made with another health probe", "package", mf.ID)
+		} else {
+			m.log.Info("replacing the container of another version", "package", mf.ID, "had", st.Labels[LabelVersion], "want", mf.Version.String())
+		}
 		if err := m.engine.RemoveContainer(ctx, name, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			return st, err
 		}
