@@ -46,6 +46,7 @@ type Client struct {
 	http        *http.Client
 	httpURL     string // http(s)://host/rpc/v1, for the HTTP transport
 	localCookie string
+	postHeader  http.Header // the headers of every RPC POST; read-only
 	rest        *http.Client // for /rest/rpc/<id> transfers
 	restBase    string       // http(s)://host or http://unix for the socket
 
@@ -135,7 +136,12 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		}
 		base := *u
 		base.Path = ""
-		return &Client{http: hc, httpURL: u.String(), localCookie: opts.LocalCookie, rest: hc, restBase: base.String()}, nil
+		c := &Client{http: hc, httpURL: u.String(), localCookie: opts.LocalCookie, rest: hc, restBase: base.String(),
+			postHeader: http.Header{"Content-Type": {"application/json"}}}
+		if opts.LocalCookie != "" {
+			c.postHeader.Set("Cookie", (&http.Cookie{Name: LocalCookie, Value: opts.LocalCookie}).String())
+		}
+		return c, nil
 	}
 	return nil, fmt.Errorf("bad target %q: want unix:///path, http(s)://host:port or ws(s)://host:port", target)
 }
@@ -282,24 +288,16 @@ func wireError(err error) error {
 }
 
 func (c *Client) invokeHTTP(ctx context.Context, method string, params any) (*Response, error) {
-	body, err := json.Marshal(struct {
-		JSONRPC string `json:"jsonrpc"`
-		ID      int    `json:"id"`
-		Method  string `json:"method"`
-		Params  any    `json:"params"`
-	}{"2.0", 1, method, params})
+	body, err := appendRequest(nil, 1, method, params)
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode params: %w", method, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.httpURL, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	if t := c.http.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel() // after the body is read, as Do's timeout covers it
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.localCookie != "" {
-		req.AddCookie(&http.Cookie{Name: LocalCookie, Value: c.localCookie})
-	}
-	hresp, err := c.http.Do(req)
+	hresp, err := c.post(ctx, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
@@ -308,8 +306,12 @@ func (c *Client) invokeHTTP(ctx context.Context, method string, params any) (*Re
 		msg, _ := io.ReadAll(io.LimitReader(hresp.Body, 512))
 		return nil, fmt.Errorf("%s: HTTP %s: %s", method, hresp.Status, strings.TrimSpace(string(msg)))
 	}
+	b, err := readBody(hresp, MaxReplyBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read response: %w", method, err)
+	}
 	var env WireResponse
-	if err := json.NewDecoder(io.LimitReader(hresp.Body, 64<<20)).Decode(&env); err != nil {
+	if err := json.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("%s: decode response: %w", method, err)
 	}
 	if env.Error != nil {
@@ -320,6 +322,55 @@ func (c *Client) invokeHTTP(ctx context.Context, method string, params any) (*Re
 		resp.Revision, _ = strconv.ParseUint(s, 10, 64)
 	}
 	return resp, nil
+}
+
+// post sends one RPC body. It is c.http.Do without what an RPC POST never
+// needs, which Do pays for on every request: following redirects (an
+// answer is 200 or a failure), and so a copy of the request's headers kept
+// for them. The client's jar and transport apply as in Do; invokeHTTP
+// applies its timeout.
+func (c *Client) post(ctx context.Context, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.httpURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	var cookies []*http.Cookie
+	if c.http.Jar != nil {
+		cookies = c.http.Jar.Cookies(req.URL)
+	}
+	if len(cookies) == 0 {
+		req.Header = c.postHeader // shared: a transport does not change a request
+	} else {
+		req.Header = c.postHeader.Clone()
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+	}
+	rt := c.http.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if c.http.Jar != nil {
+		if rc := resp.Cookies(); len(rc) > 0 {
+			c.http.Jar.SetCookies(req.URL, rc)
+		}
+	}
+	return resp, nil
+}
+
+// readBody reads a response body of at most limit bytes, in one allocation
+// when its length is known.
+func readBody(r *http.Response, limit int64) ([]byte, error) {
+	if r.ContentLength < 0 || r.ContentLength > limit {
+		return io.ReadAll(io.LimitReader(r.Body, limit))
+	}
+	b := make([]byte, r.ContentLength)
+	_, err := io.ReadFull(r.Body, b)
+	return b, err
 }
 
 // clientHandler receives notifications on a stream client and routes them to
@@ -544,4 +595,27 @@ func (c *Client) SideloadFile(ctx context.Context, p model.SideloadParams, path 
 		return fmt.Errorf("%s is not a regular file", path)
 	}
 	return c.Sideload(ctx, p, f, st.Size())
+}
+
+// appendRequest appends the request {"jsonrpc":"2.0","id":id,
+// "method":method,"params":params}, with params encoded once.
+func appendRequest(dst []byte, id uint64, method string, params any) ([]byte, error) {
+	p, err := json.Marshal(params)
+	if err != nil {
+		return nil, err
+	}
+	m, err := json.Marshal(method)
+	if err != nil {
+		return nil, err
+	}
+	if dst == nil {
+		dst = make([]byte, 0, len(p)+len(m)+64)
+	}
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = strconv.AppendUint(dst, id, 10)
+	dst = append(dst, `,"method":`...)
+	dst = append(dst, m...)
+	dst = append(dst, `,"params":`...)
+	dst = append(dst, p...)
+	return append(dst, '}'), nil
 }

@@ -113,13 +113,20 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			}
 		}
 		if strings.HasPrefix(r.URL.Path, "/rpc/") && r.Method == http.MethodPost {
-			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" && !isJSONMediaType(ct) {
 				http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isJSONMediaType reports whether a Content-Type names application/json,
+// with parameters or in another spelling.
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
 
 func quoteHeader(v string) string {

@@ -34,7 +34,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use POST with a JSON-RPC body", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rpc.MaxBodyBytes))
+	body, err := readBody(w, r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -182,6 +182,25 @@ func prefersNoAnswer(r *http.Request) bool {
 	return false
 }
 
+// jsonContentType is shared by every answer: header values are never
+// changed in place.
+var jsonContentType = []string{"application/json"}
+
+// readBody reads a request body of at most rpc.MaxBodyBytes; one of known
+// length that fits is read into a buffer of that size at once.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n < 0 || n > rpc.MaxBodyBytes {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, rpc.MaxBodyBytes))
+	}
+	// The body reader stops at the declared length.
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r.Body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 func writeJSON(w http.ResponseWriter, revision uint64, v any) {
 	b, err := encodeResponse(v)
 	if err != nil {
@@ -190,7 +209,7 @@ func writeJSON(w http.ResponseWriter, revision uint64, v any) {
 	}
 	armWrite(w)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = jsonContentType
 	if revision > 0 {
 		h.Set(rpc.PatchSequenceHeader, strconv.FormatUint(revision, 10))
 	}
