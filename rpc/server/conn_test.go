@@ -1,0 +1,87 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/startos-go/startos/startos/model"
+)
+
+// One connection pipelines twice as many calls as it may run at once: at
+// most maxInFlight run together, on the connection's workers, and every
+// call is answered once they are let go.
+func TestStreamConnectionRunsAtMostMaxInFlightCalls(t *testing.T) {
+	b := newBackend(t)
+	var running, peak atomic.Int32
+	gate, full := make(chan struct{}), make(chan struct{})
+	var fullOnce sync.Once
+	hold := func(ctx context.Context, p model.EchoParams) (string, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			old := peak.Load()
+			if n <= old || peak.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		if n == maxInFlight {
+			fullOnce.Do(func() { close(full) })
+		}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return p.Message, nil
+	}
+	srv := New(b.Server, Options{Methods: []*Method{echoWith(hold)}})
+	sock := filepath.Join(t.TempDir(), "rpc.sock")
+	l, err := ListenSocket(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.ServeSocket(l)
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-served
+	})
+
+	c := dialUnix(t, sock)
+	defer c.close()
+	const calls = 2 * maxInFlight
+	for i := range calls {
+		c.send(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"echo","params":{"message":"m%d"}}`, i, i))
+	}
+	select {
+	case <-full:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("only %d calls ran at once", running.Load())
+	}
+	close(gate)
+	answered := map[int]bool{}
+	for range calls {
+		var r struct {
+			ID     int    `json:"id"`
+			Result string `json:"result"`
+		}
+		line := c.recv(t)
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Result != fmt.Sprint("m", r.ID) || answered[r.ID] {
+			t.Fatalf("answer %s: %v", line, err)
+		}
+		answered[r.ID] = true
+	}
+	if p := peak.Load(); p != maxInFlight {
+		t.Fatalf("%d calls ran at once, want %d", p, maxInFlight)
+	}
+}
