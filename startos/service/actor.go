@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -30,7 +29,7 @@ type actor struct {
 	m      *Manager
 	id     string
 	kickc  chan struct{}
-	probec chan int // exit codes of execs in the main container (followProbe)
+	probec chan struct{} // the engine announced a health change (followProbe)
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -68,7 +67,7 @@ type seenContainer struct {
 func (a *actor) ownResync() time.Duration { return 30 * a.m.opts.ResyncInterval }
 
 func newActor(m *Manager, id string) *actor {
-	a := &actor{m: m, id: id, kickc: make(chan struct{}, 1), probec: make(chan int, 1), done: make(chan struct{})}
+	a := &actor{m: m, id: id, kickc: make(chan struct{}, 1), probec: make(chan struct{}, 1), done: make(chan struct{})}
 	a.resetAlerts()
 	return a
 }
@@ -404,10 +403,10 @@ func (a *actor) write(ctx context.Context, what string, fn func(e *model.Package
 }
 
 // watchedEvents are the container events that can change what an actor
-// sees (each a kick, which costs an inspect), and the end of an exec, which
-// is how an actor hears that the engine ran its health probe. The other
-// two events of each exec and the like are left out.
-var watchedEvents = []string{"create", "start", "restart", "die", "kill", "oom", "stop", "destroy", "pause", "unpause", "rename", "update", "exec_die"}
+// sees (each a kick, which costs an inspect), and a change of the health
+// the engine's probe found ("health_status: healthy", the engine matches the
+// prefix). Exec events (three per probe) and the like are left out.
+var watchedEvents = []string{"create", "start", "restart", "die", "kill", "oom", "stop", "destroy", "pause", "unpause", "rename", "update", "health_status"}
 
 // watchEvents turns engine container events into kicks, resubscribing when
 // the stream ends (an engine restart ends it) and then kicking every actor,
@@ -423,12 +422,8 @@ func (m *Manager) watchEvents(ctx context.Context) {
 			a := m.actor(ev.Labels[LabelPackage])
 			switch {
 			case a == nil:
-			case ev.Action == "exec_die":
-				code, err := strconv.Atoi(ev.Labels["exitCode"])
-				if err != nil {
-					code = probeLook
-				}
-				a.probed(code)
+			case strings.HasPrefix(ev.Action, "health_status"):
+				a.probed()
 			default:
 				a.kick()
 			}

@@ -158,82 +158,61 @@ func (a *actor) recordHealth(ctx context.Context, id string, startedAt time.Time
 	return ok
 }
 
-// Probe outcomes an actor hears of from the engine's events (exec_die), or
-// probeLook: look at the container for one without knowing of a run.
-const probeLook = -1 << 31
-
-// probed tells the actor's probe follower that an exec in its container
-// ended with code (probeLook: unknown); it never blocks, and the newest
-// news wins.
-func (a *actor) probed(code int) {
-	for {
-		select {
-		case a.probec <- code:
-			return
-		default:
-		}
-		select {
-		case <-a.probec:
-		default:
-		}
+// probed tells the actor's probe follower that the engine announced a
+// change of its container's health; it never blocks.
+func (a *actor) probed() {
+	select {
+	case a.probec <- struct{}{}:
+	default:
 	}
 }
 
 // followProbe records the outcomes of the probe the engine runs for the
-// package's one check. The engine announces the end of every exec in the
-// container; a success while a success is recorded needs nothing more, and
-// anything else is read from the container (its newest probe outcome).
-// The announcement comes just before the engine records the outcome, so a
-// look that finds no new one looks again shortly. Missed announcements
-// (the event stream broke) are covered by a look at each resubscription and
+// package's one check, reading the container's newest outcome when there is
+// news. The engine announces a change between healthy and unhealthy
+// (health_status), so a steady success costs nothing; a change among the
+// other results (starting, loading, failure, disabled) is not announced, so
+// while the check does not succeed its outcome is looked at every interval.
+// An announcement may come before the outcome is readable: a look that
+// finds none new looks again shortly. Announcements missed while the event
+// stream was down are covered by a look at each resubscription, and by one
 // every ownResync.
 func (a *actor) followProbe(ctx context.Context, mf *manifest.Manifest, startedAt time.Time) {
 	id, hc, _ := engineProbe(a.m.opts, mf)
-	success := healthResult(hc, 0, nil, nil)
 	var taken time.Time // end of the newest outcome recorded
-	look := false
-	var delay time.Duration
+	wait := a.m.opts.HealthInterval
 	for {
-		if !look {
-			t := time.NewTimer(a.ownResync())
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case code := <-a.probec:
-				look = code != 0 || !a.m.healthRecorded(a.id, id, startedAt, success)
-			case <-t.C:
-				look = true
-			}
+		announced := false
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
 			t.Stop()
-			if !look {
-				continue
+			return
+		case <-a.probec:
+			announced = true
+		case <-t.C:
+		}
+		t.Stop()
+		for delay := 50 * time.Millisecond; ; delay *= 2 {
+			st, err := a.m.engine.InspectContainer(ctx, ContainerName(a.id))
+			if ctx.Err() != nil {
+				return
 			}
-			delay = 50 * time.Millisecond
-		}
-		st, err := a.m.engine.InspectContainer(ctx, ContainerName(a.id))
-		if ctx.Err() != nil {
-			return
-		}
-		p := st.LastProbe
-		fresh := err == nil && p != nil && !p.Start.Before(startedAt) && p.End.After(taken)
-		switch {
-		case fresh && a.recordHealth(ctx, id, startedAt, probeResult(hc, p)):
-			taken, look = p.End, false
-			continue
-		case fresh:
-			delay = a.m.opts.RestartBackoff // the write failed: again after the backoff
-		case delay > 2*time.Second:
-			// Nothing new (or the engine is away, which the actor hears
-			// of): until the next announcement.
-			look = false
-			continue
-		}
-		if !retry.Wait(ctx, delay) {
-			return
-		}
-		if !fresh {
-			delay *= 2
+			if p := st.LastProbe; err == nil && p != nil && !p.Start.Before(startedAt) && p.End.After(taken) {
+				r := probeResult(hc, p)
+				switch {
+				case !a.recordHealth(ctx, id, startedAt, r):
+					wait = a.m.opts.RestartBackoff // the write failed: again soon
+				case r.Result == model.HealthSuccess:
+					taken, wait = p.End, a.ownResync()
+				default:
+					taken, wait = p.End, a.m.opts.HealthInterval
+				}
+				break
+			}
+			if !announced || delay > 2*time.Second || !retry.Wait(ctx, delay) {
+				break
+			}
 		}
 	}
 }

@@ -297,7 +297,7 @@ func (m *Manager) actor(id string) *actor {
 // its newest outcome: announcements may have been missed.
 func (m *Manager) lookAtProbes() {
 	for _, a := range m.allActors() {
-		a.probed(probeLook)
+		a.probed()
 	}
 }
 

@@ -189,7 +189,8 @@ func RunConfig(ctx context.Context, w io.Writer, cfg Config) (err error) {
 		return ctx.Err()
 	}
 	// Idle is not quiet: every package's health check is an exec every
-	// 15 s (StartOS's interval), counted here to read the figure by.
+	// 15 s (StartOS's interval), counted here to read the figure by. The
+	// engine runs them (each package's probe); startd hears of each end.
 	execCtx, stopExecs := context.WithCancel(ctx)
 	evs, _ := eng.Events(execCtx, service.LabelPackage, time.Time{}, "exec_start")
 	execs := make(chan int, 1)
