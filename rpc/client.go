@@ -46,7 +46,7 @@ type Client struct {
 	http        *http.Client
 	httpURL     string // http(s)://host/rpc/v1, for the HTTP transport
 	localCookie string
-	postHeader  http.Header // the headers of every RPC POST; read-only
+	postHeader  http.Header  // the headers of every RPC POST; read-only
 	rest        *http.Client // for /rest/rpc/<id> transfers
 	restBase    string       // http(s)://host or http://unix for the socket
 

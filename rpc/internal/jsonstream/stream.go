@@ -20,6 +20,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/startos-go/startos/rpc/internal/jsonobj"
 )
 
 // WriteTimeout bounds every write to a stream peer (rpc.WriteTimeout).
@@ -294,31 +296,48 @@ func (s *ObjectStream) ReadObject(v any) error {
 // twice more; lifted, it is decoded once, into the caller's type (see
 // Client.Invoke).
 func (s *ObjectStream) liftResult(b []byte) ([]byte, bool) {
-	var head struct {
-		ID     *jsonrpc2.ID    `json:"id"`
-		Method json.RawMessage `json:"method"`
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
-		Meta   json.RawMessage `json:"meta"`
-	}
-	if json.Unmarshal(b, &head) != nil || head.ID == nil || head.Method != nil || head.Error != nil ||
-		len(head.Result) == 0 || string(head.Result) == "null" {
+	// One validating pass, then the members are split without decoding
+	// (an Unmarshal into raw fields scanned the result twice: as much as
+	// decoding it into its type).
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' || !json.Valid(b) {
 		return nil, false
 	}
-	idb, err := json.Marshal(head.ID)
-	if err != nil {
+	var idRaw, method, result, errv, meta []byte
+	for m := jsonobj.Walk(b); ; {
+		k, v, ok := m.Next()
+		if !ok {
+			break
+		}
+		switch {
+		case jsonobj.KeyIs(k, "id"):
+			idRaw = v
+		case jsonobj.KeyIs(k, "method"):
+			method = v
+		case jsonobj.KeyIs(k, "result"):
+			result = v
+		case jsonobj.KeyIs(k, "error"):
+			errv = v
+		case jsonobj.KeyIs(k, "meta"):
+			meta = v
+		}
+	}
+	if idRaw == nil || string(idRaw) == "null" || method != nil || errv != nil || result == nil || string(result) == "null" {
 		return nil, false
 	}
-	small := make([]byte, 0, len(idb)+len(head.Meta)+48)
+	var id jsonrpc2.ID
+	if json.Unmarshal(idRaw, &id) != nil {
+		return nil, false
+	}
+	small := make([]byte, 0, len(idRaw)+len(meta)+48)
 	small = append(small, `{"id":`...)
-	small = append(small, idb...)
+	small = append(small, idRaw...)
 	small = append(small, `,"result":null`...)
-	if head.Meta != nil {
+	if meta != nil {
 		small = append(small, `,"meta":`...)
-		small = append(small, head.Meta...)
+		small = append(small, meta...)
 	}
 	small = append(small, `,"jsonrpc":"2.0"}`...)
-	s.Results.Store(*head.ID, head.Result)
+	s.Results.Store(id, json.RawMessage(bytes.Clone(result))) // b is the framer's, reused
 	return small, true
 }
 
