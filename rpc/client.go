@@ -47,6 +47,7 @@ type Client struct {
 	httpURL     string // http(s)://host/rpc/v1, for the HTTP transport
 	localCookie string
 	postHeader  http.Header  // the headers of every RPC POST; read-only
+	own         *httpConns   // nil: RPC POSTs go through the client's transport
 	rest        *http.Client // for /rest/rpc/<id> transfers
 	restBase    string       // http(s)://host or http://unix for the socket
 
@@ -137,7 +138,7 @@ func Dial(ctx context.Context, target string, opts ClientOptions) (*Client, erro
 		base := *u
 		base.Path = ""
 		c := &Client{http: hc, httpURL: u.String(), localCookie: opts.LocalCookie, rest: hc, restBase: base.String(),
-			postHeader: http.Header{"Content-Type": {"application/json"}}}
+			postHeader: http.Header{"Content-Type": {"application/json"}}, own: ownHTTPConns(hc, u)}
 		if opts.LocalCookie != "" {
 			c.postHeader.Set("Cookie", (&http.Cookie{Name: LocalCookie, Value: opts.LocalCookie}).String())
 		}
@@ -203,6 +204,9 @@ func (c *Client) Close() error {
 	}
 	if c.conn == nil {
 		c.http.CloseIdleConnections()
+		if c.own != nil {
+			c.own.closeIdle()
+		}
 		return nil
 	}
 	err := c.conn.Close()
@@ -346,11 +350,16 @@ func (c *Client) post(ctx context.Context, body []byte) (*http.Response, error) 
 			req.AddCookie(ck)
 		}
 	}
-	rt := c.http.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
+	var resp *http.Response
+	if c.own != nil {
+		resp, err = c.own.roundTrip(req)
+	} else {
+		rt := c.http.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		resp, err = rt.RoundTrip(req)
 	}
-	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
