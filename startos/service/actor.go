@@ -51,6 +51,8 @@ type actor struct {
 	// resync compares its one listing of every container with it and kicks
 	// the actors whose container changed unseen.
 	seen atomic.Pointer[seenContainer]
+	// ownerStopped: package.stop was called since the last pass.
+	ownerStopped atomic.Bool
 }
 
 // seenContainer is what an actor last saw of its main container.
@@ -163,6 +165,12 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 	resync := a.ownResync()
 	// One entry, not the whole document: every actor reconciles on its
 	// own timer, so a copy of the document here made n packages cost n².
+	if a.ownerStopped.Swap(false) {
+		a.stopHealth()
+		a.backoff.Reset()
+		a.notBefore = time.Time{}
+		a.resetAlerts()
+	}
 	e, ok := a.m.store.View().Package(a.id)
 	if !ok || e.StateInfo.State != model.PackageInstalled {
 		a.stopHealth()

@@ -504,7 +504,17 @@ func (m *Manager) StopPackage(ctx context.Context, id string) error {
 	if _, _, err := m.installed(id); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
-	return m.setDesired(ctx, id, func(d model.DesiredStatus, _ bool) model.DesiredStatus { return desiredOnStop(d) })
+	if err := m.setDesired(ctx, id, func(d model.DesiredStatus, _ bool) model.DesiredStatus { return desiredOnStop(d) }); err != nil {
+		return err
+	}
+	// The owner's stop ends a crash or health episode even when the
+	// actor's next pass finds the service wanted again (a start right
+	// after): it must not take the stop for a pause within the episode.
+	if a := m.actor(id); a != nil {
+		a.ownerStopped.Store(true)
+		a.kick()
+	}
+	return nil
 }
 
 // RestartPackage asks for package id to restart (package.restart).
