@@ -2,15 +2,9 @@ package rpcbench
 
 import (
 	"context"
-	"io"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/startos-go/startos/rpc"
-	"github.com/startos-go/startos/rpc/server"
-	"github.com/startos-go/startos/startos"
 	"github.com/startos-go/startos/startos/model"
 )
 
@@ -18,31 +12,16 @@ import (
 // -cpuprofile.
 func BenchmarkEcho(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	lib, err := startos.Open(ctx, startos.Config{DataDir: dir, Stderr: io.Discard})
+	e, err := serve(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer lib.Close()
-	srv := server.New(lib, server.Options{})
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	sock := filepath.Join(dir, "rpc.sock")
-	l, err := server.ListenSocket(sock)
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.ServeSocket(l)
-	defer srv.Shutdown(ctx)
-	cookie, err := os.ReadFile(filepath.Join(lib.RunDir(), startos.AuthCookieFile))
-	if err != nil {
-		b.Fatal(err)
-	}
+	defer e.close()
 	for _, tg := range []struct{ name, target string }{
-		{"http", hs.URL}, {"ws", "ws" + hs.URL[len("http"):]}, {"unix", "unix://" + sock},
+		{"http", e.hs.URL}, {"ws", "ws" + e.hs.URL[len("http"):]}, {"unix", "unix://" + e.sock},
 	} {
 		b.Run(tg.name, func(b *testing.B) {
-			c, err := rpc.Dial(ctx, tg.target, rpc.ClientOptions{LocalCookie: string(cookie)})
+			c, err := rpc.Dial(ctx, tg.target, rpc.ClientOptions{LocalCookie: string(e.cookie)})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -66,25 +66,12 @@ func Run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	lib, err := startos.Open(ctx, startos.Config{DataDir: dir, Stderr: io.Discard})
+	e, err := serve(ctx, dir)
 	if err != nil {
 		return err
 	}
-	defer lib.Close()
-	srv := server.New(lib, server.Options{})
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	sock := filepath.Join(dir, "rpc.sock")
-	l, err := server.ListenSocket(sock)
-	if err != nil {
-		return err
-	}
-	go srv.ServeSocket(l)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
+	defer e.close()
+	lib, hs, sock, cookie := e.lib, e.hs, e.sock, e.cookie
 
 	docker, err := dockerPing(ctx)
 	if err != nil {
@@ -98,10 +85,6 @@ func Run(ctx context.Context, w io.Writer) error {
 		{"rpc echo http keep-alive", hs.URL, 3},
 		{"rpc echo websocket", "ws" + hs.URL[len("http"):], 2},
 		{"rpc echo unix socket", "unix://" + sock, 4},
-	}
-	cookie, err := os.ReadFile(filepath.Join(lib.RunDir(), startos.AuthCookieFile))
-	if err != nil {
-		return err
 	}
 	for _, tg := range targets {
 		c, err := rpc.Dial(ctx, tg.target, rpc.ClientOptions{LocalCookie: string(cookie)})
@@ -120,6 +103,43 @@ func Run(ctx context.Context, w io.Writer) error {
 		goal.AtLeast(w, tg.name+" vs engine /_ping", r.PerSec/docker.PerSec, tg.goal, "%.2fx", fmt.Sprintf(">= %gx", tg.goal))
 	}
 	return authOverhead(ctx, w, lib, hs.URL)
+}
+
+// echoServers is a library with its server on HTTP and the unix socket,
+// for the echo figures (Run) and their go benchmark (BenchmarkEcho).
+type echoServers struct {
+	lib    *startos.Server
+	srv    *server.Server
+	hs     *httptest.Server
+	sock   string
+	cookie []byte // the local auth cookie
+}
+
+func serve(ctx context.Context, dir string) (*echoServers, error) {
+	lib, err := startos.Open(ctx, startos.Config{DataDir: dir, Stderr: io.Discard})
+	if err != nil {
+		return nil, err
+	}
+	e := &echoServers{lib: lib, srv: server.New(lib, server.Options{}), sock: filepath.Join(dir, "rpc.sock")}
+	e.hs = httptest.NewServer(e.srv.Handler())
+	l, err := server.ListenSocket(e.sock)
+	if err == nil {
+		go e.srv.ServeSocket(l)
+		e.cookie, err = os.ReadFile(filepath.Join(lib.RunDir(), startos.AuthCookieFile))
+	}
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *echoServers) close() {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.srv.Shutdown(sctx)
+	e.hs.Close()
+	e.lib.Close()
 }
 
 // authOverhead prints the cost of one login (argon2id with the default
