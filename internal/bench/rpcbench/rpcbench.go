@@ -102,7 +102,38 @@ func Run(ctx context.Context, w io.Writer) error {
 			float64(r.P50)/float64(docker.P50))
 		goal.AtLeast(w, tg.name+" vs engine /_ping", r.PerSec/docker.PerSec, tg.goal, "%.2fx", fmt.Sprintf(">= %gx", tg.goal))
 	}
+	if err := httpFloor(ctx, w, docker); err != nil {
+		return err
+	}
 	return authOverhead(ctx, w, lib, hs.URL)
+}
+
+// httpFloor is the same client's echo against a net/http server whose
+// handler only reads the body and writes a fixed answer: what net/http's
+// own request and connection handling leaves for the HTTP figure (a ratio
+// no handler on net/http can pass).
+func httpFloor(ctx context.Context, w io.Writer, docker Result) error {
+	answer := []byte(`{"jsonrpc":"2.0","id":1,"result":"ping"}` + "\n")
+	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		rw.Header()["Content-Type"] = []string{"application/json"}
+		_, _ = rw.Write(answer)
+	}))
+	defer hs.Close()
+	c, err := rpc.Dial(ctx, hs.URL, rpc.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var out string
+	r, err := measure("net/http floor (fixed answer)", Calls, func() error { return c.Call(ctx, "echo", model.EchoParams{Message: "ping"}, &out) })
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s  ratio to docker ping %.2fx: the ceiling of the http figure\n", r, r.PerSec/docker.PerSec)
+	return nil
 }
 
 // echoServers is a library with its server on HTTP and the unix socket,
