@@ -73,12 +73,33 @@ type Probe struct {
 	StartPeriod time.Duration
 }
 
-// Equal reports whether p and q are the same probe (both nil included).
+// MinProbeDuration is the engine's shortest probe interval, timeout and
+// start period: it refuses to create a container with less.
+const MinProbeDuration = time.Millisecond
+
+// engineDurations is p as the engine keeps it: an interval, timeout or
+// start period under MinProbeDuration is raised to it (a zero start period
+// stays zero: none). A package's timeout or the daemon's grace may be that
+// short, and must not make the container impossible to create.
+func (p Probe) engineDurations() Probe {
+	atLeast := func(d time.Duration) time.Duration {
+		if d > 0 && d < MinProbeDuration {
+			return MinProbeDuration
+		}
+		return d
+	}
+	p.Interval, p.Timeout, p.StartPeriod = atLeast(p.Interval), atLeast(p.Timeout), atLeast(p.StartPeriod)
+	return p
+}
+
+// Equal reports whether p and q are the same probe (both nil included), as
+// the engine would run them.
 func (p *Probe) Equal(q *Probe) bool {
 	if p == nil || q == nil {
 		return p == q
 	}
-	return slices.Equal(p.Cmd, q.Cmd) && p.Interval == q.Interval && p.Timeout == q.Timeout && p.StartPeriod == q.StartPeriod
+	a, b := p.engineDurations(), q.engineDurations()
+	return slices.Equal(a.Cmd, b.Cmd) && a.Interval == b.Interval && a.Timeout == b.Timeout && a.StartPeriod == b.StartPeriod
 }
 
 // ProbeResult is one run of a container's probe. A run the engine ended at
@@ -137,9 +158,10 @@ func (c *Client) CreateContainer(ctx context.Context, s Spec) (string, error) {
 		if len(p.Cmd) == 0 || p.Interval <= 0 || p.Timeout <= 0 || p.StartPeriod < 0 {
 			return "", fmt.Errorf("create container %q: a probe needs a command, an interval and a timeout: %w", s.Name, errdefs.ErrInvalidRequest)
 		}
+		e := p.engineDurations()
 		cfg.Healthcheck = &container.HealthConfig{
 			Test:     append([]string{"CMD"}, p.Cmd...),
-			Interval: p.Interval, Timeout: p.Timeout, StartPeriod: p.StartPeriod,
+			Interval: e.Interval, Timeout: e.Timeout, StartPeriod: e.StartPeriod,
 			Retries: 1, // the engine's healthy/unhealthy is not used; the daemon reads each outcome
 		}
 	}

@@ -167,3 +167,34 @@ func TestCreateRefusesBadSpec(t *testing.T) {
 		t.Errorf("exec without a command: %v", err)
 	}
 }
+
+// TestProbeBelowTheEngineMinimum: a probe timeout or start period under
+// the engine's 1 ms minimum (a package's timeout, a daemon's zero grace) is
+// raised to it, not refused, and the inspected probe still equals the one
+// asked for, so the daemon does not recreate the container every pass.
+func TestProbeBelowTheEngineMinimum(t *testing.T) {
+	c := testpkg.Engine(t)
+	ctx := context.Background()
+	pkg := testpkg.Build(t, c, testpkg.Options{})
+	want := &container.Probe{Cmd: []string{"/app", "health"}, Interval: 10 * time.Second, Timeout: 500 * time.Microsecond, StartPeriod: time.Nanosecond}
+	name := "startos." + pkg.Manifest.ID + ".probe"
+	cid, err := c.CreateContainer(ctx, container.Spec{Name: name, Image: pkg.Tag, Cmd: []string{"serve"},
+		Labels: map[string]string{testpkg.Label: pkg.Manifest.ID}, Network: "none", Probe: want})
+	if err != nil {
+		t.Fatalf("create with a probe under the engine's minimum: %v", err)
+	}
+	defer c.RemoveContainer(ctx, cid, true)
+	st, err := c.InspectContainer(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Probe == nil || st.Probe.Timeout != container.MinProbeDuration || st.Probe.StartPeriod != container.MinProbeDuration || st.Probe.Interval != 10*time.Second {
+		t.Errorf("the engine's probe = %+v, want timeout and start period raised to %s", st.Probe, container.MinProbeDuration)
+	}
+	if !want.Equal(st.Probe) {
+		t.Errorf("the inspected probe %+v does not equal the one asked for %+v", st.Probe, want)
+	}
+	if other := (&container.Probe{Cmd: want.Cmd, Interval: want.Interval, Timeout: 2 * time.Millisecond, StartPeriod: want.StartPeriod}); other.Equal(st.Probe) {
+		t.Error("a probe with another timeout compares equal")
+	}
+}

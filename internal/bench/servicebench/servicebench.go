@@ -27,18 +27,26 @@ import (
 	"github.com/startos-go/startos/startos/service"
 )
 
+// config sizes a run: the bench's figures, or a small run in its test.
+type config struct {
+	rounds    int // start-to-healthy rounds
+	listCalls int // package.list calls
+}
+
+var full = config{rounds: 9, listCalls: 2000}
+
 const (
-	rounds = 9
 	// probeInterval is how soon a failed probe is tried again, by the
 	// service manager and by the yardstick alike.
 	probeInterval = 20 * time.Millisecond
 	listPackages  = 20
-	listCalls     = 2000
 )
 
 // Run prints the figures. It leaves nothing behind: the package is
 // uninstalled, the yardstick container removed, the temp dir deleted.
-func Run(ctx context.Context, w io.Writer) error {
+func Run(ctx context.Context, w io.Writer) error { return run(ctx, w, full) }
+
+func run(ctx context.Context, w io.Writer, cfg config) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	tmp, err := os.MkdirTemp("", "servicebench-")
@@ -51,10 +59,10 @@ func Run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer eng.Close()
-	if err := startToHealthy(ctx, w, eng, filepath.Join(tmp, "start")); err != nil {
+	if err := startToHealthy(ctx, w, eng, filepath.Join(tmp, "start"), cfg.rounds); err != nil {
 		return err
 	}
-	return listLatency(ctx, w, filepath.Join(tmp, "list"))
+	return listLatency(ctx, w, filepath.Join(tmp, "list"), cfg.listCalls)
 }
 
 // RunList is the package.list figure alone (`go run ./internal/bench list`).
@@ -64,13 +72,13 @@ func RunList(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	return listLatency(ctx, w, filepath.Join(tmp, "list"))
+	return listLatency(ctx, w, filepath.Join(tmp, "list"), full.listCalls)
 }
 
 // startToHealthy installs a test package through the library (service
 // manager and installer over a real state document) and times package.start
 // to health success against docker start plus the first passing exec probe.
-func startToHealthy(ctx context.Context, w io.Writer, eng *container.Client, dataDir string) (err error) {
+func startToHealthy(ctx context.Context, w io.Writer, eng *container.Client, dataDir string, rounds int) (err error) {
 	if err := os.MkdirAll(filepath.Join(dataDir, "db"), 0o755); err != nil {
 		return err
 	}
@@ -234,7 +242,7 @@ func dockerRound(ctx context.Context, eng *container.Client, name string, probe 
 // the state document directly (installing 20 real packages would take
 // minutes and measure the installer), serves it on a unix socket, and times
 // package.list through the RPC client and through the library.
-func listLatency(ctx context.Context, w io.Writer, dataDir string) error {
+func listLatency(ctx context.Context, w io.Writer, dataDir string, listCalls int) error {
 	if err := seed(ctx, dataDir); err != nil {
 		return err
 	}
