@@ -113,6 +113,10 @@ func (c *streamConn) readOne(fr jsonstream.Framer) bool {
 		}
 		return true
 	}
+	if m := c.srv.d.methods[req.Method]; m != nil && m.quick {
+		c.runCall(req)
+		return true
+	}
 	select {
 	case c.idle <- req:
 		return true

@@ -13,6 +13,29 @@ import (
 	"github.com/startos-go/startos/startos/model"
 )
 
+// serveSocket serves srv on a new unix socket until the test ends, and
+// returns the socket's path.
+func serveSocket(t *testing.T, srv *Server) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "rpc.sock")
+	l, err := ListenSocket(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.ServeSocket(l)
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-served
+	})
+	return sock
+}
+
 // One connection pipelines twice as many calls as it may run at once: at
 // most maxInFlight run together, on the connection's workers, and every
 // call is answered once they are let go.
@@ -39,25 +62,7 @@ func TestStreamConnectionRunsAtMostMaxInFlightCalls(t *testing.T) {
 		}
 		return p.Message, nil
 	}
-	srv := New(b.Server, Options{Methods: []*Method{echoWith(hold)}})
-	sock := filepath.Join(t.TempDir(), "rpc.sock")
-	l, err := ListenSocket(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		srv.ServeSocket(l)
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-served
-	})
-
-	c := dialUnix(t, sock)
+	c := dialUnix(t, serveSocket(t, New(b.Server, Options{Methods: []*Method{echoWith(hold)}})))
 	defer c.close()
 	const calls = 2 * maxInFlight
 	for i := range calls {
@@ -83,5 +88,54 @@ func TestStreamConnectionRunsAtMostMaxInFlightCalls(t *testing.T) {
 	}
 	if p := peak.Load(); p != maxInFlight {
 		t.Fatalf("%d calls ran at once, want %d", p, maxInFlight)
+	}
+}
+
+// A quick method runs on the connection's read loop: it is answered while
+// every other call holds a worker, and the table marks as quick only plain
+// reads (no mutation, no stream).
+func TestQuickCallRunsBesideBusyWorkers(t *testing.T) {
+	quickOnes := 0
+	for _, m := range Table {
+		if m.quick {
+			quickOnes++
+			if m.Mutates || m.Streaming() {
+				t.Errorf("%s is quick but mutates or streams: it would hold up its connection's reads", m.Name)
+			}
+		}
+	}
+	if !tableSet["package.list"].quick || quickOnes == 0 {
+		t.Fatal("package.list is not quick")
+	}
+
+	b := newBackend(t)
+	gate, held := make(chan struct{}), make(chan struct{}, maxInFlight)
+	hold := func(ctx context.Context, p model.EchoParams) (string, error) {
+		held <- struct{}{}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return p.Message, nil
+	}
+	c := dialUnix(t, serveSocket(t, New(b.Server, Options{Methods: []*Method{echoWith(hold)}})))
+	defer c.close()
+	for i := range maxInFlight - 1 {
+		c.send(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"echo","params":{"message":"m%d"}}`, i, i))
+	}
+	for range maxInFlight - 1 {
+		<-held
+	}
+	c.send(t, `{"jsonrpc":"2.0","id":"list","method":"package.list"}`)
+	var r struct {
+		ID     string          `json:"id"`
+		Result json.RawMessage `json:"result"`
+	}
+	if line := c.recv(t); json.Unmarshal([]byte(line), &r) != nil || r.ID != "list" || string(r.Result) != "[]" {
+		t.Fatalf("first answer while %d calls are held: %s", maxInFlight-1, line)
+	}
+	close(gate)
+	for range maxInFlight - 1 {
+		c.recv(t)
 	}
 }

@@ -21,6 +21,8 @@ import (
 type Method struct {
 	rpc.Method
 	call func(ctx context.Context, lib *startos.Server, params any) (result any, stream subscription, err error)
+	// quick: see the flag.
+	quick bool
 }
 
 // Flags set the boolean properties of a table entry.
@@ -29,6 +31,10 @@ type flags uint8
 const (
 	public flags = 1 << iota
 	mutates
+	// quick marks a read answered from memory that never waits (no disk,
+	// engine, network or lock held across either): a stream connection runs
+	// it on its read loop, since handing it to a worker costs more than it.
+	quick
 )
 
 // unary declares a plain call.
@@ -42,6 +48,7 @@ func unary[P, R any](name, doc string, f flags, fn func(*startos.Server, context
 			r, err := fn(lib, ctx, p.(P))
 			return r, nil, err
 		},
+		quick: f&quick != 0,
 	}
 }
 
@@ -122,7 +129,7 @@ func (s feedSubscription[N]) close()                                { s.f.Close(
 // one line here plus the library function it binds; then `just docs`
 // regenerates rpc.Table (what clients and start-cli read) and docs/api.md.
 var Table = []*Method{
-	unary("echo", "Return the message; the cheapest full round trip.", public, (*startos.Server).Echo),
+	unary("echo", "Return the message; the cheapest full round trip.", public|quick, (*startos.Server).Echo),
 	unary("state", "Which mode the daemon is in: running, initializing or error.", public,
 		noParams((*startos.Server).State)),
 	unary("rpc.discover", "The OpenRPC 1.3 document of this surface, generated from the method table.", public,
@@ -150,7 +157,7 @@ var Table = []*Method{
 		via((*startos.Server).Sessions, (*auth.Sessions).Kill)),
 	unary("auth.reset-password", "Change the password; every other session ends.", mutates,
 		via((*startos.Server).Sessions, (*auth.Sessions).ResetPassword)),
-	unary("server.time", "The box's clock and the daemon's uptime in seconds.", 0,
+	unary("server.time", "The box's clock and the daemon's uptime in seconds.", quick,
 		noParams((*startos.Server).Time)),
 	unary("server.device-info", "Software version, architecture, memory and hostname of the box.", 0,
 		noParams((*startos.Server).DeviceInfo)),
@@ -237,11 +244,11 @@ var Table = []*Method{
 		(*startos.Server).CancelInstall),
 	unary("package.uninstall", "Stop and remove a package: container, images, archive, and volumes unless soft.", mutates,
 		(*startos.Server).Uninstall),
-	unary("package.list", "Installed packages: id, title, version, state, status and health as a person sees them.", 0,
+	unary("package.list", "Installed packages: id, title, version, state, status and health as a person sees them.", quick,
 		noParams((*startos.Server).Packages)),
 	unary("package.info", "One package: status, health checks, dependencies, interfaces with local addresses, actions.", 0,
 		(*startos.Server).PackageInfo),
-	unary("package.installed-version", "The installed version of a package.", 0,
+	unary("package.installed-version", "The installed version of a package.", quick,
 		(*startos.Server).InstalledVersion),
 	unary("package.start", "Set a package to run; its actor starts it.", mutates, (*startos.Server).StartPackage),
 	unary("package.stop", "Set a package to stop: SIGTERM, then kill after its timeout.", mutates, (*startos.Server).StopPackage),
