@@ -281,6 +281,11 @@ func listLatency(ctx context.Context, w io.Writer, dataDir string, listCalls int
 	if len(list) != listPackages {
 		return fmt.Errorf("package.list answered %d packages, want %d", len(list), listPackages)
 	}
+	// A box polled by a client is mostly a settled one: the timing starts
+	// once its state has been still for a second, after the boot's own work
+	// (each actor's first look at its container, the first sweep), so it
+	// measures the listing, not that.
+	revs := settle(ctx, lib)
 	overRPC, err := measure(listCalls, func() error { return c.Call(ctx, "package.list", nil, &list) })
 	if err != nil {
 		return err
@@ -296,13 +301,33 @@ func listLatency(ctx context.Context, w io.Writer, dataDir string, listCalls int
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "package.list with %d packages (entries written into the document directly), %d calls:\n", listPackages, listCalls)
+	fmt.Fprintf(w, "package.list with %d packages (entries written into the document directly), %d calls, once the state was still for 1 s (%d revisions before):\n", listPackages, listCalls, revs)
 	fmt.Fprintf(w, "  rpc over the unix socket       p50 %8s  p99 %8s\n", us(pct(overRPC, 50)), us(pct(overRPC, 99)))
 	fmt.Fprintf(w, "  library (Server.Packages)      p50 %8s  p99 %8s\n", us(pct(inLib, 50)), us(pct(inLib, 99)))
 	fmt.Fprintf(w, "  echo on the same connection    p50 %8s  p99 %8s  (the transport's floor)\n", us(pct(echo, 50)), us(pct(echo, 99)))
 	goal.AtMost(w, fmt.Sprintf("package.list, %d packages, RPC over the socket, p50", listPackages),
 		float64(pct(overRPC, 50))/1e3, 100, "%.0f µs", "<= 100 µs")
 	return nil
+}
+
+// settle waits until the library's state has had no new revision for a
+// second (at most 15 s), and returns how many revisions it saw meanwhile.
+func settle(ctx context.Context, lib *startos.Server) uint64 {
+	first := lib.Revision()
+	last := first
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return last - first
+		case <-time.After(time.Second):
+		}
+		now := lib.Revision()
+		if now == last {
+			break
+		}
+		last = now
+	}
+	return last - first
 }
 
 // seed writes listPackages installed, stopped packages into a new state
