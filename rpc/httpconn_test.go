@@ -61,6 +61,12 @@ func (d *echoDaemon) setAnswer(f func(w http.ResponseWriter, r *http.Request)) {
 	d.mu.Unlock()
 }
 
+func (p *httpConns) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
 func dialOwn(t *testing.T, d *echoDaemon) *Client {
 	t.Helper()
 	c, err := Dial(context.Background(), d.URL, ClientOptions{})
@@ -178,17 +184,11 @@ func TestOwnHTTPConnectionsUnderConcurrentCalls(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	c.own.mu.Lock()
-	idle := len(c.own.idle)
-	c.own.mu.Unlock()
-	if idle == 0 || idle > maxIdleHTTPConns {
+	if idle := c.own.idleCount(); idle == 0 || idle > maxIdleHTTPConns {
 		t.Fatalf("%d idle connections", idle)
 	}
 	c.Close()
-	c.own.mu.Lock()
-	idle = len(c.own.idle)
-	c.own.mu.Unlock()
-	if idle != 0 {
+	if idle := c.own.idleCount(); idle != 0 {
 		t.Fatalf("%d idle connections after Close", idle)
 	}
 }

@@ -91,9 +91,10 @@ func TestStreamConnectionRunsAtMostMaxInFlightCalls(t *testing.T) {
 	}
 }
 
-// A quick method runs on the connection's read loop: it is answered while
-// every other call holds a worker, and the table marks as quick only plain
-// reads (no mutation, no stream).
+// A quick method runs on the connection's read loop: the table marks as
+// quick only plain reads (no mutation, no stream), and quick calls are
+// answered one after another on the one slot left while every other call
+// holds a worker.
 func TestQuickCallRunsBesideBusyWorkers(t *testing.T) {
 	quickOnes := 0
 	for _, m := range Table {
@@ -126,13 +127,17 @@ func TestQuickCallRunsBesideBusyWorkers(t *testing.T) {
 	for range maxInFlight - 1 {
 		<-held
 	}
-	c.send(t, `{"jsonrpc":"2.0","id":"list","method":"package.list"}`)
-	var r struct {
-		ID     string          `json:"id"`
-		Result json.RawMessage `json:"result"`
-	}
-	if line := c.recv(t); json.Unmarshal([]byte(line), &r) != nil || r.ID != "list" || string(r.Result) != "[]" {
-		t.Fatalf("first answer while %d calls are held: %s", maxInFlight-1, line)
+	// The last free slot serves quick call after quick call: each gives its
+	// slot back (one kept would leave none, and the second would wait).
+	for i := range 3 {
+		c.send(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":"list%d","method":"package.list"}`, i))
+		var r struct {
+			ID     string          `json:"id"`
+			Result json.RawMessage `json:"result"`
+		}
+		if line := c.recv(t); json.Unmarshal([]byte(line), &r) != nil || r.ID != fmt.Sprint("list", i) || string(r.Result) != "[]" {
+			t.Fatalf("answer %d while %d calls are held: %s", i, maxInFlight-1, line)
+		}
 	}
 	close(gate)
 	for range maxInFlight - 1 {

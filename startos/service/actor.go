@@ -163,14 +163,12 @@ func touchesMoreThanHealth(p model.Patch) bool {
 // how long until it should look again.
 func (a *actor) reconcile(ctx context.Context) time.Duration {
 	resync := a.ownResync()
-	// One entry, not the whole document: every actor reconciles on its
-	// own timer, so a copy of the document here made n packages cost n².
 	if a.ownerStopped.Swap(false) {
 		a.stopHealth()
-		a.backoff.Reset()
-		a.notBefore = time.Time{}
-		a.resetAlerts()
+		a.endEpisode()
 	}
+	// One entry, not the whole document: every actor reconciles on its
+	// own timer, so a copy of the document here made n packages cost n².
 	e, ok := a.m.store.View().Package(a.id)
 	if !ok || e.StateInfo.State != model.PackageInstalled {
 		a.stopHealth()
@@ -231,9 +229,7 @@ func (a *actor) reconcile(ctx context.Context) time.Duration {
 				a.lastErr = ""
 			}
 		}
-		a.backoff.Reset()
-		a.notBefore = time.Time{}
-		a.resetAlerts()
+		a.endEpisode()
 		return resync
 
 	case wantsRun(desired, started) && running:

@@ -82,8 +82,16 @@ func (a *actor) noteRunning() {
 	}
 }
 
-// resetAlerts ends every episode: the owner stopped the service. It runs on
-// the run goroutine after stopHealth.
+// endEpisode forgets the restarts and alerts of the service's run: the
+// owner stopped it. It runs on the run goroutine after stopHealth.
+func (a *actor) endEpisode() {
+	a.backoff.Reset()
+	a.notBefore = time.Time{}
+	a.resetAlerts()
+}
+
+// resetAlerts ends every alert episode; it runs on the run goroutine while
+// no health loop runs (noteHealth writes the same state).
 func (a *actor) resetAlerts() {
 	a.alerts = alertState{healthFailingSince: map[string]time.Time{}, healthNotified: map[string]bool{}}
 }

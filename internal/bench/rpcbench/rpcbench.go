@@ -102,18 +102,19 @@ func Run(ctx context.Context, w io.Writer) error {
 			float64(r.P50)/float64(docker.P50))
 		goal.AtLeast(w, tg.name+" vs engine /_ping", r.PerSec/docker.PerSec, tg.goal, "%.2fx", fmt.Sprintf(">= %gx", tg.goal))
 	}
-	if err := httpFloor(ctx, w, hs.URL, string(cookie)); err != nil {
+	if err := httpAgainstBareHandler(ctx, w, hs.URL, string(cookie)); err != nil {
 		return err
 	}
 	return authOverhead(ctx, w, lib, hs.URL)
 }
 
-// httpFloor compares the same client's echo against startd's handler and
-// against a net/http handler that only reads the body and writes a fixed
-// answer, in alternating rounds so drift in the machine hits both alike.
+// httpAgainstBareHandler compares the same client's echo against startd's
+// handler and against a net/http handler that only reads the body and
+// writes a fixed answer, in alternating rounds so drift in the machine hits
+// both alike.
 // What startd's handler does (checks, identity, dispatch) is the gap; the
 // rest of an HTTP echo is net/http, the client and the socket.
-func httpFloor(ctx context.Context, w io.Writer, realURL, cookie string) error {
+func httpAgainstBareHandler(ctx context.Context, w io.Writer, realURL, cookie string) error {
 	answer := []byte(`{"jsonrpc":"2.0","id":1,"result":"ping"}` + "\n")
 	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
@@ -123,17 +124,17 @@ func httpFloor(ctx context.Context, w io.Writer, realURL, cookie string) error {
 		_, _ = rw.Write(answer)
 	}))
 	defer hs.Close()
-	var real, floor []float64
+	var real, bare []float64
 	realC, err := rpc.Dial(ctx, realURL, rpc.ClientOptions{LocalCookie: cookie})
 	if err != nil {
 		return err
 	}
 	defer realC.Close()
-	floorC, err := rpc.Dial(ctx, hs.URL, rpc.ClientOptions{})
+	bareC, err := rpc.Dial(ctx, hs.URL, rpc.ClientOptions{})
 	if err != nil {
 		return err
 	}
-	defer floorC.Close()
+	defer bareC.Close()
 	p := model.EchoParams{Message: "ping"}
 	var out string
 	for range 4 {
@@ -141,15 +142,15 @@ func httpFloor(ctx context.Context, w io.Writer, realURL, cookie string) error {
 		if err != nil {
 			return err
 		}
-		b, err := measure("floor", Calls/4, func() error { return floorC.Call(ctx, "echo", p, &out) })
+		b, err := measure("bare", Calls/4, func() error { return bareC.Call(ctx, "echo", p, &out) })
 		if err != nil {
 			return err
 		}
-		real, floor = append(real, a.PerSec), append(floor, b.PerSec)
+		real, bare = append(real, a.PerSec), append(bare, b.PerSec)
 	}
 	slices.Sort(real)
-	slices.Sort(floor)
-	r, f := (real[1]+real[2])/2, (floor[1]+floor[2])/2
+	slices.Sort(bare)
+	r, f := (real[1]+real[2])/2, (bare[1]+bare[2])/2
 	fmt.Fprintf(w, "%-28s %9.0f calls/s, a fixed-answer net/http handler %.0f (alternating rounds): %.0f%% of its rate\n",
 		"rpc echo http vs net/http", r, f, 100*r/f)
 	return nil

@@ -283,8 +283,8 @@ func listLatency(ctx context.Context, w io.Writer, dataDir string, listCalls int
 	}
 	// A box polled by a client is mostly a settled one: the timing starts
 	// once its state has been still for a second, after the boot's own work
-	// (each actor's first look at its container, the first sweep), so it
-	// measures the listing, not that.
+	// (presumably each actor's first look at its container and the first
+	// sweep), so it measures the listing, not that.
 	revs := settle(ctx, lib)
 	overRPC, err := measure(listCalls, func() error { return c.Call(ctx, "package.list", nil, &list) })
 	if err != nil {
